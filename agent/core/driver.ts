@@ -1,0 +1,42 @@
+import type { DeletedDeployment, DesiredDeployment, DeploymentPhase, LogLine, ResourceStatus } from './protocol.js';
+
+/** What a driver observed about one deployment on its runtime. */
+export interface ObservedStatus {
+  phase: DeploymentPhase;
+  message: string;
+  resources: ResourceStatus[];
+}
+
+export interface DriverContext {
+  /** Aborted when a newer desired state supersedes this apply, or the agent stops. */
+  signal: AbortSignal;
+}
+
+/**
+ * One runtime (docker, kubernetes) behind one interface. agent/core decides *when* to call these;
+ * a driver only knows *how*. Every method may throw: the core reports the error message as the
+ * deployment's status and retries with backoff.
+ */
+export interface DeploymentDriver {
+  readonly type: 'docker' | 'kubernetes';
+  /** Make the runtime match the deployment (compose up / helm upgrade --install). Idempotent. */
+  apply(deployment: DesiredDeployment, ctx: DriverContext): Promise<void>;
+  /** Restart the deployment's workloads without changing them (force restart). */
+  restart(deployment: DesiredDeployment, ctx: DriverContext): Promise<void>;
+  /** Observe the deployment's current status on the runtime. */
+  observe(deployment: DesiredDeployment): Promise<ObservedStatus>;
+  /** Ids of deployments this agent installed and that still exist on the runtime. */
+  listManaged(): Promise<string[]>;
+  /** Tear down a deployment this agent installed (compose down / helm uninstall). */
+  remove(deploymentId: string, options: DeletedDeployment | null, ctx: DriverContext): Promise<void>;
+  /**
+   * Follow the deployment's logs from `since` (ISO time, exclusive) until the signal aborts,
+   * calling onLines with batches. Optional: a driver without logs omits it.
+   */
+  followLogs?(
+    deployment: DesiredDeployment,
+    since: string | null,
+    onLines: (lines: LogLine[]) => void,
+    signal: AbortSignal,
+  ): Promise<void>;
+}
