@@ -1,0 +1,316 @@
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { parse as parseEnvFile } from 'dotenv';
+import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
+import type { DeletedDeployment, DesiredDeployment, DockerDesiredDeployment, LogLine } from '../core/protocol.js';
+import { cliEnvironment, runCli, silentLogger, type DriverLogger } from './cli.js';
+import { followProjectLogs } from './logs.js';
+import { classifyContainer, summarizeContainers } from './status.js';
+
+export type PullPolicy = 'always' | 'missing' | 'never';
+
+export interface DockerDriverOptions {
+  /** Folder holding one work folder per deployment this agent created. */
+  workRoot: string;
+  /** Engine client; defaults to one on socketPath, else dockerode's defaults (DOCKER_HOST). */
+  docker?: Docker;
+  /** Engine socket, used by dockerode and (as DOCKER_HOST) by the docker CLI. */
+  socketPath?: string;
+  /** When images are pulled before `up`. Default 'missing'. */
+  pullPolicy?: PullPolicy;
+  /** How compose is invoked. Default ['docker', 'compose']. */
+  composeCommand?: readonly string[];
+  /** How the docker CLI is invoked (stack deploy, service update). Default ['docker']. */
+  dockerCommand?: readonly string[];
+  logger?: DriverLogger;
+  logs?: { flushIntervalMs?: number; maxBatchLines?: number; relistIntervalMs?: number };
+}
+
+/** Written into each work folder: how the agent recognises (and later removes) what it created. */
+export interface DeploymentMarker {
+  deploymentId: string;
+  projectName: string;
+  composeType: 'compose' | 'swarm';
+  revisionId: string;
+  appliedAt: string;
+}
+
+export const MARKER_FILE = 'deployment.json';
+const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
+const STACK_NAMESPACE_LABEL = 'com.docker.stack.namespace';
+/** Deployment ids become folder names: no separators, no dot-dot. */
+const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+interface WorkPaths {
+  dir: string;
+  composeFile: string;
+  envFile: string;
+  dockerConfig: string;
+  marker: string;
+}
+
+function asDockerDeployment(deployment: DesiredDeployment): DockerDesiredDeployment {
+  if (deployment.type !== 'docker') {
+    throw new Error(`the docker driver cannot handle a ${deployment.type} deployment (${deployment.deploymentId})`);
+  }
+  return deployment;
+}
+
+function projectLabel(marker: Pick<DeploymentMarker, 'composeType' | 'projectName'>): string {
+  const key = marker.composeType === 'swarm' ? STACK_NAMESPACE_LABEL : COMPOSE_PROJECT_LABEL;
+  return `${key}=${marker.projectName}`;
+}
+
+/** Written to a temp file first, so a crash never leaves a half-written compose or .env file. */
+async function writeFileAtomic(file: string, content: string): Promise<void> {
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, content, { mode: 0o600 });
+  await rename(temp, file);
+}
+
+function isNotFound(error: unknown): boolean {
+  const e = error as { code?: unknown; statusCode?: unknown };
+  return e?.code === 'ENOENT' || e?.statusCode === 404;
+}
+
+export class DockerDriver implements DeploymentDriver {
+  readonly type = 'docker' as const;
+  private readonly workRoot: string;
+  private readonly docker: Docker;
+  private readonly dockerHost: string | null;
+  private readonly pullPolicy: PullPolicy;
+  private readonly composeCommand: readonly string[];
+  private readonly dockerCommand: readonly string[];
+  private readonly logger: DriverLogger;
+  private readonly logOptions: { flushIntervalMs: number; maxBatchLines: number; relistIntervalMs: number };
+
+  constructor(options: DockerDriverOptions) {
+    this.workRoot = path.resolve(options.workRoot);
+    this.docker =
+      options.docker ?? (options.socketPath ? new Docker({ socketPath: options.socketPath }) : new Docker());
+    const socketPath = options.socketPath ?? (this.docker.modem as { socketPath?: unknown }).socketPath;
+    this.dockerHost = typeof socketPath === 'string' ? `unix://${socketPath}` : null;
+    this.pullPolicy = options.pullPolicy ?? 'missing';
+    this.composeCommand = options.composeCommand ?? ['docker', 'compose'];
+    this.dockerCommand = options.dockerCommand ?? ['docker'];
+    this.logger = options.logger ?? silentLogger;
+    this.logOptions = {
+      flushIntervalMs: options.logs?.flushIntervalMs ?? 250,
+      maxBatchLines: options.logs?.maxBatchLines ?? 200,
+      relistIntervalMs: options.logs?.relistIntervalMs ?? 2_000,
+    };
+  }
+
+  async apply(desired: DesiredDeployment, ctx: DriverContext): Promise<void> {
+    const deployment = asDockerDeployment(desired);
+    const paths = this.paths(deployment.deploymentId);
+    if (deployment.composeType === 'swarm' && !(await this.swarmActive())) {
+      throw new Error('docker swarm is not active on this host: run `docker swarm init` or use compose type compose');
+    }
+    const previous = await this.readMarker(deployment.deploymentId);
+    if (previous && (previous.projectName !== deployment.projectName || previous.composeType !== deployment.composeType)) {
+      // Project name and type are meant to be stable; if they change, the old project would be orphaned.
+      this.logger.warn({ deploymentId: deployment.deploymentId, previous }, 'project name or type changed: removing the old project');
+      await this.teardown(previous, false, ctx.signal);
+    }
+    await mkdir(paths.dockerConfig, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(paths.composeFile, deployment.composeFile);
+    await writeFileAtomic(paths.envFile, deployment.envFile);
+    // The marker goes down before docker runs, so a half-applied deployment can still be removed.
+    const marker: DeploymentMarker = {
+      deploymentId: deployment.deploymentId,
+      projectName: deployment.projectName,
+      composeType: deployment.composeType,
+      revisionId: deployment.revisionId,
+      appliedAt: new Date().toISOString(),
+    };
+    await writeFileAtomic(paths.marker, `${JSON.stringify(marker, null, 2)}\n`);
+
+    if (deployment.composeType === 'swarm') {
+      await this.deployStack(deployment, paths, ctx.signal);
+    } else {
+      if (this.pullPolicy !== 'never') {
+        await this.compose(marker, ['pull', '--policy', this.pullPolicy, '--ignore-buildable'], 'docker compose pull', ctx.signal);
+      }
+      const up = ['up', '--detach', '--remove-orphans', ...(this.pullPolicy === 'never' ? ['--pull', 'never'] : [])];
+      await this.compose(marker, up, 'docker compose up', ctx.signal);
+    }
+    this.logger.info({ deploymentId: deployment.deploymentId, revisionId: deployment.revisionId }, 'deployment applied');
+  }
+
+  async restart(desired: DesiredDeployment, ctx: DriverContext): Promise<void> {
+    const deployment = asDockerDeployment(desired);
+    const marker = await this.requireMarker(deployment.deploymentId);
+    if (marker.composeType === 'compose') {
+      await this.compose(marker, ['restart'], 'docker compose restart', ctx.signal);
+      return;
+    }
+    // Swarm replaces tasks rather than restarting containers: force an update of each service.
+    const services = await this.docker.listServices({ filters: { label: [projectLabel(marker)] } });
+    for (const service of services) {
+      await this.dockerCli(marker, ['service', 'update', '--force', '--detach', service.ID], 'docker service update --force', ctx.signal);
+    }
+  }
+
+  async observe(desired: DesiredDeployment): Promise<ObservedStatus> {
+    const deployment = asDockerDeployment(desired);
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [projectLabel(deployment)] } });
+    const relevant = containers.filter((c) => c.Labels['com.docker.compose.oneoff'] !== 'True');
+    const inspected = await Promise.all(
+      relevant.map((c) =>
+        this.docker
+          .getContainer(c.Id)
+          .inspect()
+          .catch((error: unknown) => {
+            if (isNotFound(error)) return null; // removed between list and inspect
+            throw error;
+          }),
+      ),
+    );
+    let infos = inspected.filter((info) => info !== null);
+    if (deployment.composeType === 'swarm') {
+      // Swarm keeps the containers of replaced tasks; they matter only while nothing replaced them.
+      const serviceOf = (labels: Record<string, string> | undefined) => labels?.['com.docker.swarm.service.name'] ?? '';
+      const servicesRunning = new Set(infos.filter((i) => i.State.Running).map((i) => serviceOf(i.Config.Labels)));
+      infos = infos.filter((i) => i.State.Running || !servicesRunning.has(serviceOf(i.Config.Labels)));
+    }
+    const prefix = deployment.composeType === 'swarm' ? `${deployment.projectName}_` : `${deployment.projectName}-`;
+    return summarizeContainers(infos.map((info) => classifyContainer(info, prefix)));
+  }
+
+  async listManaged(): Promise<string[]> {
+    let entries;
+    try {
+      entries = await readdir(this.workRoot, { withFileTypes: true });
+    } catch (error) {
+      if (isNotFound(error)) return [];
+      throw error;
+    }
+    const ids: string[] = [];
+    for (const entry of entries) {
+      if (!entry.isDirectory() || !SAFE_ID.test(entry.name)) continue;
+      if (await this.readMarker(entry.name)) ids.push(entry.name);
+    }
+    return ids.sort();
+  }
+
+  async remove(deploymentId: string, options: DeletedDeployment | null, ctx: DriverContext): Promise<void> {
+    const paths = this.paths(deploymentId);
+    const marker = await this.readMarker(deploymentId);
+    // No marker: this agent never got as far as running docker for it, so nothing to tear down.
+    if (marker) await this.teardown(marker, options?.removeVolumes === true, ctx.signal);
+    await rm(paths.dir, { recursive: true, force: true });
+    this.logger.info({ deploymentId, removeVolumes: options?.removeVolumes === true }, 'deployment removed');
+  }
+
+  async followLogs(
+    desired: DesiredDeployment,
+    since: string | null,
+    onLines: (lines: LogLine[]) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const deployment = asDockerDeployment(desired);
+    await followProjectLogs({
+      docker: this.docker,
+      deploymentId: deployment.deploymentId,
+      projectLabel: projectLabel(deployment),
+      since,
+      onLines,
+      signal,
+      logger: this.logger,
+      ...this.logOptions,
+    });
+  }
+
+  private async teardown(marker: DeploymentMarker, removeVolumes: boolean, signal: AbortSignal): Promise<void> {
+    if (marker.composeType === 'swarm') {
+      // Outside swarm mode no stack can exist on this engine, and `stack rm` would only fail.
+      if (!(await this.swarmActive())) return;
+      // Stack volumes are left alone: their containers go away asynchronously after `stack rm`.
+      await this.dockerCli(marker, ['stack', 'rm', marker.projectName], 'docker stack rm', signal);
+      return;
+    }
+    const down = ['down', '--remove-orphans', ...(removeVolumes ? ['--volumes'] : [])];
+    await this.compose(marker, down, 'docker compose down', signal);
+  }
+
+  private async deployStack(deployment: DockerDesiredDeployment, paths: WorkPaths, signal: AbortSignal): Promise<void> {
+    const resolveImage = { always: 'always', missing: 'changed', never: 'never' }[this.pullPolicy];
+    const args = ['stack', 'deploy', '--compose-file', paths.composeFile, '--prune', '--with-registry-auth'];
+    args.push('--resolve-image', resolveImage, deployment.projectName);
+    // `stack deploy` has no --env-file: the compose file is interpolated from its environment.
+    const env = parseEnvFile(deployment.envFile);
+    await this.dockerCli(deployment, args, 'docker stack deploy', signal, env);
+  }
+
+  private async swarmActive(): Promise<boolean> {
+    const info = (await this.docker.info()) as { Swarm?: { LocalNodeState?: string } };
+    return info.Swarm?.LocalNodeState === 'active';
+  }
+
+  private async compose(marker: DeploymentMarker, args: string[], what: string, signal: AbortSignal): Promise<string> {
+    const paths = this.paths(marker.deploymentId);
+    const global = ['--project-name', marker.projectName, '--file', paths.composeFile, '--env-file', paths.envFile];
+    // Quiet progress: on failure stderr then holds docker's error rather than progress lines.
+    global.push('--ansi', 'never', '--progress', 'quiet');
+    return runCli({
+      what,
+      command: this.composeCommand,
+      args: [...global, ...args],
+      cwd: paths.dir,
+      env: cliEnvironment({ dockerConfigDir: paths.dockerConfig, dockerHost: this.dockerHost }),
+      signal,
+      logger: this.logger,
+    });
+  }
+
+  /** A plain docker CLI call (stack, service) for one deployment. */
+  private async dockerCli(
+    deployment: Pick<DeploymentMarker, 'deploymentId'>,
+    args: string[],
+    what: string,
+    signal: AbortSignal,
+    extraEnv?: Record<string, string>,
+  ): Promise<string> {
+    const paths = this.paths(deployment.deploymentId);
+    return runCli({
+      what,
+      command: this.dockerCommand,
+      args,
+      cwd: paths.dir,
+      env: cliEnvironment({ dockerConfigDir: paths.dockerConfig, dockerHost: this.dockerHost, extra: extraEnv }),
+      signal,
+      logger: this.logger,
+    });
+  }
+
+  private paths(deploymentId: string): WorkPaths {
+    if (!SAFE_ID.test(deploymentId) || deploymentId.includes('..')) {
+      throw new Error(`invalid deployment id for a folder name: ${JSON.stringify(deploymentId)}`);
+    }
+    const dir = path.join(this.workRoot, deploymentId);
+    return {
+      dir,
+      composeFile: path.join(dir, 'compose.yaml'),
+      envFile: path.join(dir, '.env'),
+      dockerConfig: path.join(dir, 'docker-config'),
+      marker: path.join(dir, MARKER_FILE),
+    };
+  }
+
+  private async readMarker(deploymentId: string): Promise<DeploymentMarker | null> {
+    try {
+      return JSON.parse(await readFile(this.paths(deploymentId).marker, 'utf8')) as DeploymentMarker;
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  private async requireMarker(deploymentId: string): Promise<DeploymentMarker> {
+    const marker = await this.readMarker(deploymentId);
+    if (!marker) throw new Error(`deployment ${deploymentId} has not been applied by this agent`);
+    return marker;
+  }
+}
