@@ -37,7 +37,7 @@ export async function startEmbeddedPostgres(opts: {
   dataDir: string;
   port?: number;
   persistent: boolean;
-  onLog?: (message: string) => void;
+  onLog?: (message: unknown) => void;
 }): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(path.dirname(dataDir), { recursive: true });

@@ -1,0 +1,94 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { DesiredState } from '../../agent/core/protocol.js';
+import type { EventBus } from '../events/bus.js';
+import type { Logger } from '../logger.js';
+import { PushChannel } from './channel.js';
+import { loadDesiredStates } from './desired-state.js';
+
+/** Most targets loaded in one batch of queries when many change at once. */
+const LOAD_BATCH = 500;
+
+/**
+ * Per-process fan-out of desired state. A burst of notifications is coalesced: each touched
+ * target with local subscribers is loaded once, then pushed to all of them.
+ */
+export class DesiredStateFanout {
+  private readonly subscribers = new Map<string, Set<PushChannel<DesiredState>>>();
+  private readonly pending = new Set<string>();
+  private flushing = false;
+  private scheduled = false;
+
+  constructor(
+    private readonly rootEm: EntityManager,
+    bus: EventBus,
+    private readonly logger: Logger,
+  ) {
+    bus.on('targetsChanged', ({ targetIds }) => {
+      const ids = targetIds.includes('*') ? [...this.subscribers.keys()] : targetIds;
+      for (const id of ids) if (this.subscribers.has(id)) this.pending.add(id);
+      this.schedule();
+    });
+  }
+
+  /** Subscribe to a target's desired state: the current one first, then one per committed change. */
+  subscribe(targetId: string): PushChannel<DesiredState> {
+    let set = this.subscribers.get(targetId);
+    if (!set) this.subscribers.set(targetId, (set = new Set()));
+    const channel: PushChannel<DesiredState> = new PushChannel<DesiredState>({
+      latestOnly: true,
+      onClose: () => {
+        set.delete(channel);
+        if (set.size === 0) this.subscribers.delete(targetId);
+      },
+    });
+    set.add(channel);
+    // The first state is loaded after registering, so a change committed meanwhile is not lost.
+    this.pending.add(targetId);
+    this.schedule();
+    return channel;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.pending.size === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return; // the running flush picks up what arrived meanwhile
+    this.flushing = true;
+    try {
+      while (this.pending.size > 0) {
+        const batch = [...this.pending].slice(0, LOAD_BATCH);
+        for (const id of batch) this.pending.delete(id);
+        try {
+          const states = await loadDesiredStates(this.rootEm.fork(), batch);
+          for (const id of batch) {
+            const state = states.get(id);
+            const subs = this.subscribers.get(id);
+            if (!subs) continue;
+            for (const channel of subs) {
+              if (state) channel.push(state);
+              else channel.close(); // the target was deleted
+            }
+          }
+        } catch (err) {
+          this.logger.error({ err: (err as Error).message, targets: batch.length }, 'loading desired state failed; retrying');
+          for (const id of batch) this.pending.add(id);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  subscriberCount(): number {
+    let n = 0;
+    for (const set of this.subscribers.values()) n += set.size;
+    return n;
+  }
+}

@@ -1,0 +1,149 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { GraphQLError } from 'graphql';
+import { MAX_LOG_BATCH, type DeploymentPhase, type LogLine, type ResourceStatus } from '../../agent/core/protocol.js';
+import type { AgentPrincipal, HubRuntime } from '../context.js';
+import { InvalidInputError } from '../errors.js';
+import { secretMatches } from '../auth/secrets.js';
+import { isUuid } from '../scoping.js';
+import { DeploymentTarget } from '../targets/entities.js';
+
+export interface StatusReportInput {
+  deploymentId: string;
+  revisionId: string;
+  phase: DeploymentPhase;
+  message: string;
+  resources?: ResourceStatus[] | null;
+}
+
+/** Longest status message stored; agents may send docker's or helm's whole stderr. */
+const MAX_MESSAGE = 4000;
+/** Log lines kept per deployment; older ones are pruned. */
+const LOG_RETENTION = 5000;
+
+/** Exchange a target id and its secret for a short-lived agent token. Failures are rate-limited per target. */
+export async function agentLogin(em: EntityManager, hub: HubRuntime, targetId: string, secret: string) {
+  const retryAfter = hub.loginLimiter.retryAfter(targetId);
+  if (retryAfter > 0) {
+    throw new GraphQLError(`too many failed logins for this target; retry in ${retryAfter} s`, {
+      extensions: { code: 'RATE_LIMITED', retryAfterSeconds: retryAfter },
+    });
+  }
+  const target = isUuid(targetId) ? await em.findOne(DeploymentTarget, { id: targetId }) : null;
+  if (!target || !secretMatches(secret, target.credentialHash ?? null)) {
+    hub.loginLimiter.recordFailure(targetId);
+    throw new GraphQLError('invalid target id or secret', { extensions: { code: 'UNAUTHENTICATED' } });
+  }
+  hub.loginLimiter.reset(targetId);
+  return hub.agentTokens.issue({ targetId: target.id, organizationId: target.organization.id, generation: target.credentialGeneration });
+}
+
+/**
+ * Store status reports of the agent's own deployments. The latest status is upserted; a history
+ * row is written only when phase, message or revision changed, and only then do dashboards hear
+ * of it. Reports for deployments that are not on the agent's target (or no longer exist) are
+ * skipped and counted.
+ */
+export async function reportStatus(
+  em: EntityManager,
+  hub: HubRuntime,
+  agent: AgentPrincipal,
+  reports: StatusReportInput[],
+): Promise<{ accepted: number; changed: number; ignored: number }> {
+  if (reports.length > 200) throw new InvalidInputError('reports', 'at most 200 reports per call');
+  for (const r of reports) {
+    if (!isUuid(r.revisionId)) throw new InvalidInputError('revisionId', `"${r.revisionId}" is not a revision id`);
+  }
+  // The last report for a deployment in one batch wins.
+  const byDeployment = new Map(reports.filter((r) => isUuid(r.deploymentId)).map((r) => [r.deploymentId, r]));
+  if (byDeployment.size === 0) return { accepted: 0, changed: 0, ignored: reports.length };
+  return em.transactional(async (tx) => {
+    const rows: { id: string; phase: string | null; message: string | null; revision_id: string | null }[] = await tx.execute(
+      `select d.id, s.phase, s.message, s.revision_id from deployment d
+       left join deployment_status s on s.deployment_id = d.id
+       where d.id in (?) and d.target_id = ? for update of d`,
+      [[...byDeployment.keys()], agent.targetId],
+    );
+    const now = new Date();
+    const changed: string[] = [];
+    const upserts: unknown[] = [];
+    const transitions: unknown[] = [];
+    for (const row of rows) {
+      const r = byDeployment.get(row.id)!;
+      const message = r.message.slice(0, MAX_MESSAGE);
+      const isChange = row.phase !== r.phase || row.message !== message || row.revision_id !== r.revisionId;
+      upserts.push(row.id, r.revisionId, r.phase, message, JSON.stringify(r.resources ?? []), now, now);
+      if (isChange) {
+        changed.push(row.id);
+        transitions.push(row.id, r.revisionId, r.phase, message, now);
+      }
+    }
+    if (rows.length > 0) {
+      await tx.execute(
+        `insert into deployment_status (deployment_id, revision_id, phase, message, resources, reported_at, changed_at)
+         values ${rows.map(() => '(?, ?, ?, ?, ?::jsonb, ?, ?)').join(', ')}
+         on conflict (deployment_id) do update set
+           changed_at = case when deployment_status.phase is distinct from excluded.phase
+                              or deployment_status.message is distinct from excluded.message
+                              or deployment_status.revision_id is distinct from excluded.revision_id
+                         then excluded.changed_at else deployment_status.changed_at end,
+           revision_id = excluded.revision_id, phase = excluded.phase, message = excluded.message,
+           resources = excluded.resources, reported_at = excluded.reported_at`,
+        upserts,
+      );
+    }
+    if (changed.length > 0) {
+      await tx.execute(
+        `insert into status_transition (id, deployment_id, revision_id, phase, message, at)
+         values ${changed.map(() => '(gen_random_uuid(), ?, ?, ?, ?, ?)').join(', ')}`,
+        transitions,
+      );
+      for (const deploymentId of changed) {
+        await hub.bus.publish(tx, 'statusChanged', { organizationId: agent.organizationId, targetId: agent.targetId, deploymentId });
+      }
+    }
+    return { accepted: rows.length, changed: changed.length, ignored: reports.length - rows.length };
+  });
+}
+
+export async function reportInfo(em: EntityManager, agent: AgentPrincipal, info: { version: string; host: string }): Promise<void> {
+  await em.nativeUpdate(
+    DeploymentTarget,
+    { id: agent.targetId },
+    { agentVersion: info.version.slice(0, 100), agentHost: info.host.slice(0, 255), lastSeenAt: new Date() },
+  );
+}
+
+/** Append a bounded batch of log lines of the agent's own deployments; prune old lines now and then. */
+export async function pushLogs(em: EntityManager, agent: AgentPrincipal, lines: LogLine[]): Promise<number> {
+  if (lines.length > MAX_LOG_BATCH) throw new InvalidInputError('lines', `at most ${MAX_LOG_BATCH} lines per call`);
+  const deploymentIds = [...new Set(lines.map((l) => l.deploymentId).filter(isUuid))];
+  if (deploymentIds.length === 0) return 0;
+  const owned: { id: string }[] = await em.execute('select id from deployment where id in (?) and target_id = ?', [deploymentIds, agent.targetId]);
+  const ownedIds = new Set(owned.map((r) => r.id));
+  const accepted = lines.filter((l) => ownedIds.has(l.deploymentId) && !Number.isNaN(Date.parse(l.timestamp)));
+  if (accepted.length === 0) return 0;
+  const params = accepted.flatMap((l) => [l.deploymentId, l.resource.slice(0, 255), l.stream === 'stderr' ? 'stderr' : 'stdout', new Date(l.timestamp), l.line.slice(0, 8192)]);
+  await em.execute(
+    `insert into log_entry (deployment_id, resource, stream, timestamp, line) values ${accepted.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+    params,
+  );
+  if (Math.random() < 0.05) {
+    for (const id of ownedIds) {
+      await em.execute(
+        `delete from log_entry where deployment_id = ? and id < (select id from log_entry where deployment_id = ? order by id desc offset ? limit 1)`,
+        [id, id, LOG_RETENTION],
+      );
+    }
+  }
+  return accepted.length;
+}
+
+/** Newest stored log time per deployment of the agent's target, so a reconnecting agent resumes there. */
+export async function logWatermarks(em: EntityManager, agent: AgentPrincipal): Promise<{ deploymentId: string; timestamp: Date }[]> {
+  const rows: { deployment_id: string; ts: Date }[] = await em.execute(
+    `select l.deployment_id, max(l.timestamp) as ts from log_entry l join deployment d on d.id = l.deployment_id
+     where d.target_id = ? group by l.deployment_id`,
+    [agent.targetId],
+  );
+  return rows.map((r) => ({ deploymentId: r.deployment_id, timestamp: new Date(r.ts) }));
+}

@@ -1,0 +1,186 @@
+import { GraphQLError } from 'graphql';
+import type { DeletedDeployment, DesiredDeployment, DesiredState, DockerDesiredDeployment, KubernetesDesiredDeployment } from '../../agent/core/protocol.js';
+import type { AgentPrincipal, Context } from '../context.js';
+import { builder } from '../schema/builder.js';
+import { MUTATION_ERRORS } from '../schema/errors.js';
+import { ChartTypeEnum, DeploymentTypeEnum } from '../applications/types.js';
+import { ComposeTypeEnum, DeploymentPhaseEnum } from '../deployments/types.js';
+import { TargetScopeEnum } from '../targets/types.js';
+import { agentLogin, logWatermarks, pushLogs, reportInfo, reportStatus } from './service.js';
+
+function agentOf(ctx: Context): AgentPrincipal {
+  if (ctx.principal?.kind !== 'agent') throw new GraphQLError('agent token required', { extensions: { code: 'FORBIDDEN' } });
+  return ctx.principal;
+}
+
+const AgentTokenRef = builder.objectRef<{ token: string; expiresAt: Date }>('AgentToken').implement({
+  fields: (t) => ({
+    token: t.exposeString('token', { description: 'Send in the graphql-ws connection_init payload as { token } and as a Bearer header.' }),
+    expiresAt: t.field({ type: 'DateTime', resolve: (x) => x.expiresAt }),
+  }),
+});
+
+const ChartRefType = builder.objectRef<KubernetesDesiredDeployment['chart']>('DesiredChart').implement({
+  fields: (t) => ({
+    type: t.field({ type: ChartTypeEnum, resolve: (c) => c.type }),
+    url: t.exposeString('url'),
+    name: t.exposeString('name', { nullable: true }),
+    version: t.exposeString('version'),
+  }),
+});
+
+const DockerDesiredRef = builder.objectRef<DockerDesiredDeployment>('DesiredDockerDeployment').implement({
+  fields: (t) => ({
+    composeType: t.field({ type: ComposeTypeEnum, resolve: (d) => d.composeType }),
+    projectName: t.exposeString('projectName'),
+    composeFile: t.exposeString('composeFile'),
+    envFile: t.exposeString('envFile', { description: "The rendered .env: the version's template with the revision's entries on top." }),
+  }),
+});
+
+const KubernetesDesiredRef = builder.objectRef<KubernetesDesiredDeployment>('DesiredKubernetesDeployment').implement({
+  fields: (t) => ({
+    releaseName: t.exposeString('releaseName'),
+    namespace: t.exposeString('namespace'),
+    chart: t.field({ type: ChartRefType, resolve: (d) => d.chart }),
+    values: t.field({ type: 'JSON', description: 'Base values deep-merged with the revision values.', resolve: (d) => d.values }),
+    timeoutSeconds: t.int({ resolve: (d) => d.options.timeoutSeconds }),
+    atomic: t.boolean({ resolve: (d) => d.options.atomic }),
+    wait: t.boolean({ resolve: (d) => d.options.wait }),
+    ignoreDrift: t.boolean({ resolve: (d) => d.options.ignoreDrift }),
+  }),
+});
+
+const DesiredDeploymentRef = builder.objectRef<DesiredDeployment>('DesiredDeployment').implement({
+  description: 'What the agent must run for one deployment.',
+  fields: (t) => ({
+    deploymentId: t.exposeID('deploymentId'),
+    revisionId: t.exposeID('revisionId'),
+    type: t.field({ type: DeploymentTypeEnum, resolve: (d) => d.type }),
+    applicationName: t.exposeString('applicationName'),
+    versionName: t.exposeString('versionName'),
+    restartMarker: t.exposeString('restartMarker', {
+      nullable: true,
+      description: 'Id of the newest force-restart revision; restart once whenever it changes.',
+    }),
+    logsEnabled: t.exposeBoolean('logsEnabled'),
+    docker: t.field({ type: DockerDesiredRef, nullable: true, resolve: (d) => (d.type === 'docker' ? d : null) }),
+    kubernetes: t.field({ type: KubernetesDesiredRef, nullable: true, resolve: (d) => (d.type === 'kubernetes' ? d : null) }),
+  }),
+});
+
+const DeletedDeploymentRef = builder.objectRef<DeletedDeployment>('DeletedDeploymentNotice').implement({
+  fields: (t) => ({ deploymentId: t.exposeID('deploymentId'), removeVolumes: t.exposeBoolean('removeVolumes') }),
+});
+
+const DesiredStateRef = builder.objectRef<DesiredState>('DesiredState').implement({
+  description: "The whole desired state of the agent's target. Level-triggered: each event replaces the previous one.",
+  fields: (t) => ({
+    targetId: t.exposeID('targetId'),
+    targetType: t.field({ type: DeploymentTypeEnum, resolve: (s) => s.targetType }),
+    namespace: t.exposeString('namespace', { nullable: true }),
+    scope: t.field({ type: TargetScopeEnum, nullable: true, resolve: (s) => s.scope }),
+    deployments: t.field({ type: [DesiredDeploymentRef], resolve: (s) => s.deployments }),
+    deleted: t.field({ type: [DeletedDeploymentRef], resolve: (s) => s.deleted }),
+  }),
+});
+
+const StatusReportInput = builder.inputType('AgentStatusReportInput', {
+  fields: (t) => ({
+    deploymentId: t.id({ required: true }),
+    revisionId: t.id({ required: true }),
+    phase: t.field({ type: DeploymentPhaseEnum, required: true }),
+    message: t.string({ required: true }),
+    resources: t.field({ type: [ResourceStatusInput] }),
+  }),
+});
+const ResourceStatusInput = builder.inputType('AgentResourceStatusInput', {
+  fields: (t) => ({
+    kind: t.string({ required: true }),
+    name: t.string({ required: true }),
+    phase: t.field({ type: DeploymentPhaseEnum, required: true }),
+    message: t.string({ required: true }),
+  }),
+});
+
+const LogLineInput = builder.inputType('AgentLogLineInput', {
+  fields: (t) => ({
+    deploymentId: t.id({ required: true }),
+    resource: t.string({ required: true }),
+    stream: t.string({ required: true }),
+    timestamp: t.string({ required: true }),
+    line: t.string({ required: true }),
+  }),
+});
+
+const StatusReportResult = builder.objectRef<{ accepted: number; changed: number; ignored: number }>('AgentStatusReportResult').implement({
+  fields: (t) => ({
+    accepted: t.exposeInt('accepted'),
+    changed: t.exposeInt('changed', { description: 'Reports that were transitions (stored in history).' }),
+    ignored: t.exposeInt('ignored', { description: "Reports for deployments not on the agent's target." }),
+  }),
+});
+
+const LogWatermarkRef = builder.objectRef<{ deploymentId: string; timestamp: Date }>('AgentLogWatermark').implement({
+  fields: (t) => ({ deploymentId: t.exposeID('deploymentId'), timestamp: t.field({ type: 'DateTime', resolve: (w) => w.timestamp }) }),
+});
+
+builder.mutationFields((t) => ({
+  agentLogin: t.field({
+    type: AgentTokenRef,
+    description: 'Exchange a target id and its secret for a short-lived agent token. Failed attempts are rate-limited per target.',
+    args: { targetId: t.arg.id({ required: true }), secret: t.arg.string({ required: true }) },
+    resolve: (_r, args, ctx) => agentLogin(ctx.em, ctx.hub, String(args.targetId), args.secret),
+  }),
+  agentReportStatus: t.field({
+    type: StatusReportResult,
+    description: "Report the observed status of the agent's deployments. Idempotent: repeats write no history.",
+    authScopes: { agent: true },
+    errors: { types: MUTATION_ERRORS },
+    args: { reports: t.arg({ type: [StatusReportInput], required: true }) },
+    resolve: (_r, args, ctx) =>
+      reportStatus(
+        ctx.em,
+        ctx.hub,
+        agentOf(ctx),
+        args.reports.map((r) => ({ ...r, deploymentId: String(r.deploymentId), revisionId: String(r.revisionId) })),
+      ),
+  }),
+  agentReportInfo: t.field({
+    type: 'Boolean',
+    authScopes: { agent: true },
+    args: { version: t.arg.string({ required: true }), host: t.arg.string({ required: true }) },
+    resolve: async (_r, args, ctx) => {
+      await reportInfo(ctx.em, agentOf(ctx), args);
+      return true;
+    },
+  }),
+  agentPushLogs: t.field({
+    type: 'Int',
+    description: 'Append a batch of log lines (at most 500); returns how many were stored.',
+    authScopes: { agent: true },
+    errors: { types: MUTATION_ERRORS },
+    args: { lines: t.arg({ type: [LogLineInput], required: true }) },
+    resolve: (_r, args, ctx) =>
+      pushLogs(ctx.em, agentOf(ctx), args.lines.map((l) => ({ ...l, deploymentId: String(l.deploymentId), stream: l.stream as 'stdout' | 'stderr' }))),
+  }),
+}));
+
+builder.queryFields((t) => ({
+  agentLogWatermarks: t.field({
+    type: [LogWatermarkRef],
+    description: "Newest stored log time per deployment of the agent's target, to resume log streaming.",
+    authScopes: { agent: true },
+    resolve: (_r, _a, ctx) => logWatermarks(ctx.em, agentOf(ctx)),
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  agentDesiredState: t.field({
+    type: DesiredStateRef,
+    description: "The agent's target's whole desired state: first at once, then after every committed change that touches it.",
+    authScopes: { agent: true },
+    subscribe: (_r, _a, ctx) => ctx.hub.fanout.subscribe(agentOf(ctx).targetId),
+    resolve: (state: DesiredState) => state,
+  }),
+}));

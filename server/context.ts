@@ -1,0 +1,53 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { HubEnv } from './env.js';
+import type { EventBus } from './events/bus.js';
+import type { Logger } from './logger.js';
+import type { Role } from './orgs/entities.js';
+import type { AgentTokens } from './auth/agent-tokens.js';
+import type { AgentConnections } from './agents/connections.js';
+import type { LoginRateLimiter } from './auth/rate-limit.js';
+import type { DesiredStateFanout } from './agents/fanout.js';
+
+/** A vendor calling with an API key. */
+export interface VendorPrincipal {
+  kind: 'vendor';
+  organizationId: string;
+  userId: string;
+  /** The user's role, capped by the key's role cap. */
+  role: Role;
+  apiKeyId: string;
+  /** Recorded on revisions as `createdBy`. */
+  label: string;
+}
+
+/** An agent holding a token for exactly one target. */
+export interface AgentPrincipal {
+  kind: 'agent';
+  organizationId: string;
+  targetId: string;
+  generation: number;
+}
+
+export type Principal = VendorPrincipal | AgentPrincipal;
+
+/** Process-wide parts of the hub, shared by every request. */
+export interface HubRuntime {
+  env: HubEnv;
+  logger: Logger;
+  bus: EventBus;
+  agentTokens: AgentTokens;
+  connections: AgentConnections;
+  loginLimiter: LoginRateLimiter;
+  fanout: DesiredStateFanout;
+  /** Unique per hub process; tags this process's agent connection rows. */
+  instanceId: string;
+  /** Root EntityManager: fork it, never use it directly. */
+  rootEm: EntityManager;
+}
+
+export interface Context {
+  /** A fresh fork per request / per websocket operation. */
+  em: EntityManager;
+  principal: Principal | null;
+  hub: HubRuntime;
+}

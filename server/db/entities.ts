@@ -1,0 +1,31 @@
+import { ApplicationVersion, Application } from '../applications/entities.js';
+import { ApiKey } from '../auth/entities.js';
+import {
+  DeletedDeployment,
+  Deployment,
+  DeploymentRevision,
+  DeploymentStatus,
+  LogEntry,
+  StatusTransition,
+} from '../deployments/entities.js';
+import { Membership, Organization, Setting, User } from '../orgs/entities.js';
+import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
+
+/** Every entity of the hub, in one list for the ORM and the migrator. */
+export const entities = [
+  Organization,
+  User,
+  Membership,
+  Setting,
+  ApiKey,
+  Application,
+  ApplicationVersion,
+  DeploymentTarget,
+  AgentConnection,
+  Deployment,
+  DeploymentRevision,
+  DeploymentStatus,
+  StatusTransition,
+  DeletedDeployment,
+  LogEntry,
+];

@@ -1,0 +1,246 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { HubRuntime, VendorPrincipal } from '../context.js';
+import { ConflictError, InvalidInputError, RuleViolationError } from '../errors.js';
+import { findOwned, flushOrConflict, isUuid } from '../scoping.js';
+import { parseEnvFile, parseYamlMapping, requireDns1123Label } from '../validation.js';
+import { Application, ApplicationVersion } from '../applications/entities.js';
+import { DeploymentTarget } from '../targets/entities.js';
+import { DeletedDeployment, Deployment, DeploymentRevision, type ComposeType } from './entities.js';
+import { NotFoundError } from '../errors.js';
+
+export interface HelmOptionsInput {
+  timeoutSeconds?: number | null;
+  atomic?: boolean | null;
+  wait?: boolean | null;
+  ignoreDrift?: boolean | null;
+}
+
+export interface CreateDeploymentInput {
+  targetId: string;
+  versionId: string;
+  docker?: { composeType: ComposeType; envFile?: string | null } | null;
+  kubernetes?: ({ releaseName: string; valuesYaml?: string | null } & HelmOptionsInput) | null;
+}
+
+export interface UpdateDeploymentInput {
+  versionId?: string | null;
+  envFile?: string | null;
+  valuesYaml?: string | null;
+  helmOptions?: HelmOptionsInput | null;
+}
+
+const DEFAULT_HELM_OPTIONS = { timeoutSeconds: 300, atomic: false, wait: false, ignoreDrift: false };
+
+function helmOptions(base: typeof DEFAULT_HELM_OPTIONS, input: HelmOptionsInput | null | undefined) {
+  const merged = {
+    timeoutSeconds: input?.timeoutSeconds ?? base.timeoutSeconds,
+    atomic: input?.atomic ?? base.atomic,
+    wait: input?.wait ?? base.wait,
+    ignoreDrift: input?.ignoreDrift ?? base.ignoreDrift,
+  };
+  if (!Number.isInteger(merged.timeoutSeconds) || merged.timeoutSeconds < 10 || merged.timeoutSeconds > 3600) {
+    throw new InvalidInputError('timeoutSeconds', 'must be a whole number of seconds between 10 and 3600');
+  }
+  return merged;
+}
+
+/** Rules for deployments and their append-only revisions. Every change notifies the target. */
+export class DeploymentService {
+  constructor(
+    private readonly em: EntityManager,
+    private readonly actor: VendorPrincipal,
+    private readonly hub: HubRuntime,
+  ) {}
+
+  getDeployment(id: string, em: EntityManager = this.em): Promise<Deployment> {
+    return findOwned(em, Deployment, 'deployment', id, { organization: this.actor.organizationId });
+  }
+
+  listDeployments(filter: { targetId?: string | null; applicationId?: string | null }, limit: number, offset: number): Promise<Deployment[]> {
+    for (const [field, id] of [['targetId', filter.targetId], ['applicationId', filter.applicationId]] as const) {
+      if (id && !isUuid(id)) throw new NotFoundError(field === 'targetId' ? 'deployment target' : 'application', id);
+    }
+    return this.em.find(
+      Deployment,
+      {
+        organization: this.actor.organizationId,
+        ...(filter.targetId ? { target: filter.targetId } : {}),
+        ...(filter.applicationId ? { application: filter.applicationId } : {}),
+      },
+      { orderBy: { createdAt: 'asc', id: 'asc' }, limit, offset },
+    );
+  }
+
+  private async usableVersion(em: EntityManager, versionId: string): Promise<ApplicationVersion> {
+    const version = await findOwned(em, ApplicationVersion, 'application version', versionId, {
+      application: { organization: this.actor.organizationId },
+    }, ['application']);
+    if (version.archivedAt) throw new RuleViolationError('version_archived', `version "${version.name}" is archived and cannot be deployed`);
+    return version;
+  }
+
+  async createDeployment(input: CreateDeploymentInput): Promise<Deployment> {
+    return this.em.transactional(async (em) => {
+      const target = await findOwned(em, DeploymentTarget, 'deployment target', input.targetId, { organization: this.actor.organizationId });
+      const version = await this.usableVersion(em, input.versionId);
+      const app = version.application as Application;
+      if (app.type !== target.type) {
+        throw new RuleViolationError(
+          'type_mismatch',
+          `application "${app.name}" is of type ${app.type} but deployment target "${target.name}" is of type ${target.type}; deploy it to a ${app.type} target`,
+        );
+      }
+      let fields: Partial<Deployment>;
+      let revisionFields: { envFile: string | null; valuesYaml: string | null };
+      if (app.type === 'docker') {
+        if (input.kubernetes) throw new InvalidInputError('kubernetes', 'a docker deployment takes docker settings, not kubernetes settings');
+        if (!input.docker?.composeType) throw new InvalidInputError('docker.composeType', 'is required for docker deployments (compose or swarm)');
+        const envFile = input.docker.envFile ?? '';
+        parseEnvFile('docker.envFile', envFile);
+        fields = { composeType: input.docker.composeType, releaseName: null, helmOptions: null };
+        revisionFields = { envFile, valuesYaml: null };
+      } else {
+        if (input.docker) throw new InvalidInputError('docker', 'a kubernetes deployment takes kubernetes settings, not docker settings');
+        if (!input.kubernetes?.releaseName) throw new InvalidInputError('kubernetes.releaseName', 'is required for kubernetes deployments');
+        const releaseName = requireDns1123Label('kubernetes.releaseName', input.kubernetes.releaseName);
+        const valuesYaml = input.kubernetes.valuesYaml ?? '';
+        parseYamlMapping('kubernetes.valuesYaml', valuesYaml);
+        fields = { composeType: null, releaseName, helmOptions: helmOptions(DEFAULT_HELM_OPTIONS, input.kubernetes) };
+        revisionFields = { envFile: null, valuesYaml };
+      }
+      const deployment = em.create(Deployment, {
+        organization: this.actor.organizationId,
+        target,
+        application: app,
+        ...fields,
+      } as never) as Deployment;
+      const revision = em.create(DeploymentRevision, {
+        deployment,
+        version,
+        ...revisionFields,
+        forceRestart: false,
+        createdBy: this.actor.label,
+      });
+      await flushOrConflict(em, () => new ConflictError('kubernetes.releaseName', `target "${target.name}" already has a release named "${fields.releaseName}"`));
+      deployment.currentRevision = revision;
+      await em.flush();
+      await this.hub.bus.publish(em, 'targetsChanged', { targetIds: [target.id] });
+      return deployment;
+    });
+  }
+
+  /** Switch version and/or configuration: appends a revision; the content of old ones stays. */
+  async updateDeployment(id: string, input: UpdateDeploymentInput): Promise<Deployment> {
+    return this.em.transactional(async (em) => {
+      const deployment = await this.getDeployment(id, em);
+      await em.populate(deployment, ['currentRevision', 'application']);
+      const current = deployment.currentRevision!;
+      const isDocker = deployment.composeType !== null;
+      let version = current.version;
+      if (input.versionId) {
+        version = await this.usableVersion(em, input.versionId);
+        if (version.application.id !== deployment.application.id) {
+          throw new RuleViolationError(
+            'version_of_other_application',
+            `version "${version.name}" belongs to another application than this deployment's ("${deployment.application.name}")`,
+          );
+        }
+      }
+      let envFile = current.envFile;
+      let valuesYaml = current.valuesYaml;
+      if (input.envFile != null) {
+        if (!isDocker) throw new InvalidInputError('envFile', 'only docker deployments have an env file; use valuesYaml');
+        parseEnvFile('envFile', input.envFile);
+        envFile = input.envFile;
+      }
+      if (input.valuesYaml != null) {
+        if (isDocker) throw new InvalidInputError('valuesYaml', 'only kubernetes deployments have values; use envFile');
+        parseYamlMapping('valuesYaml', input.valuesYaml);
+        valuesYaml = input.valuesYaml;
+      }
+      if (input.helmOptions) {
+        if (isDocker) throw new InvalidInputError('helmOptions', 'only kubernetes deployments have helm options');
+        deployment.helmOptions = helmOptions(deployment.helmOptions ?? DEFAULT_HELM_OPTIONS, input.helmOptions);
+      }
+      const revision = em.create(DeploymentRevision, {
+        deployment,
+        version,
+        envFile,
+        valuesYaml,
+        forceRestart: false,
+        createdBy: this.actor.label,
+      });
+      deployment.currentRevision = revision;
+      await em.flush();
+      await this.hub.bus.publish(em, 'targetsChanged', { targetIds: [deployment.target.id] });
+      return deployment;
+    });
+  }
+
+  /** Restart without changing anything: a revision flagged forceRestart with the same content. */
+  async forceRestart(id: string): Promise<Deployment> {
+    return this.em.transactional(async (em) => {
+      const deployment = await this.getDeployment(id, em);
+      await em.populate(deployment, ['currentRevision']);
+      const current = deployment.currentRevision!;
+      const revision = em.create(DeploymentRevision, {
+        deployment,
+        version: current.version,
+        envFile: current.envFile,
+        valuesYaml: current.valuesYaml,
+        forceRestart: true,
+        createdBy: this.actor.label,
+      });
+      deployment.currentRevision = revision;
+      await em.flush();
+      await this.hub.bus.publish(em, 'targetsChanged', { targetIds: [deployment.target.id] });
+      return deployment;
+    });
+  }
+
+  async deleteDeployment(id: string, removeVolumes: boolean): Promise<string> {
+    await this.em.transactional(async (em) => {
+      const deployment = await this.getDeployment(id, em);
+      const targetId = deployment.target.id;
+      em.create(DeletedDeployment, { deploymentId: deployment.id, target: targetId, removeVolumes, deletedAt: new Date() });
+      await em.flush();
+      await em.nativeDelete(Deployment, { id: deployment.id });
+      await this.hub.bus.publish(em, 'targetsChanged', { targetIds: [targetId] });
+    });
+    return id;
+  }
+
+  /**
+   * Move every deployment of an application (optionally only on some targets) to a version, in
+   * one transaction: one revision each, one notification for all touched targets.
+   */
+  async rollout(applicationId: string, versionId: string, targetIds?: string[] | null): Promise<Deployment[]> {
+    return this.em.transactional(async (em) => {
+      const app = await findOwned(em, Application, 'application', applicationId, { organization: this.actor.organizationId });
+      const version = await this.usableVersion(em, versionId);
+      if (version.application.id !== app.id) {
+        throw new RuleViolationError('version_of_other_application', `version "${version.name}" does not belong to application "${app.name}"`);
+      }
+      for (const t of targetIds ?? []) if (!isUuid(t)) throw new NotFoundError('deployment target', t);
+      const deployments = await em.find(
+        Deployment,
+        { application: app.id, ...(targetIds ? { target: { $in: targetIds } } : {}) },
+        { populate: ['currentRevision'] },
+      );
+      for (const deployment of deployments) {
+        const current = deployment.currentRevision!;
+        deployment.currentRevision = em.create(DeploymentRevision, {
+          deployment,
+          version,
+          envFile: current.envFile,
+          valuesYaml: current.valuesYaml,
+          forceRestart: false,
+          createdBy: this.actor.label,
+        });
+      }
+      await em.flush();
+      await this.hub.bus.publish(em, 'targetsChanged', { targetIds: deployments.map((d) => d.target.id) });
+      return deployments;
+    });
+  }
+}

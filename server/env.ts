@@ -1,0 +1,53 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The hub's configuration: every environment variable it reads, parsed once at start. Nothing
+ * else in server/ reads process.env. All problems are reported together, naming the variable.
+ */
+const schema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  /** Folder for the embedded PostgreSQL's data when DATABASE_URL is unset. */
+  DISTR_DATA_DIR: z.string().default('.distr'),
+  /** Fixed port for the embedded PostgreSQL; a free one when unset. */
+  DISTR_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** Key for agent tokens; replicas must share it. When unset it is generated once and kept in the database. */
+  DISTR_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** The URL agents use to reach this hub; goes into install instructions. */
+  DISTR_PUBLIC_URL: z.string().url().optional(),
+  /** Largest accepted request body. */
+  DISTR_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  DISTR_MAX_QUERY_DEPTH: z.coerce.number().int().min(2).default(12),
+  DISTR_MAX_QUERY_COST: z.coerce.number().int().min(100).default(5000),
+  /** Lifetime of agent tokens. */
+  DISTR_AGENT_TOKEN_TTL_SECONDS: z.coerce.number().int().min(10).default(900),
+  /** Failed agent logins allowed per target per minute. */
+  DISTR_AGENT_LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
+  /** Seconds between websocket keepalive pings (dead peers are dropped after one missed pong). */
+  DISTR_KEEPALIVE_SECONDS: z.coerce.number().min(0.1).default(15),
+  /** Print the first-run admin key to this file as well as to the log (used by tests and scripts). */
+  DISTR_BOOTSTRAP_KEY_FILE: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type HubEnv = z.infer<typeof schema> & { dataDir: string };
+
+export class ConfigError extends Error {}
+
+export function parseHubEnv(source: NodeJS.ProcessEnv = process.env): HubEnv {
+  const raw = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== ''));
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => {
+      const key = String(i.path[0] ?? '?');
+      return `  ${key}=${JSON.stringify(source[key] ?? '')}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid hub configuration:\n${lines.join('\n')}`);
+  }
+  return { ...result.data, dataDir: path.resolve(result.data.DISTR_DATA_DIR) };
+}

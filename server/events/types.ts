@@ -1,0 +1,64 @@
+import { PushChannel } from '../agents/channel.js';
+import type { BusTopics } from './bus.js';
+import { builder, vendorOf } from '../schema/builder.js';
+import { DeploymentPhaseEnum, DeploymentRef } from '../deployments/types.js';
+import { DeploymentTargetRef } from '../targets/types.js';
+import { DeploymentStatus } from '../deployments/entities.js';
+
+type OrgEvent =
+  | { kind: 'status'; targetId: string; deploymentId: string; status: DeploymentStatus | null }
+  | { kind: 'liveness'; targetId: string; connected: boolean };
+
+const EventKind = builder.enumType('OrganizationEventKind', { values: ['status', 'liveness'] as const });
+
+const StatusSnapshotRef = builder.objectRef<DeploymentStatus>('DeploymentStatusSnapshot').implement({
+  description: 'The status as stored when the event was sent.',
+  fields: (t) => ({
+    revisionId: t.exposeID('revisionId'),
+    phase: t.field({ type: DeploymentPhaseEnum, resolve: (s) => s.phase }),
+    message: t.exposeString('message'),
+    changedAt: t.field({ type: 'DateTime', resolve: (s) => s.changedAt }),
+  }),
+});
+
+const OrgEventRef = builder.objectRef<OrgEvent>('OrganizationEvent').implement({
+  description: 'A deployment status transition or an agent (dis)connecting, in the caller\'s organization.',
+  fields: (t) => ({
+    kind: t.field({ type: EventKind, resolve: (e) => e.kind }),
+    targetId: t.exposeID('targetId'),
+    target: t.field({ type: DeploymentTargetRef, resolve: (e) => e.targetId }),
+    deploymentId: t.id({ nullable: true, resolve: (e) => (e.kind === 'status' ? e.deploymentId : null) }),
+    deployment: t.field({ type: DeploymentRef, nullable: true, resolve: (e) => (e.kind === 'status' ? e.deploymentId : null) }),
+    status: t.field({ type: StatusSnapshotRef, nullable: true, resolve: (e) => (e.kind === 'status' ? e.status : null) }),
+    connected: t.boolean({ nullable: true, resolve: (e) => (e.kind === 'liveness' ? e.connected : null) }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  organizationEvents: t.field({
+    type: OrgEventRef,
+    description: 'Status transitions and agent liveness changes of your organization, as they commit: dashboards need not poll.',
+    authScopes: { vendor: true },
+    subscribe: (_r, _a, ctx) => {
+      const organizationId = vendorOf(ctx).organizationId;
+      const offs: (() => void)[] = [];
+      const channel = new PushChannel<OrgEvent>({ latestOnly: false, maxQueue: 1000, onClose: () => offs.forEach((off) => off()) });
+      offs.push(
+        ctx.hub.bus.on('statusChanged', (e: BusTopics['statusChanged']) => {
+          if (e.organizationId !== organizationId) return;
+          // A fresh fork per event: the status must be read as committed now, not from a cache.
+          void ctx.em
+            .fork()
+            .findOne(DeploymentStatus, { deployment: e.deploymentId })
+            .then((status) => channel.push({ kind: 'status', targetId: e.targetId, deploymentId: e.deploymentId, status }))
+            .catch(() => {});
+        }),
+        ctx.hub.bus.on('livenessChanged', (e: BusTopics['livenessChanged']) => {
+          if (e.organizationId === organizationId) channel.push({ kind: 'liveness', targetId: e.targetId, connected: e.connected });
+        }),
+      );
+      return channel;
+    },
+    resolve: (e: OrgEvent) => e,
+  }),
+}));

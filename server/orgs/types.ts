@@ -1,0 +1,102 @@
+import { builder, vendorOf } from '../schema/builder.js';
+import { MUTATION_ERRORS } from '../schema/errors.js';
+import { ApiKey } from '../auth/entities.js';
+import { ApiKeyService } from '../auth/api-keys.js';
+import { Membership, Organization, ROLES, User } from './entities.js';
+import { OrganizationService } from './service.js';
+
+export const RoleEnum = builder.enumType('Role', { values: ROLES });
+
+const UserRef = builder.objectRef<User>('User').implement({
+  fields: (t) => ({ id: t.exposeID('id'), email: t.exposeString('email'), name: t.exposeString('name') }),
+});
+
+const MemberRef = builder.objectRef<Membership>('Member').implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    user: t.field({ type: UserRef, resolve: (m) => m.user }),
+    role: t.field({ type: RoleEnum, resolve: (m) => m.role }),
+  }),
+});
+
+const OrganizationRef = builder.objectRef<Organization>('Organization').implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    members: t.field({
+      type: [MemberRef],
+      authScopes: { admin: true },
+      resolve: (_org, _args, ctx) => new OrganizationService(ctx.em, vendorOf(ctx)).members(),
+    }),
+  }),
+});
+
+const ApiKeyRef = builder.objectRef<ApiKey>('ApiKey').implement({
+  description: 'An API key. Its secret is shown only when created.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    roleCap: t.field({ type: RoleEnum, resolve: (k) => k.roleCap }),
+    expiresAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.expiresAt ?? null }),
+    lastUsedAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.lastUsedAt ?? null }),
+    revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.revokedAt ?? null }),
+    createdAt: t.field({ type: 'DateTime', resolve: (k) => k.createdAt }),
+  }),
+});
+
+const CreatedApiKeyRef = builder.objectRef<{ key: ApiKey; secret: string }>('CreatedApiKey').implement({
+  fields: (t) => ({
+    apiKey: t.field({ type: ApiKeyRef, resolve: (c) => c.key }),
+    secret: t.exposeString('secret', { description: 'Send as `Authorization: Bearer <secret>`. Shown once.' }),
+  }),
+});
+
+const ViewerRef = builder.objectRef<{ organizationId: string; userId: string; role: (typeof ROLES)[number] }>('Viewer').implement({
+  description: 'Who the API key belongs to.',
+  fields: (t) => ({
+    role: t.field({ type: RoleEnum, resolve: (v) => v.role }),
+    organization: t.field({ type: OrganizationRef, resolve: (_v, _a, ctx) => new OrganizationService(ctx.em, vendorOf(ctx)).organization() }),
+    user: t.field({ type: UserRef, resolve: (v, _a, ctx) => ctx.em.findOneOrFail(User, { id: v.userId }) }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  viewer: t.field({ type: ViewerRef, authScopes: { vendor: true }, resolve: (_r, _a, ctx) => vendorOf(ctx) }),
+  apiKeys: t.field({
+    type: [ApiKeyRef],
+    authScopes: { admin: true },
+    resolve: (_r, _a, ctx) => new ApiKeyService(ctx.em, vendorOf(ctx)).list(),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createApiKey: t.field({
+    type: CreatedApiKeyRef,
+    description: "A key for yourself, with a role cap no higher than your role and an optional expiry.",
+    authScopes: { vendor: true },
+    errors: { types: MUTATION_ERRORS },
+    args: { name: t.arg.string({ required: true }), roleCap: t.arg({ type: RoleEnum }), expiresAt: t.arg({ type: 'DateTime' }) },
+    resolve: (_r, args, ctx) => new ApiKeyService(ctx.em, vendorOf(ctx)).create(args),
+  }),
+  revokeApiKey: t.field({
+    type: ApiKeyRef,
+    authScopes: { admin: true },
+    errors: { types: MUTATION_ERRORS },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_r, args, ctx) => new ApiKeyService(ctx.em, vendorOf(ctx)).revoke(String(args.id)),
+  }),
+  addMember: t.field({
+    type: MemberRef,
+    authScopes: { admin: true },
+    errors: { types: MUTATION_ERRORS },
+    args: { email: t.arg.string({ required: true }), name: t.arg.string({ required: true }), role: t.arg({ type: RoleEnum, required: true }) },
+    resolve: (_r, args, ctx) => new OrganizationService(ctx.em, vendorOf(ctx)).addMember(args),
+  }),
+  setMemberRole: t.field({
+    type: MemberRef,
+    authScopes: { admin: true },
+    errors: { types: MUTATION_ERRORS },
+    args: { memberId: t.arg.id({ required: true }), role: t.arg({ type: RoleEnum, required: true }) },
+    resolve: (_r, args, ctx) => new OrganizationService(ctx.em, vendorOf(ctx)).setMemberRole(String(args.memberId), args.role),
+  }),
+}));

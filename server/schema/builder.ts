@@ -1,0 +1,66 @@
+import SchemaBuilder from '@pothos/core';
+import DataloaderPlugin from '@pothos/plugin-dataloader';
+import ErrorsPlugin from '@pothos/plugin-errors';
+import RelayPlugin from '@pothos/plugin-relay';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import { GraphQLError } from 'graphql';
+import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
+import type { Context, VendorPrincipal } from '../context.js';
+import { roleAtLeast } from '../orgs/entities.js';
+
+export interface AuthScopes {
+  /** Any vendor API key of an organization: read its objects. */
+  vendor: boolean;
+  /** A vendor key with role read_write or admin: create and change objects. */
+  writer: boolean;
+  /** A vendor key with role admin: manage members and API keys. */
+  admin: boolean;
+  /** An agent token: read its own target's desired state, report status. */
+  agent: boolean;
+}
+
+/** The one Pothos builder of the hub. Plugin order matters: scope-auth first. */
+export const builder = new SchemaBuilder<{
+  Context: Context;
+  AuthScopes: AuthScopes;
+  Scalars: {
+    DateTime: { Input: Date; Output: Date };
+    JSON: { Input: unknown; Output: unknown };
+  };
+  DefaultFieldNullability: false;
+}>({
+  plugins: [ScopeAuthPlugin, ErrorsPlugin, RelayPlugin, DataloaderPlugin],
+  defaultFieldNullability: false,
+  scopeAuth: {
+    authScopes: (ctx) => {
+      const vendor = ctx.principal?.kind === 'vendor' ? ctx.principal : null;
+      return {
+        vendor: vendor !== null,
+        writer: vendor !== null && roleAtLeast(vendor.role, 'read_write'),
+        admin: vendor !== null && roleAtLeast(vendor.role, 'admin'),
+        agent: ctx.principal?.kind === 'agent',
+      };
+    },
+    unauthorizedError: (_parent, ctx) =>
+      new GraphQLError(ctx.principal ? 'this credential may not perform this operation' : 'authentication required: send an API key as `Authorization: Bearer <key>`', {
+        extensions: { code: ctx.principal ? 'FORBIDDEN' : 'UNAUTHENTICATED' },
+      }),
+    // Subscriptions check scopes once when they start.
+    authorizeOnSubscribe: true,
+  },
+  errors: { directResult: true },
+  relay: { clientMutationId: 'omit', cursorType: 'String', nodesOnConnection: true },
+});
+
+builder.addScalarType('DateTime', DateTimeResolver);
+builder.addScalarType('JSON', JSONResolver);
+
+builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});
+
+/** The vendor principal of a request already admitted by a `vendor` scope. */
+export function vendorOf(ctx: Context): VendorPrincipal {
+  if (ctx.principal?.kind !== 'vendor') throw new GraphQLError('authentication required', { extensions: { code: 'UNAUTHENTICATED' } });
+  return ctx.principal;
+}

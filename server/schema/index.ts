@@ -1,0 +1,12 @@
+import { lexicographicSortSchema } from 'graphql';
+import { builder } from './builder.js';
+import './errors.js';
+import '../orgs/types.js';
+import '../applications/types.js';
+import '../targets/types.js';
+import '../deployments/types.js';
+import '../agents/types.js';
+import '../events/types.js';
+
+/** The whole API, types sorted so the printed schema.graphql is stable. */
+export const schema = lexicographicSortSchema(builder.toSchema());

@@ -1,0 +1,124 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { HubRuntime, VendorPrincipal } from '../context.js';
+import { ConflictError, InvalidInputError, RuleViolationError } from '../errors.js';
+import { findOwned, flushOrConflict } from '../scoping.js';
+import { requireDns1123Label, requireName } from '../validation.js';
+import type { DeploymentType } from '../applications/entities.js';
+import { hashSecret, newSecret } from '../auth/secrets.js';
+import { AgentConnection, DeploymentTarget, type TargetScope } from './entities.js';
+import { installInstructions } from './install.js';
+
+export interface TargetAccess {
+  target: DeploymentTarget;
+  secret: string;
+  hubUrl: string;
+  installCommand: string;
+}
+
+/** Seconds without a heartbeat after which a connection row no longer counts as connected. */
+export const CONNECTION_STALE_SECONDS = 45;
+
+export class TargetService {
+  constructor(
+    private readonly em: EntityManager,
+    private readonly actor: VendorPrincipal,
+    private readonly hub: HubRuntime,
+  ) {}
+
+  getTarget(id: string): Promise<DeploymentTarget> {
+    return findOwned(this.em, DeploymentTarget, 'deployment target', id, { organization: this.actor.organizationId });
+  }
+
+  listTargets(limit: number, offset: number, type?: DeploymentType | null): Promise<DeploymentTarget[]> {
+    return this.em.find(
+      DeploymentTarget,
+      { organization: this.actor.organizationId, ...(type ? { type } : {}) },
+      { orderBy: { createdAt: 'asc', id: 'asc' }, limit, offset },
+    );
+  }
+
+  async createTarget(input: {
+    name: string;
+    type: DeploymentType;
+    namespace?: string | null;
+    scope?: TargetScope | null;
+    logsEnabled?: boolean | null;
+  }): Promise<DeploymentTarget> {
+    const name = requireName('name', input.name);
+    let namespace: string | null = null;
+    let scope: TargetScope | null = null;
+    if (input.type === 'kubernetes') {
+      if (!input.namespace) throw new InvalidInputError('namespace', 'is required for kubernetes targets');
+      if (!input.scope) throw new InvalidInputError('scope', 'is required for kubernetes targets (namespace or cluster)');
+      namespace = requireDns1123Label('namespace', input.namespace, 63);
+      scope = input.scope;
+    } else {
+      if (input.namespace) throw new InvalidInputError('namespace', 'only kubernetes targets have a namespace');
+      if (input.scope) throw new InvalidInputError('scope', 'only kubernetes targets have a scope');
+    }
+    const target = this.em.create(DeploymentTarget, {
+      organization: this.actor.organizationId,
+      name,
+      type: input.type,
+      namespace,
+      scope,
+      logsEnabled: input.logsEnabled ?? false,
+    });
+    await flushOrConflict(this.em, () => new ConflictError('name', `a deployment target named "${name}" already exists`));
+    return target;
+  }
+
+  async updateTarget(id: string, input: { name?: string | null; logsEnabled?: boolean | null }): Promise<DeploymentTarget> {
+    return this.em.transactional(async (em) => {
+      const target = await findOwned(em, DeploymentTarget, 'deployment target', id, { organization: this.actor.organizationId });
+      if (input.name != null) target.name = requireName('name', input.name);
+      if (input.logsEnabled != null && input.logsEnabled !== target.logsEnabled) {
+        target.logsEnabled = input.logsEnabled;
+        // Log streaming is part of what the agent runs: it needs the new desired state.
+        await this.hub.bus.publish(em, 'targetsChanged', { targetIds: [target.id] });
+      }
+      await flushOrConflict(em, () => new ConflictError('name', `a deployment target named "${target.name}" already exists`));
+      return target;
+    });
+  }
+
+  async deleteTarget(id: string): Promise<string> {
+    const target = await this.getTarget(id);
+    const deployments = await this.em.count('Deployment', { target: target.id });
+    if (deployments > 0) {
+      throw new RuleViolationError('target_in_use', `deployment target "${target.name}" still has ${deployments} deployment(s); delete them first`);
+    }
+    await this.em.transactional(async (em) => {
+      await em.nativeDelete(DeploymentTarget, { id: target.id });
+      // Connected agents of a deleted target lose their credential at once.
+      await this.hub.bus.publish(em, 'credentialRotated', { targetId: target.id, generation: Number.MAX_SAFE_INTEGER });
+    });
+    return id;
+  }
+
+  /**
+   * Create or rotate the agent credential. The generation moves on, so every token issued for
+   * the old secret dies at once, and connected agents of this target are disconnected.
+   */
+  async createAccess(id: string): Promise<TargetAccess> {
+    const secret = newSecret();
+    const target = await this.em.transactional(async (em) => {
+      const t = await findOwned(em, DeploymentTarget, 'deployment target', id, { organization: this.actor.organizationId });
+      t.credentialHash = hashSecret(secret);
+      t.credentialGeneration += 1;
+      await em.flush();
+      await this.hub.bus.publish(em, 'credentialRotated', { targetId: t.id, generation: t.credentialGeneration });
+      return t;
+    });
+    const hubUrl = this.hub.env.DISTR_PUBLIC_URL ?? `http://localhost:${this.hub.env.PORT}`;
+    return { target, secret, hubUrl, installCommand: installInstructions(target, hubUrl, secret) };
+  }
+}
+
+/** Which of these targets have a live agent socket on any hub replica. */
+export async function connectedTargetIds(em: EntityManager, targetIds: readonly string[]): Promise<Set<string>> {
+  if (targetIds.length === 0) return new Set();
+  const since = new Date(Date.now() - CONNECTION_STALE_SECONDS * 1000);
+  const rows = await em.find(AgentConnection, { target: { $in: [...targetIds] }, heartbeatAt: { $gte: since } }, { fields: ['target'] });
+  return new Set(rows.map((r) => r.target.id));
+}
