@@ -12,6 +12,13 @@ docker_socket=/var/run/docker.sock
 plugin_dir=/usr/local/lib/docker/cli-plugins
 test_image=local/busybox:test
 
+# A zombie still answers kill -0 (PID 1 here may reap late), so look at the process state.
+alive() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null || true)
+  [ -n "$state" ] && [[ "$state" != Z* ]]
+}
+
 log() { echo "setup-test-env: $*" >&2; }
 die() { log "$*"; exit 1; }
 
@@ -78,9 +85,20 @@ bash "$root/scripts/install-helm.sh" >/dev/null
 if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
   log "starting dockerd (data under $docker_root)"
   mkdir -p "$docker_root/data" "$docker_root/exec"
-  # A stale pidfile from a killed engine makes dockerd refuse to start.
-  if [ -f "$docker_root/dockerd.pid" ] && ! kill -0 "$(cat "$docker_root/dockerd.pid")" 2>/dev/null; then
-    rm -f "$docker_root/dockerd.pid"
+  # Pidfiles left by a killed engine (its own and its containerd's) make dockerd refuse to start
+  # or wait for a dead containerd.
+  for pidfile in "$docker_root/dockerd.pid" "$docker_root/exec/containerd/containerd.pid"; do
+    [ -f "$pidfile" ] || continue
+    old_pid=$(cat "$pidfile")
+    if ! alive "$old_pid"; then
+      rm -f "$pidfile"
+    else
+      die "pid $old_pid from $pidfile is still running, but the engine does not answer on $docker_socket; see $docker_root/dockerd.log or run scripts/stop-test-docker.sh"
+    fi
+  done
+  # Left mounted by an engine that was killed; dockerd mounts it anew.
+  if mountpoint -q "$docker_root/exec/netns/default" 2>/dev/null; then
+    umount "$docker_root/exec/netns/default" || true
   fi
   # setsid + nohup: the engine must outlive this script and the shell that ran it.
   # No iptables or bridge here: containers use network_mode host or none.
@@ -89,8 +107,13 @@ if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
     --data-root="$docker_root/data" --exec-root="$docker_root/exec" \
     --pidfile="$docker_root/dockerd.pid" -H "unix://$docker_socket" \
     >"$docker_root/dockerd.log" 2>&1 </dev/null &
+  dockerd_pid=$!
   deadline=$((SECONDS + 30))
   until docker version --format '{{.Server.Version}}' >/dev/null 2>&1; do
+    if ! alive "$dockerd_pid"; then
+      tail -n 30 "$docker_root/dockerd.log" >&2 || true
+      die "dockerd exited during start-up (log: $docker_root/dockerd.log)"
+    fi
     if [ $SECONDS -ge $deadline ]; then
       tail -n 30 "$docker_root/dockerd.log" >&2 || true
       die "dockerd did not become ready within 30 s (log: $docker_root/dockerd.log)"

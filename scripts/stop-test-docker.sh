@@ -4,15 +4,22 @@ set -euo pipefail
 docker_root=${DISTR_TEST_DOCKER_ROOT:-/var/lib/distr-test-docker}
 pidfile="$docker_root/dockerd.pid"
 
+# A zombie still answers kill -0 (PID 1 here may reap late), so look at the process state.
+alive() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null || true)
+  [ -n "$state" ] && [[ "$state" != Z* ]]
+}
+
 if [ -f "$pidfile" ]; then
   pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     kill "$pid"
     for _ in $(seq 1 100); do
-      kill -0 "$pid" 2>/dev/null || break
+      alive "$pid" || break
       sleep 0.1
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
       echo "stop-test-docker: dockerd $pid still running after 10 s; sending SIGKILL" >&2
       kill -9 "$pid" || true
     fi

@@ -279,6 +279,40 @@ ${service(`    volumes:
     await d.remove(missing, null, ctx());
   });
 
+  it('cancels a running compose up when the context signal aborts', async () => {
+    const project = uniqueName('cancel');
+    const d = driver();
+    // `up` waits for gate to become healthy, which its start period keeps from happening for a minute.
+    const deployment = desired(
+      project,
+      `services:
+  gate:
+${service(`    healthcheck:
+      test: ["CMD", "false"]
+      interval: 1s
+      start_period: 60s
+`)}  app:
+${service(`    depends_on:
+      gate:
+        condition: service_healthy
+`)}`,
+    );
+    const abort = new AbortController();
+    const started = performance.now();
+    const applying = d.apply(deployment, { signal: abort.signal });
+    await eventually(() => projectContainers(project), (containers) => containers.length === 2);
+    abort.abort();
+    await expect(applying).rejects.toThrow('docker compose up cancelled');
+    expect(performance.now() - started).toBeLessThan(15_000);
+
+    const status = await d.observe(deployment);
+    expect(status.phase).toBe('error');
+    expect(status.message).toBe(`1 created: app-1; 1 starting: gate-1`);
+
+    await d.remove(project, null, ctx());
+    expect(await projectContainers(project)).toHaveLength(0);
+  });
+
   it('refuses swarm deployments clearly when swarm is not active', async () => {
     const info = (await docker.info()) as { Swarm?: { LocalNodeState?: string } };
     expect(info.Swarm?.LocalNodeState, 'this test needs an engine without swarm').not.toBe('active');
