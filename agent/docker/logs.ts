@@ -144,6 +144,9 @@ export async function followProjectLogs(options: FollowLogsOptions): Promise<voi
 
   const relist = async () => {
     const containers = await docker.listContainers({ all: true, filters: { label: [options.projectLabel] } });
+    // Forget removed containers (replaced by an apply), so a long-lived follow does not grow.
+    const listed = new Set(containers.map((c) => c.Id));
+    for (const [id, entry] of followed) if (!listed.has(id) && !entry.stream) followed.delete(id);
     for (const info of containers) {
       const entry = followed.get(info.Id);
       // Stopped containers are read once (their past output); running ones are (re)followed.
