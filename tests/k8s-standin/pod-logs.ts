@@ -41,7 +41,11 @@ export class PodLogs {
   }
 
   drop(namespace: string, pod: string): void {
-    for (const key of this.lines.keys()) if (key.startsWith(`${namespace}/${pod}/`)) this.lines.delete(key);
+    for (const key of this.lines.keys()) {
+      if (!key.startsWith(`${namespace}/${pod}/`)) continue;
+      this.lines.delete(key);
+      this.appended.emit(`${key}:end`); // a deleted pod's log streams end, as the kubelet's do
+    }
   }
 
   /** Write the log (optionally following new lines until the client goes away). */
@@ -62,7 +66,12 @@ export class PodLogs {
     }
     const key = this.key(namespace, pod, container);
     const onLine = (l: PodLogLine) => res.write(format(l));
+    const onEnd = () => res.end();
     this.appended.on(key, onLine);
-    res.on('close', () => this.appended.off(key, onLine));
+    this.appended.once(`${key}:end`, onEnd);
+    res.on('close', () => {
+      this.appended.off(key, onLine);
+      this.appended.off(`${key}:end`, onEnd);
+    });
   }
 }

@@ -1,0 +1,220 @@
+/**
+ * KubernetesDriver: deploys vendor Helm charts with the helm CLI and watches their workloads with
+ * @kubernetes/client-node. It only touches releases it installed (ownership records in its state
+ * folder), refuses to upgrade releases changed by hand (drift) unless told to ignore that, and in
+ * namespace scope never installs outside its namespace.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
+import type { DeletedDeployment, DesiredDeployment, KubernetesDesiredDeployment, LogLine, ResourceStatus } from '../core/protocol.js';
+import type { HelmReleaseStatus } from './helm.js';
+import { HelmCli } from './helm.js';
+import type { FollowLogsOptions } from './logs.js';
+import { followReleaseLogs } from './logs.js';
+import type { OwnershipRecord } from './ownership.js';
+import { OwnershipStore } from './ownership.js';
+import { deleteStatefulSetVolumes, statefulSetVolumeClaims } from './volumes.js';
+import type { KubeApis, WorkloadRef } from './workloads.js';
+import { observeWorkloads, workloadsInManifest } from './workloads.js';
+
+export interface KubernetesDriverOptions {
+  /** Cluster access for reading workloads (loaded from a file, or in-cluster). */
+  kubeConfig: KubeConfig;
+  /** Folder for ownership records (one JSON file per deployment). */
+  stateDir: string;
+  /** 'namespace': install only into `namespace`; 'cluster': any namespace, created on demand. */
+  scope: 'namespace' | 'cluster';
+  /** The target's namespace. */
+  namespace: string;
+  /** helm binary; default `helm`. */
+  helmBinary?: string;
+  /**
+   * Extra environment for helm (HELM_DRIVER, HELM_DRIVER_SQL_CONNECTION_STRING, HELM_*_HOME,
+   * KUBECONFIG). Without KUBECONFIG helm uses its own defaults (in-cluster or ~/.kube/config).
+   */
+  helmEnv?: Record<string, string>;
+  /** Pass --disable-openapi-validation to helm (for API servers without OpenAPI, e.g. test stand-ins). */
+  disableOpenApiValidation?: boolean;
+  /** Pass --plain-http for oci:// charts (registries without TLS). */
+  plainHttp?: boolean;
+  uninstallTimeoutSeconds?: number;
+  logs?: FollowLogsOptions;
+}
+
+const RESTARTABLE_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet']);
+const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
+/** How long followLogs trusts a release's workload list before asking helm again. */
+const WORKLOAD_CACHE_MS = 30_000;
+
+function asKubernetesDeployment(deployment: DesiredDeployment): KubernetesDesiredDeployment {
+  if (deployment.type !== 'kubernetes') {
+    throw new Error(`the kubernetes driver cannot handle a ${deployment.type} deployment (${deployment.deploymentId})`);
+  }
+  return deployment;
+}
+
+export function driftMessage(releaseName: string, actual: number, expected: number | null): string {
+  return `release ${releaseName} was changed outside distr (helm revision ${actual}, expected ${expected ?? 'none'})`;
+}
+
+export class KubernetesDriver implements DeploymentDriver {
+  readonly type = 'kubernetes' as const;
+  private readonly helm: HelmCli;
+  private readonly ownership: OwnershipStore;
+  private readonly apis: KubeApis;
+
+  constructor(private readonly options: KubernetesDriverOptions) {
+    this.helm = new HelmCli({
+      binary: options.helmBinary ?? 'helm',
+      env: options.helmEnv ?? {},
+      disableOpenApiValidation: options.disableOpenApiValidation ?? false,
+      plainHttp: options.plainHttp ?? false,
+    });
+    this.ownership = new OwnershipStore(options.stateDir);
+    const kc = options.kubeConfig;
+    this.apis = { core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api) };
+  }
+
+  private checkNamespace(deployment: KubernetesDesiredDeployment): void {
+    if (this.options.scope === 'namespace' && deployment.namespace !== this.options.namespace) {
+      throw new Error(
+        `deployment ${deployment.deploymentId} targets namespace ${deployment.namespace}, but this agent is limited to namespace ${this.options.namespace}`,
+      );
+    }
+  }
+
+  /** Refuse releases this agent does not own, and (unless ignored) releases changed by hand. */
+  private checkOwnership(deployment: KubernetesDesiredDeployment, record: OwnershipRecord | null, current: HelmReleaseStatus | null): void {
+    if (!current) return;
+    if (!record) {
+      throw new Error(`release ${deployment.releaseName} in namespace ${deployment.namespace} exists but was not installed by distr; refusing to touch it`);
+    }
+    if (record.inFlight || deployment.options.ignoreDrift) return;
+    if (current.version !== record.revision) throw new Error(driftMessage(deployment.releaseName, current.version, record.revision));
+  }
+
+  async apply(desired: DesiredDeployment, ctx: DriverContext): Promise<void> {
+    const deployment = asKubernetesDeployment(desired);
+    this.checkNamespace(deployment);
+    const { releaseName, namespace, deploymentId } = deployment;
+    const other = await this.ownership.findByRelease(releaseName, namespace);
+    if (other && other.deploymentId !== deploymentId) {
+      throw new Error(`release ${releaseName} in namespace ${namespace} belongs to deployment ${other.deploymentId}`);
+    }
+    const record = await this.ownership.get(deploymentId);
+    if (record && (record.releaseName !== releaseName || record.namespace !== namespace)) {
+      throw new Error(`deployment ${deploymentId} was installed as release ${record.releaseName} in namespace ${record.namespace}; remove it before renaming`);
+    }
+    const current = await this.helm.status(releaseName, namespace, ctx.signal);
+    this.checkOwnership(deployment, record, current);
+
+    const base = { deploymentId, releaseName, namespace, revisionId: deployment.revisionId };
+    await this.ownership.put({ ...base, revision: record?.revision ?? null, inFlight: true, updatedAt: new Date().toISOString() });
+    let failure: unknown = null;
+    try {
+      await this.helm.upgradeInstall(
+        {
+          releaseName,
+          namespace,
+          chart: deployment.chart,
+          values: deployment.values,
+          timeoutSeconds: deployment.options.timeoutSeconds,
+          wait: deployment.options.wait,
+          atomic: deployment.options.atomic,
+          createNamespace: this.options.scope === 'cluster',
+        },
+        ctx.signal,
+      );
+    } catch (error) {
+      failure = error;
+    }
+    if (ctx.signal.aborted) throw failure ?? ctx.signal.reason; // leave the record in flight: the next apply adopts
+    // Whatever revision exists now is ours (including an atomic rollback), so it is not drift.
+    const after = await this.helm.status(releaseName, namespace);
+    await this.ownership.put({ ...base, revision: after?.version ?? null, inFlight: false, updatedAt: new Date().toISOString() });
+    if (failure) throw failure;
+  }
+
+  async observe(desired: DesiredDeployment): Promise<ObservedStatus> {
+    const deployment = asKubernetesDeployment(desired);
+    const { releaseName, namespace } = deployment;
+    const record = await this.ownership.get(deployment.deploymentId);
+    if (!record) return { phase: 'error', message: `release ${releaseName} is not installed by this agent`, resources: [] };
+    const current = await this.helm.status(releaseName, namespace);
+    if (!current) return { phase: 'error', message: `release ${releaseName} not found in namespace ${namespace}`, resources: [] };
+    if (!record.inFlight && !deployment.options.ignoreDrift && current.version !== record.revision) {
+      return { phase: 'error', message: driftMessage(releaseName, current.version, record.revision), resources: [] };
+    }
+    const releaseState = current.info.status;
+    if (releaseState === 'failed') {
+      return { phase: 'error', message: `release ${releaseName} failed: ${current.info.description ?? 'unknown reason'}`, resources: [] };
+    }
+    const resources = await observeWorkloads(this.apis, await this.releaseWorkloads(releaseName, namespace));
+    return summarize(releaseName, releaseState, current.version, resources);
+  }
+
+  async restart(desired: DesiredDeployment, ctx: DriverContext): Promise<void> {
+    const deployment = asKubernetesDeployment(desired);
+    if (!(await this.ownership.get(deployment.deploymentId))) {
+      throw new Error(`release ${deployment.releaseName} is not installed by this agent; nothing to restart`);
+    }
+    const body = { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: new Date().toISOString() } } } } };
+    const patchOptions = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    for (const ref of await this.releaseWorkloads(deployment.releaseName, deployment.namespace, ctx.signal)) {
+      ctx.signal.throwIfAborted();
+      if (!RESTARTABLE_KINDS.has(ref.kind)) continue;
+      const params = { name: ref.name, namespace: ref.namespace, body };
+      if (ref.kind === 'Deployment') await this.apis.apps.patchNamespacedDeployment(params, patchOptions);
+      else if (ref.kind === 'StatefulSet') await this.apis.apps.patchNamespacedStatefulSet(params, patchOptions);
+      else await this.apis.apps.patchNamespacedDaemonSet(params, patchOptions);
+    }
+  }
+
+  async listManaged(): Promise<string[]> {
+    const records = await this.ownership.all();
+    if (records.length === 0) return [];
+    const releases = await this.helm.list(this.options.scope === 'namespace' ? this.options.namespace : null);
+    const existing = new Set(releases.map((r) => `${r.namespace}/${r.name}`));
+    return records.filter((r) => existing.has(`${r.namespace}/${r.releaseName}`)).map((r) => r.deploymentId);
+  }
+
+  async remove(deploymentId: string, options: DeletedDeployment | null, ctx: DriverContext): Promise<void> {
+    const record = await this.ownership.get(deploymentId);
+    if (!record) return; // not ours: never uninstall a release this agent did not install
+    const claims = options?.removeVolumes
+      ? statefulSetVolumeClaims(await this.helm.manifest(record.releaseName, record.namespace, ctx.signal).catch(() => ''), record.namespace)
+      : [];
+    await this.helm.uninstall(record.releaseName, record.namespace, this.options.uninstallTimeoutSeconds ?? 300, ctx.signal);
+    if (claims.length > 0) await deleteStatefulSetVolumes(this.apis, claims);
+    await this.ownership.delete(deploymentId);
+  }
+
+  async followLogs(desired: DesiredDeployment, since: string | null, onLines: (lines: LogLine[]) => void, signal: AbortSignal): Promise<void> {
+    const deployment = asKubernetesDeployment(desired);
+    let cached: { at: number; refs: WorkloadRef[] } | null = null;
+    const workloads = async () => {
+      if (!cached || Date.now() - cached.at > WORKLOAD_CACHE_MS) {
+        cached = { at: Date.now(), refs: await this.releaseWorkloads(deployment.releaseName, deployment.namespace, signal) };
+      }
+      return cached.refs;
+    };
+    await followReleaseLogs(this.options.kubeConfig, this.apis, deployment.deploymentId, workloads, since, onLines, signal, this.options.logs);
+  }
+
+  private async releaseWorkloads(releaseName: string, namespace: string, signal?: AbortSignal): Promise<WorkloadRef[]> {
+    return workloadsInManifest(await this.helm.manifest(releaseName, namespace, signal), namespace);
+  }
+}
+
+function summarize(releaseName: string, releaseState: string, revision: number, resources: ResourceStatus[]): ObservedStatus {
+  const errors = resources.filter((r) => r.phase === 'error');
+  if (errors.length > 0) return { phase: 'error', message: errors.map((r) => r.message).join('; '), resources };
+  const progressing = resources.filter((r) => r.phase === 'progressing');
+  if (releaseState.startsWith('pending') || progressing.length > 0) {
+    const detail = progressing.map((r) => `${r.kind} ${r.name}: ${r.message}`).join('; ');
+    return { phase: 'progressing', message: detail || `release ${releaseName} is ${releaseState}`, resources };
+  }
+  const what = resources.length > 0 ? `${resources.length} workload(s) ready` : 'no workloads';
+  return { phase: 'healthy', message: `release ${releaseName} revision ${revision} ${releaseState}, ${what}`, resources };
+}

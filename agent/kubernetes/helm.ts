@@ -1,0 +1,135 @@
+/**
+ * The helm CLI as the Kubernetes driver uses it: upgrade --install, status, get manifest,
+ * uninstall, list. Every call honours an AbortSignal and failures carry helm's stderr.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import YAML from 'yaml';
+import type { ChartRef } from '../core/protocol.js';
+
+export interface HelmOptions {
+  /** helm binary; default `helm` on PATH. */
+  binary: string;
+  /** Extra environment for helm: HELM_DRIVER, HELM_DRIVER_SQL_CONNECTION_STRING, HELM_*_HOME, KUBECONFIG. */
+  env: Record<string, string>;
+  /** Pass --disable-openapi-validation (needed when the API server serves no OpenAPI schema). */
+  disableOpenApiValidation: boolean;
+  /** Pass --plain-http for oci:// charts (a registry without TLS). */
+  plainHttp: boolean;
+}
+
+export interface HelmReleaseStatus {
+  name: string;
+  namespace: string;
+  /** The helm revision number. */
+  version: number;
+  info: { status: string; description?: string };
+}
+
+export interface UpgradeRequest {
+  releaseName: string;
+  namespace: string;
+  chart: ChartRef;
+  values: Record<string, unknown>;
+  timeoutSeconds: number;
+  wait: boolean;
+  atomic: boolean;
+  createNamespace: boolean;
+}
+
+export class HelmError extends Error {
+  constructor(
+    readonly command: string,
+    readonly stderr: string,
+    readonly exitCode: number | undefined,
+  ) {
+    super(`${command} failed: ${stderr.trim().replace(/^Error: /, '') || `exit code ${exitCode}`}`);
+  }
+}
+
+/** helm's "not found" for a release that does not exist (status, get, uninstall, history). */
+export function isReleaseNotFound(error: unknown): boolean {
+  return error instanceof HelmError && /release: not found/i.test(error.stderr);
+}
+
+export class HelmCli {
+  constructor(private readonly options: HelmOptions) {}
+
+  /** Run helm; `what` names the command in errors (default `helm <subcommand>`). */
+  async run(args: string[], signal?: AbortSignal, what = `helm ${args[0]}`): Promise<string> {
+    const result = await execa(this.options.binary, args, {
+      env: { ...process.env, ...this.options.env },
+      cancelSignal: signal,
+      forceKillAfterDelay: 5_000,
+      reject: false,
+      stripFinalNewline: false,
+    });
+    if (result.isCanceled) throw signal?.reason instanceof Error ? signal.reason : new Error(`helm ${args[0]} was cancelled`);
+    if (result.exitCode !== 0) {
+      throw new HelmError(what, result.stderr || result.stdout || String(result.message), result.exitCode);
+    }
+    return result.stdout;
+  }
+
+  async upgradeInstall(request: UpgradeRequest, signal: AbortSignal): Promise<void> {
+    // Values go through a file: --set would re-parse strings, and argv has size limits.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'distr-helm-values-'));
+    try {
+      const valuesFile = path.join(dir, 'values.yaml');
+      await writeFile(valuesFile, YAML.stringify(request.values), { mode: 0o600 });
+      const { chart } = request;
+      const args = ['upgrade', '--install', request.releaseName];
+      if (chart.type === 'oci') {
+        args.push(chart.url);
+        if (this.options.plainHttp) args.push('--plain-http');
+      } else {
+        if (!chart.name) throw new Error(`chart name is missing for repository ${chart.url}`);
+        args.push(chart.name, '--repo', chart.url);
+      }
+      args.push('--version', chart.version, '--namespace', request.namespace, '--values', valuesFile);
+      args.push('--timeout', `${Math.max(1, Math.round(request.timeoutSeconds))}s`);
+      if (request.wait || request.atomic) args.push('--wait');
+      if (request.atomic) args.push('--atomic');
+      if (request.createNamespace) args.push('--create-namespace');
+      if (this.options.disableOpenApiValidation) args.push('--disable-openapi-validation');
+      await this.run(args, signal, `helm upgrade --install ${request.releaseName} (namespace ${request.namespace})`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** The release's status, or null when it does not exist. */
+  async status(releaseName: string, namespace: string, signal?: AbortSignal): Promise<HelmReleaseStatus | null> {
+    try {
+      const out = await this.run(['status', releaseName, '--namespace', namespace, '--output', 'json'], signal);
+      return JSON.parse(out) as HelmReleaseStatus;
+    } catch (error) {
+      if (isReleaseNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  /** Releases (any status) in one namespace, or in all namespaces when namespace is null. */
+  async list(namespace: string | null, signal?: AbortSignal): Promise<{ name: string; namespace: string; revision: string; status: string }[]> {
+    const scope = namespace === null ? ['--all-namespaces'] : ['--namespace', namespace];
+    const out = await this.run(['list', ...scope, '--all', '--max', '0', '--output', 'json'], signal);
+    return JSON.parse(out || '[]') as { name: string; namespace: string; revision: string; status: string }[];
+  }
+
+  async manifest(releaseName: string, namespace: string, signal?: AbortSignal): Promise<string> {
+    return this.run(['get', 'manifest', releaseName, '--namespace', namespace], signal);
+  }
+
+  /** Uninstall; false when the release was already gone. */
+  async uninstall(releaseName: string, namespace: string, timeoutSeconds: number, signal: AbortSignal): Promise<boolean> {
+    try {
+      await this.run(['uninstall', releaseName, '--namespace', namespace, '--timeout', `${timeoutSeconds}s`], signal);
+      return true;
+    } catch (error) {
+      if (isReleaseNotFound(error)) return false;
+      throw error;
+    }
+  }
+}
