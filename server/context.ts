@@ -7,6 +7,7 @@ import type { AgentTokens } from './auth/agent-tokens.js';
 import type { AgentConnections } from './agents/connections.js';
 import type { LoginRateLimiter } from './auth/rate-limit.js';
 import type { DesiredStateFanout } from './agents/fanout.js';
+import type { GenerationCache } from './auth/principal.js';
 
 /** A vendor calling with an API key. */
 export interface VendorPrincipal {
@@ -39,6 +40,7 @@ export interface HubRuntime {
   connections: AgentConnections;
   loginLimiter: LoginRateLimiter;
   fanout: DesiredStateFanout;
+  generations: GenerationCache;
   /** Unique per hub process; tags this process's agent connection rows. */
   instanceId: string;
   /** Root EntityManager: fork it, never use it directly. */

@@ -125,6 +125,10 @@ const LogWatermarkRef = builder.objectRef<{ deploymentId: string; timestamp: Dat
   fields: (t) => ({ deploymentId: t.exposeID('deploymentId'), timestamp: t.field({ type: 'DateTime', resolve: (w) => w.timestamp }) }),
 });
 
+const PushLogsResultRef = builder.objectRef<{ stored: number }>('AgentPushLogsResult').implement({
+  fields: (t) => ({ stored: t.exposeInt('stored') }),
+});
+
 builder.mutationFields((t) => ({
   agentLogin: t.field({
     type: AgentTokenRef,
@@ -156,13 +160,15 @@ builder.mutationFields((t) => ({
     },
   }),
   agentPushLogs: t.field({
-    type: 'Int',
+    type: PushLogsResultRef,
     description: 'Append a batch of log lines (at most 500); returns how many were stored.',
     authScopes: { agent: true },
     errors: { types: MUTATION_ERRORS },
     args: { lines: t.arg({ type: [LogLineInput], required: true }) },
     resolve: (_r, args, ctx) =>
-      pushLogs(ctx.em, agentOf(ctx), args.lines.map((l) => ({ ...l, deploymentId: String(l.deploymentId), stream: l.stream as 'stdout' | 'stderr' }))),
+      pushLogs(ctx.em, agentOf(ctx), args.lines.map((l) => ({ ...l, deploymentId: String(l.deploymentId), stream: l.stream as 'stdout' | 'stderr' }))).then(
+        (stored) => ({ stored }),
+      ),
   }),
 }));
 

@@ -1,6 +1,6 @@
 import { resolveOffsetConnection } from '@pothos/plugin-relay';
 import { builder, vendorOf } from '../schema/builder.js';
-import { MUTATION_ERRORS } from '../schema/errors.js';
+import { DeletedRef, MUTATION_ERRORS } from '../schema/errors.js';
 import { byId, loadByIds } from '../schema/loaders.js';
 import { Application, ApplicationVersion, CHART_TYPES, DEPLOYMENT_TYPES } from './entities.js';
 import { ApplicationService } from './service.js';
@@ -116,11 +116,11 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx)).renameApplication(String(args.id), args.name),
   }),
   deleteApplication: t.field({
-    type: 'ID',
+    type: DeletedRef,
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx)).deleteApplication(String(args.id)),
+    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx)).deleteApplication(String(args.id)).then((id) => ({ id })),
   }),
   createDockerApplicationVersion: t.field({
     type: ApplicationVersionRef,
@@ -147,11 +147,11 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx)).setVersionArchived(String(args.id), args.archived ?? true),
   }),
   deleteApplicationVersion: t.field({
-    type: 'ID',
+    type: DeletedRef,
     description: 'Delete a version no deployment revision uses.',
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx)).deleteVersion(String(args.id)),
+    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx)).deleteVersion(String(args.id)).then((id) => ({ id })),
   }),
 }));

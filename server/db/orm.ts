@@ -19,6 +19,7 @@ export function ormOptions(databaseUrl: string, extra: Partial<Options<PostgreSq
       pathTs: migrationsDir,
       glob: '!(*.d).{js,ts}',
       transactional: true,
+      silent: true,
       snapshot: true,
       snapshotName: '.snapshot',
       fileName: (timestamp: string, name?: string) => `Migration${timestamp}${name ? '_' + name : ''}`,

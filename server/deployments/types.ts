@@ -1,6 +1,6 @@
 import { resolveOffsetConnection } from '@pothos/plugin-relay';
 import { builder, vendorOf } from '../schema/builder.js';
-import { MUTATION_ERRORS } from '../schema/errors.js';
+import { DeletedRef, MUTATION_ERRORS } from '../schema/errors.js';
 import { byId, loadByIds } from '../schema/loaders.js';
 import { ApplicationRef, ApplicationVersionRef } from '../applications/types.js';
 import { DeploymentTargetRef } from '../targets/types.js';
@@ -139,6 +139,13 @@ LogEntryRef.implement({
   }),
 });
 
+const RolloutResultRef = builder.objectRef<{ deployments: Deployment[] }>('RolloutResult').implement({
+  fields: (t) => ({
+    deployments: t.field({ type: [DeploymentRef], resolve: (r) => r.deployments }),
+    count: t.int({ resolve: (r) => r.deployments.length }),
+  }),
+});
+
 builder.queryFields((t) => ({
   deployments: t.connection({
     type: DeploymentRef,
@@ -238,15 +245,15 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) => new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub).forceRestart(String(args.id)),
   }),
   deleteDeployment: t.field({
-    type: 'ID',
+    type: DeletedRef,
     description: 'Undeploy. Named volumes (docker) are kept unless removeVolumes is true.',
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }), removeVolumes: t.arg.boolean({ defaultValue: false }) },
-    resolve: (_root, args, ctx) => new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub).deleteDeployment(String(args.id), args.removeVolumes ?? false),
+    resolve: (_root, args, ctx) => new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub).deleteDeployment(String(args.id), args.removeVolumes ?? false).then((id) => ({ id })),
   }),
   rolloutApplicationVersion: t.field({
-    type: [DeploymentRef],
+    type: RolloutResultRef,
     description: 'Move every deployment of an application (optionally only on the given targets) to a version, in one transaction.',
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
@@ -256,6 +263,6 @@ builder.mutationFields((t) => ({
         String(args.applicationId),
         String(args.versionId),
         args.targetIds?.map(String) ?? null,
-      ),
+      ).then((deployments) => ({ deployments })),
   }),
 }));

@@ -36,3 +36,8 @@ builder.objectType(ConflictError, {
 
 /** The typed errors a mutation can return. */
 export const MUTATION_ERRORS = [NotFoundError, InvalidInputError, RuleViolationError, ConflictError];
+
+/** Result of a delete: the id that no longer exists. */
+export const DeletedRef = builder.objectRef<{ id: string }>('Deleted').implement({
+  fields: (t) => ({ id: t.exposeID('id') }),
+});

@@ -1,6 +1,6 @@
 import { resolveOffsetConnection } from '@pothos/plugin-relay';
 import { builder, vendorOf } from '../schema/builder.js';
-import { MUTATION_ERRORS } from '../schema/errors.js';
+import { DeletedRef, MUTATION_ERRORS } from '../schema/errors.js';
 import { byId, loadByIds } from '../schema/loaders.js';
 import { DeploymentTypeEnum } from '../applications/types.js';
 import { DeploymentTarget, TARGET_SCOPES } from './entities.js';
@@ -103,11 +103,11 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) => new TargetService(ctx.em, vendorOf(ctx), ctx.hub).updateTarget(String(args.id), args.input),
   }),
   deleteDeploymentTarget: t.field({
-    type: 'ID',
+    type: DeletedRef,
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => new TargetService(ctx.em, vendorOf(ctx), ctx.hub).deleteTarget(String(args.id)),
+    resolve: (_root, args, ctx) => new TargetService(ctx.em, vendorOf(ctx), ctx.hub).deleteTarget(String(args.id)).then((id) => ({ id })),
   }),
   createDeploymentTargetAccess: t.field({
     type: TargetAccessRef,

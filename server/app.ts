@@ -1,0 +1,234 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { GraphQLError } from 'graphql';
+import { createYoga, type YogaInitialContext } from 'graphql-yoga';
+import { useServer } from 'graphql-ws/use/ws';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import type { Context, HubRuntime, Principal } from './context.js';
+import type { HubEnv } from './env.js';
+import { DistrError, NotFoundError } from './errors.js';
+import type { Logger } from './logger.js';
+import { openOrm, migrate, pendingMigrations, type Orm } from './db/orm.js';
+import { EventBus } from './events/bus.js';
+import { AgentTokens } from './auth/agent-tokens.js';
+import { LoginRateLimiter } from './auth/rate-limit.js';
+import { authenticate, bearerFrom, GenerationCache } from './auth/principal.js';
+import { newSecret } from './auth/secrets.js';
+import { AgentConnections } from './agents/connections.js';
+import { DesiredStateFanout } from './agents/fanout.js';
+import { bootstrapFirstRun, sharedSetting } from './orgs/bootstrap.js';
+import { schema } from './schema/index.js';
+
+export interface RunningHub {
+  url: string;
+  port: number;
+  runtime: HubRuntime;
+  orm: Orm;
+  /** The first-run admin key, when this start created the first organization. */
+  bootstrapKey: string | null;
+  close(): Promise<void>;
+}
+
+type WsExtra = {
+  request: IncomingMessage;
+  socket: WebSocket;
+  principal?: Principal | null;
+  connectionId?: string;
+};
+
+/** Start the hub on an existing database: migrate, bootstrap, serve yoga + graphql-ws on one port. */
+export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger): Promise<RunningHub> {
+  const orm = await openOrm(databaseUrl);
+  const applied = await migrate(orm);
+  if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
+  const rootEm = orm.em as unknown as EntityManager;
+
+  const first = await bootstrapFirstRun(rootEm.fork());
+  const jwtSecret = env.DISTR_JWT_SECRET ?? (await sharedSetting(rootEm.fork(), 'agent_token_key', newSecret));
+  const bus = new EventBus(databaseUrl, logger.child({ source: 'bus' }));
+  await bus.start();
+  const instanceId = randomUUID();
+  const generations = new GenerationCache();
+  bus.on('credentialRotated', ({ targetId, generation }) => generations.set(targetId, generation));
+  const runtime: HubRuntime = {
+    env,
+    logger,
+    bus,
+    agentTokens: new AgentTokens(jwtSecret, env.DISTR_AGENT_TOKEN_TTL_SECONDS),
+    connections: new AgentConnections(rootEm, bus, instanceId, logger.child({ source: 'connections' })),
+    loginLimiter: new LoginRateLimiter(env.DISTR_AGENT_LOGIN_MAX_FAILURES),
+    fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' })),
+    generations,
+    instanceId,
+    rootEm,
+  };
+
+  const yoga = createYoga<{ req?: IncomingMessage; wsPrincipal?: Principal | null }, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    graphiql: { subscriptionsProtocol: 'WS', title: 'distr hub' },
+    logging: false,
+    plugins: [
+      maxDepthPlugin({ n: env.DISTR_MAX_QUERY_DEPTH, exposeLimits: true }),
+      costLimitPlugin({ maxCost: env.DISTR_MAX_QUERY_COST, exposeLimits: true }),
+      maxAliasesPlugin({ n: 30, exposeLimits: true }),
+    ],
+    maskedErrors: {
+      maskError: (error, message) => {
+        const original = (error as GraphQLError).originalError;
+        if (original instanceof DistrError) {
+          return new GraphQLError(original.message, {
+            nodes: (error as GraphQLError).nodes,
+            path: (error as GraphQLError).path,
+            extensions: { code: original instanceof NotFoundError ? 'NOT_FOUND' : 'BAD_INPUT' },
+          });
+        }
+        if (error instanceof GraphQLError && !original) return error;
+        if (original instanceof GraphQLError) return original;
+        logger.error({ err: (original ?? error) as Error }, 'unexpected error in resolver');
+        return new GraphQLError(message, { extensions: { code: 'INTERNAL' } });
+      },
+    },
+    context: async (initial: YogaInitialContext & { wsPrincipal?: Principal | null }): Promise<Context> => {
+      const em = rootEm.fork();
+      if (initial.wsPrincipal !== undefined) return { em, principal: initial.wsPrincipal, hub: runtime };
+      const auth = await authenticate(em, runtime, bearerFrom(initial.request.headers.get('authorization')));
+      if (!auth.ok) throw new GraphQLError(auth.reason, { extensions: { code: auth.code === 4401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', http: { status: 401 } } });
+      return { em, principal: auth.principal, hub: runtime };
+    },
+  });
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    if (url === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (url === '/readyz') {
+      try {
+        const pending = await pendingMigrations(orm);
+        if (pending > 0) return sendJson(res, 503, { status: 'migrations pending', pending });
+        return sendJson(res, 200, { status: 'ready' });
+      } catch (err) {
+        return sendJson(res, 503, { status: 'database unreachable', error: (err as Error).message });
+      }
+    }
+    if (req.method === 'POST') {
+      const length = Number(req.headers['content-length'] ?? NaN);
+      if (Number.isNaN(length)) {
+        return sendJson(res, 411, { errors: [{ message: 'a Content-Length header is required', extensions: { code: 'LENGTH_REQUIRED' } }] });
+      }
+      if (length > env.DISTR_MAX_BODY_BYTES) {
+        return sendJson(res, 413, {
+          errors: [{ message: `request body of ${length} bytes exceeds the limit of ${env.DISTR_MAX_BODY_BYTES} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }],
+        });
+      }
+    }
+    return yoga(req, res);
+  };
+  const server = createServer((req, res) => void handle(req, res));
+  server.keepAliveTimeout = 65_000;
+
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: env.DISTR_MAX_BODY_BYTES });
+  const wsLogger = logger.child({ source: 'ws' });
+  const wsServer = useServer<Record<string, unknown> | undefined, WsExtra>(
+    {
+      execute: (args: any) => args.rootValue.execute(args),
+      subscribe: (args: any) => args.rootValue.subscribe(args),
+      onConnect: async (ctx) => {
+        const payload = ctx.connectionParams ?? {};
+        const token = typeof payload.token === 'string' ? payload.token : bearerFrom(typeof payload.authorization === 'string' ? payload.authorization : null);
+        const auth = await authenticate(rootEm.fork(), runtime, token);
+        if (!auth.ok) {
+          ctx.extra.socket.close(auth.code, auth.reason);
+          return false;
+        }
+        ctx.extra.principal = auth.principal;
+        const principal = auth.principal;
+        if (principal?.kind === 'agent') {
+          ctx.extra.connectionId = await runtime.connections.opened({
+            targetId: principal.targetId,
+            organizationId: principal.organizationId,
+            generation: principal.generation,
+            close: (code, reason) => ctx.extra.socket.close(code, reason),
+          });
+        }
+        return true;
+      },
+      onClose: async (ctx) => {
+        if (ctx.extra.connectionId) await runtime.connections.closed(ctx.extra.connectionId).catch((err: Error) => wsLogger.warn({ err: err.message }, 'closing connection row failed'));
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params: payload,
+          wsPrincipal: ctx.extra.principal ?? null,
+        });
+        const args = {
+          schema: s,
+          operationName: payload.operationName,
+          document: parse(payload.query),
+          variableValues: payload.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        if (errors.length > 0) return errors;
+        return args;
+      },
+    },
+    wss,
+  );
+
+  // Keepalive: ping every socket; one that did not answer the previous ping is dead.
+  const alive = new WeakMap<WebSocket, boolean>();
+  wss.on('connection', (socket) => {
+    alive.set(socket, true);
+    socket.on('pong', () => alive.set(socket, true));
+  });
+  const keepalive = setInterval(() => {
+    for (const socket of wss.clients) {
+      if (alive.get(socket) === false) {
+        socket.terminate();
+        continue;
+      }
+      alive.set(socket, false);
+      socket.ping();
+    }
+  }, env.DISTR_KEEPALIVE_SECONDS * 1000);
+  keepalive.unref();
+
+  await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  if (!env.DISTR_PUBLIC_URL) runtime.env = { ...env, PORT: port };
+  logger.info({ port, graphql: `${url}/graphql` }, 'hub listening');
+
+  return {
+    url,
+    port,
+    runtime,
+    orm,
+    bootstrapKey: first?.apiKey ?? null,
+    async close() {
+      clearInterval(keepalive);
+      for (const socket of wss.clients) socket.close(1001, 'hub shutting down');
+      await wsServer.dispose();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await runtime.connections.stop();
+      await bus.stop();
+      await orm.close();
+    },
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}

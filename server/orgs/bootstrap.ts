@@ -1,0 +1,35 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { ApiKey } from '../auth/entities.js';
+import { formatApiKey } from '../auth/api-keys.js';
+import { hashSecret, newSecret } from '../auth/secrets.js';
+import { Organization, Setting } from './entities.js';
+import { createOrganizationWithAdmin } from './service.js';
+
+const BOOTSTRAP_LOCK = 0x64697375;
+
+/**
+ * First run: with no organization yet, create one with an admin and an admin API key, and return
+ * the key (to be printed once). Replicas starting together serialize on an advisory lock.
+ */
+export async function bootstrapFirstRun(em: EntityManager): Promise<{ organizationId: string; apiKey: string } | null> {
+  return em.transactional(async (tx) => {
+    await tx.execute('select pg_advisory_xact_lock(?)', [BOOTSTRAP_LOCK]);
+    if ((await tx.count(Organization, {})) > 0) return null;
+    const { organization, user } = await createOrganizationWithAdmin(tx, {
+      organizationName: 'Default organization',
+      adminEmail: 'admin@localhost',
+      adminName: 'Administrator',
+    });
+    const secret = newSecret();
+    const key = tx.create(ApiKey, { organization, user, name: 'bootstrap', secretHash: hashSecret(secret), roleCap: 'admin' });
+    await tx.flush();
+    return { organizationId: organization.id, apiKey: formatApiKey(key.id, secret) };
+  });
+}
+
+/** A setting shared by all replicas, created once with `initial()` if missing. */
+export async function sharedSetting(em: EntityManager, key: string, initial: () => string): Promise<string> {
+  await em.execute('insert into setting (key, value) values (?, ?) on conflict (key) do nothing', [key, initial()]);
+  const row = await em.findOneOrFail(Setting, { key });
+  return row.value;
+}
