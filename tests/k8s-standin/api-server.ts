@@ -11,7 +11,7 @@ import { StatusError, notFound, objectMatcher } from './object-store.js';
 import { applyPatch } from './patches.js';
 import type { PodLogs } from './pod-logs.js';
 import type { ResourceType } from './resource-types.js';
-import { SERVER_VERSION, apiGroup, apiGroupList, apiResourceList, apiVersions, findTypeByPlural, groupVersion } from './resource-types.js';
+import { SERVER_VERSION, apiGroup, apiGroupList, apiResourceList, apiVersions, findTypeByPlural, groupVersion, openApiV3GroupVersion, openApiV3Root } from './resource-types.js';
 
 export interface RequestRecord {
   method: string;
@@ -106,6 +106,8 @@ export function createRequestHandler(deps: ApiServerDeps) {
     if (p === 'version') return SERVER_VERSION;
     if (p === 'api') return apiVersions();
     if (p === 'apis') return apiGroupList();
+    if (p === 'openapi/v3') return openApiV3Root();
+    if (p.startsWith('openapi/v3/')) return openApiV3GroupVersion(p.slice('openapi/v3/'.length));
     if (segments[0] === 'api' && segments.length === 2) return apiResourceList('', segments[1]!);
     if (segments[0] === 'apis' && segments.length === 2) return apiGroup(segments[1]!);
     if (segments[0] === 'apis' && segments.length === 3) return apiResourceList(segments[1]!, segments[2]!);

@@ -14,8 +14,8 @@ import { findTypeByKind, groupVersion } from './resource-types.js';
 export interface ReadinessPolicy {
   /** Delay before a workload's pods become ready. */
   readyAfterMs: number;
-  /** Workloads that never become ready (their pods crash-loop). */
-  neverReady: (workload: { kind: string; namespace: string; name: string }) => boolean;
+  /** Workloads that never become ready (their pods crash-loop); `object` is the workload as stored. */
+  neverReady: (workload: { kind: string; namespace: string; name: string; object: KubeObject }) => boolean;
   /** After this long a never-ready Deployment reports ProgressDeadlineExceeded. */
   progressDeadlineMs: number;
 }
@@ -96,7 +96,7 @@ export class SimulatedController {
   }
 
   private failing(obj: KubeObject, kind: string): boolean {
-    return this.policy().neverReady({ kind, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name });
+    return this.policy().neverReady({ kind, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name, object: obj });
   }
 
   private reconcile(type: ResourceType, snapshot: KubeObject): void {

@@ -132,3 +132,39 @@ export const SERVER_VERSION = {
   compiler: 'gc',
   platform: 'linux/amd64',
 };
+
+const openApiPathKey = (group: string, version: string) => (group ? `apis/${group}/${version}` : `api/${version}`);
+
+/**
+ * OpenAPI v3 discovery root (/openapi/v3). kubectl's validator (used by helm, e.g. for
+ * --create-namespace, which validates even with --disable-openapi-validation) reads it to learn
+ * that the server validates fields itself (the fieldValidation query parameter) and then skips
+ * client-side schema validation, which would need the full protobuf OpenAPI v2 document.
+ */
+export function openApiV3Root(): object {
+  const paths: Record<string, { serverRelativeURL: string }> = {};
+  for (const t of RESOURCE_TYPES) {
+    const key = openApiPathKey(t.group, t.version);
+    paths[key] = { serverRelativeURL: `/openapi/v3/${key}?hash=standin` };
+  }
+  return { paths };
+}
+
+/** A minimal OpenAPI v3 document for one group version: a PATCH per kind that takes fieldValidation. */
+export function openApiV3GroupVersion(pathKey: string): object | null {
+  const types = RESOURCE_TYPES.filter((t) => openApiPathKey(t.group, t.version) === pathKey);
+  if (types.length === 0) return null;
+  const paths: Record<string, object> = {};
+  for (const t of types) {
+    const prefix = `/${pathKey}${t.namespaced ? '/namespaces/{namespace}' : ''}/${t.plural}/{name}`;
+    paths[prefix] = {
+      patch: {
+        operationId: `patch${t.kind}`,
+        'x-kubernetes-group-version-kind': { group: t.group, version: t.version, kind: t.kind },
+        parameters: [{ name: 'fieldValidation', in: 'query', schema: { type: 'string' } }],
+        responses: { '200': { description: 'OK' } },
+      },
+    };
+  }
+  return { openapi: '3.0.0', info: { title: 'Kubernetes stand-in', version: SERVER_VERSION.gitVersion }, paths };
+}

@@ -1,0 +1,277 @@
+/**
+ * KubernetesDriver against the REAL helm binary and the REAL @kubernetes/client-node, talking to
+ * the stand-in Kubernetes API server (no real API server can run here). Helm keeps its releases
+ * in a fresh PostgreSQL database per test (HELM_DRIVER=sql); charts come from a real Helm
+ * repository served over HTTP.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { execa } from 'execa';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ObservedStatus } from '../agent/core/driver.js';
+import type { KubernetesDesiredDeployment, LogLine } from '../agent/core/protocol.js';
+import { KubernetesDriver } from '../agent/kubernetes/driver.js';
+import type { ChartRepo } from './k8s-standin/chart-repo.js';
+import { serveChartRepo } from './k8s-standin/chart-repo.js';
+import type { HelmTestEnv } from './k8s-standin/helm-env.js';
+import { createHelmTestEnv } from './k8s-standin/helm-env.js';
+import type { KubeStandIn } from './k8s-standin/kube-standin.js';
+import { startKubeStandIn } from './k8s-standin/kube-standin.js';
+import { writeTestChart } from './k8s-standin/test-chart.js';
+import type { TestPostgres } from './testkit/postgres.js';
+import { startTestPostgres } from './testkit/postgres.js';
+
+let postgres: TestPostgres;
+let repo: ChartRepo;
+let chartsDir: string;
+
+beforeAll(async () => {
+  postgres = await startTestPostgres();
+  chartsDir = await mkdtemp(path.join(os.tmpdir(), 'k8s-driver-charts-'));
+  repo = await serveChartRepo([await writeTestChart(chartsDir, { version: '1.0.0' }), await writeTestChart(chartsDir, { version: '1.1.0' })]);
+});
+
+afterAll(async () => {
+  await repo?.close();
+  await postgres?.stop();
+  await rm(chartsDir, { recursive: true, force: true });
+});
+
+interface Fixture {
+  kube: KubeStandIn;
+  helmEnv: HelmTestEnv;
+  driver: KubernetesDriver;
+  stateDir: string;
+  helm(args: string[]): Promise<string>;
+  newDriver(options?: { scope?: 'namespace' | 'cluster'; namespace?: string }): KubernetesDriver;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setup(options: { scope?: 'namespace' | 'cluster'; namespace?: string } = {}): Promise<Fixture> {
+  const kube = await startKubeStandIn({ namespaces: ['default', 'apps', 'other'], readiness: { readyAfterMs: 150, progressDeadlineMs: 800 } });
+  const helmEnv = await createHelmTestEnv({ kubeconfigPath: kube.kubeconfigPath, databaseUrl: await postgres.freshDatabase('helm') });
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), 'k8s-driver-state-'));
+  cleanups.push(async () => {
+    await kube.close();
+    await helmEnv.close();
+    await rm(stateDir, { recursive: true, force: true });
+  });
+  const newDriver = (o: { scope?: 'namespace' | 'cluster'; namespace?: string } = {}) => {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(kube.kubeconfigPath);
+    return new KubernetesDriver({
+      kubeConfig,
+      stateDir,
+      scope: o.scope ?? options.scope ?? 'namespace',
+      namespace: o.namespace ?? options.namespace ?? 'apps',
+      helmBinary: helmEnv.helmBin,
+      helmEnv: helmEnv.env,
+      disableOpenApiValidation: true,
+      logs: { flushIntervalMs: 50, relistIntervalMs: 200 },
+    });
+  };
+  const helm = async (args: string[]) => (await execa(helmEnv.helmBin, args, { env: { ...process.env, ...helmEnv.env } })).stdout;
+  return { kube, helmEnv, stateDir, helm, newDriver, driver: newDriver() };
+}
+
+function desired(overrides: Partial<KubernetesDesiredDeployment> & { values?: Record<string, unknown> } = {}): KubernetesDesiredDeployment {
+  return {
+    type: 'kubernetes',
+    deploymentId: 'dep-web',
+    revisionId: 'rev-1',
+    applicationName: 'web',
+    versionName: '1.0.0',
+    restartMarker: null,
+    logsEnabled: true,
+    releaseName: 'web',
+    namespace: 'apps',
+    chart: { type: 'repository', url: repo.url, name: 'web', version: '1.0.0' },
+    values: { message: 'hello' },
+    options: { timeoutSeconds: 20, atomic: false, wait: false, ignoreDrift: false },
+    ...overrides,
+  };
+}
+
+const ctx = () => ({ signal: new AbortController().signal });
+
+async function observeUntil(driver: KubernetesDriver, deployment: KubernetesDesiredDeployment, done: (s: ObservedStatus) => boolean, timeoutMs = 8_000): Promise<ObservedStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: ObservedStatus | null = null;
+  while (Date.now() < deadline) {
+    last = await driver.observe(deployment);
+    if (done(last)) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`observe never reached the expected state; last: ${JSON.stringify(last)}`);
+}
+
+async function helmRevision(f: Fixture, release: string, namespace = 'apps'): Promise<number> {
+  return (JSON.parse(await f.helm(['status', release, '-n', namespace, '-o', 'json'])) as { version: number }).version;
+}
+
+describe('KubernetesDriver with real helm against the Kubernetes stand-in', () => {
+  it('installs a release (cluster scope creates the namespace), waits, and observes it healthy', async () => {
+    const f = await setup({ scope: 'cluster', namespace: 'apps' });
+    const deployment = desired({ namespace: 'fresh-ns', options: { timeoutSeconds: 20, atomic: false, wait: true, ignoreDrift: false } });
+    await f.driver.apply(deployment, ctx());
+    expect(f.kube.get('Namespace', null, 'fresh-ns')).toBeDefined();
+    expect(await helmRevision(f, 'web', 'fresh-ns')).toBe(1);
+    const dep = f.kube.get('Deployment', 'fresh-ns', 'web');
+    expect(dep?.metadata.annotations?.['meta.helm.sh/release-name']).toBe('web');
+    expect(f.kube.get('ConfigMap', 'fresh-ns', 'web-config')?.data).toEqual({ MESSAGE: 'hello' });
+    const status = await f.driver.observe(deployment);
+    expect(status).toMatchObject({ phase: 'healthy', resources: [{ kind: 'Deployment', name: 'web', phase: 'healthy' }] });
+    expect(await f.driver.listManaged()).toEqual(['dep-web']);
+  });
+
+  it('upgrades when values or the chart version change: new helm revision, objects updated', async () => {
+    const f = await setup();
+    await f.driver.apply(desired(), ctx());
+    await observeUntil(f.driver, desired(), (s) => s.phase === 'healthy');
+    const upgraded = desired({ revisionId: 'rev-2', values: { message: 'changed', replicas: 2 }, chart: { type: 'repository', url: repo.url, name: 'web', version: '1.1.0' } });
+    await f.driver.apply(upgraded, ctx());
+    expect(await helmRevision(f, 'web')).toBe(2);
+    expect(f.kube.get('ConfigMap', 'apps', 'web-config')?.data).toEqual({ MESSAGE: 'changed' });
+    expect(f.kube.get('Deployment', 'apps', 'web')?.spec?.replicas).toBe(2);
+    const status = await observeUntil(f.driver, upgraded, (s) => s.phase === 'healthy');
+    expect(status.resources[0]?.message).toBe('2/2 ready');
+    // Re-applying the same revision is an idempotent helm upgrade, not drift.
+    await f.driver.apply(upgraded, ctx());
+    expect((await f.driver.observe(upgraded)).phase).toBe('healthy');
+  });
+
+  it('reports a Deployment that never becomes ready as an error naming it', async () => {
+    const f = await setup();
+    f.kube.setReadiness({ neverReady: ['broken'] });
+    const deployment = desired({ deploymentId: 'dep-broken', releaseName: 'broken' });
+    await f.driver.apply(deployment, ctx());
+    const crashing = await observeUntil(f.driver, deployment, (s) => s.phase === 'error');
+    expect(crashing.message).toMatch(/^Deployment broken: pod broken-\S+ container web CrashLoopBackOff/);
+    const stuck = await observeUntil(f.driver, deployment, (s) => s.message.includes('ProgressDeadlineExceeded'));
+    expect(stuck).toMatchObject({ phase: 'error', resources: [{ kind: 'Deployment', name: 'broken', phase: 'error' }] });
+    expect(stuck.message).toMatch(/^Deployment broken: ProgressDeadlineExceeded/);
+  });
+
+  it('throws helm\'s error once when an atomic upgrade rolls back, and records the rollback revision', async () => {
+    const f = await setup();
+    f.kube.setReadiness({ neverReady: (w) => JSON.stringify(w.object.spec).includes('broken-image') });
+    await f.driver.apply(desired(), ctx());
+    await observeUntil(f.driver, desired(), (s) => s.phase === 'healthy');
+    const bad = desired({ revisionId: 'rev-2', values: { image: 'example.test/broken-image:2' }, options: { timeoutSeconds: 3, atomic: true, wait: true, ignoreDrift: false } });
+    await expect(f.driver.apply(bad, ctx())).rejects.toThrow(/helm upgrade --install web \(namespace apps\) failed: .*has been rolled back due to atomic being set/s);
+    expect(await helmRevision(f, 'web')).toBe(3);
+    // The rollback was ours: no drift, and the old image runs again.
+    const status = await observeUntil(f.driver, bad, (s) => s.phase === 'healthy');
+    expect(status.message).toContain('revision 3');
+    expect(JSON.stringify(f.kube.get('Deployment', 'apps', 'web')?.spec)).not.toContain('broken-image');
+  });
+
+  it('refuses to upgrade a release changed by hand (drift) unless drift is ignored', async () => {
+    const f = await setup();
+    await f.driver.apply(desired(), ctx());
+    await f.helm(['upgrade', 'web', 'web', '--repo', repo.url, '--version', '1.0.0', '-n', 'apps', '--reuse-values', '--set', 'message=by-hand', '--disable-openapi-validation']);
+    const next = desired({ revisionId: 'rev-2', values: { message: 'from-distr' } });
+    await expect(f.driver.apply(next, ctx())).rejects.toThrow('release web was changed outside distr (helm revision 2, expected 1)');
+    expect(f.kube.get('ConfigMap', 'apps', 'web-config')?.data).toEqual({ MESSAGE: 'by-hand' });
+    expect(await f.driver.observe(next)).toMatchObject({ phase: 'error', message: 'release web was changed outside distr (helm revision 2, expected 1)' });
+    const ignoring = desired({ revisionId: 'rev-2', values: { message: 'from-distr' }, options: { timeoutSeconds: 20, atomic: false, wait: false, ignoreDrift: true } });
+    await f.driver.apply(ignoring, ctx());
+    expect(f.kube.get('ConfigMap', 'apps', 'web-config')?.data).toEqual({ MESSAGE: 'from-distr' });
+    expect((await observeUntil(f.driver, next, (s) => s.phase === 'healthy')).message).toContain('revision 3');
+  });
+
+  it('restarts workloads by setting the restartedAt annotation on the pod template', async () => {
+    const f = await setup();
+    await f.driver.apply(desired(), ctx());
+    await observeUntil(f.driver, desired(), (s) => s.phase === 'healthy');
+    const podsBefore = f.kube.list('Pod', 'apps').map((p) => p.metadata.name);
+    await f.driver.restart(desired(), ctx());
+    const annotation = () => (f.kube.get('Deployment', 'apps', 'web')?.spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations['kubectl.kubernetes.io/restartedAt'];
+    const first = annotation();
+    expect(Date.parse(first!)).toBeGreaterThan(Date.now() - 10_000);
+    await observeUntil(f.driver, desired(), (s) => s.phase === 'healthy');
+    expect(f.kube.list('Pod', 'apps').map((p) => p.metadata.name)).not.toEqual(podsBefore);
+    await new Promise((r) => setTimeout(r, 5));
+    await f.driver.restart(desired(), ctx());
+    expect(annotation()).not.toBe(first);
+    // A restart is not a helm change: still revision 1, no drift.
+    expect(await helmRevision(f, 'web')).toBe(1);
+    expect((await observeUntil(f.driver, desired(), (s) => s.phase === 'healthy')).phase).toBe('healthy');
+  });
+
+  it('removes its release: uninstalled, objects gone, no longer listed', async () => {
+    const f = await setup();
+    await f.driver.apply(desired(), ctx());
+    await observeUntil(f.driver, desired(), (s) => s.phase === 'healthy');
+    await f.driver.remove('dep-web', { deploymentId: 'dep-web', removeVolumes: true }, ctx());
+    await expect(f.helm(['status', 'web', '-n', 'apps'])).rejects.toThrow(/not found/);
+    expect(f.kube.get('Deployment', 'apps', 'web')).toBeUndefined();
+    expect(f.kube.get('ConfigMap', 'apps', 'web-config')).toBeUndefined();
+    expect(f.kube.list('Pod', 'apps')).toEqual([]);
+    expect(await f.driver.listManaged()).toEqual([]);
+    await f.driver.remove('dep-web', null, ctx()); // idempotent
+  });
+
+  it('never touches a release someone else installed', async () => {
+    const f = await setup();
+    await f.helm(['upgrade', '--install', 'foreign', 'web', '--repo', repo.url, '--version', '1.0.0', '-n', 'apps', '--disable-openapi-validation']);
+    await f.driver.apply(desired(), ctx());
+    const foreign = desired({ deploymentId: 'dep-foreign', releaseName: 'foreign' });
+    await expect(f.driver.apply(foreign, ctx())).rejects.toThrow('release foreign in namespace apps exists but was not installed by distr');
+    expect(await f.driver.listManaged()).toEqual(['dep-web']);
+    expect((await f.driver.observe(foreign)).phase).toBe('error');
+    await f.driver.remove('dep-foreign', { deploymentId: 'dep-foreign', removeVolumes: true }, ctx());
+    expect(await helmRevision(f, 'foreign')).toBe(1);
+    expect(f.kube.get('Deployment', 'apps', 'foreign')).toBeDefined();
+    await expect(f.driver.restart(foreign, ctx())).rejects.toThrow(/not installed by this agent/);
+  });
+
+  it('in namespace scope refuses to install into another namespace', async () => {
+    const f = await setup({ scope: 'namespace', namespace: 'apps' });
+    await expect(f.driver.apply(desired({ namespace: 'other' }), ctx())).rejects.toThrow(
+      'deployment dep-web targets namespace other, but this agent is limited to namespace apps',
+    );
+    expect(f.kube.list('Deployment', 'other')).toEqual([]);
+    await expect(f.helm(['status', 'web', '-n', 'other'])).rejects.toThrow(/not found/);
+    // And it does not create namespaces: a missing one is helm's error, not a new namespace.
+    await expect(f.newDriver({ namespace: 'missing' }).apply(desired({ namespace: 'missing' }), ctx())).rejects.toThrow(/namespaces "missing" not found/);
+    expect(f.kube.get('Namespace', null, 'missing')).toBeUndefined();
+  });
+
+  it('follows the logs of the release\'s pods until aborted', async () => {
+    const f = await setup();
+    await f.driver.apply(desired(), ctx());
+    await observeUntil(f.driver, desired(), (s) => s.phase === 'healthy');
+    const lines: LogLine[] = [];
+    const abort = new AbortController();
+    const following = f.driver.followLogs(desired(), null, (batch) => lines.push(...batch), abort.signal);
+    const until = async (predicate: () => boolean) => {
+      for (let i = 0; i < 100 && !predicate(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(predicate()).toBe(true);
+    };
+    await until(() => lines.some((l) => l.line === 'web is ready'));
+    const pod = f.kube.list('Pod', 'apps')[0]!.metadata.name;
+    f.kube.appendPodLog('apps', pod, 'web', 'GET /healthz 200');
+    await until(() => lines.some((l) => l.line === 'GET /healthz 200'));
+    expect(lines.find((l) => l.line === 'GET /healthz 200')).toMatchObject({ deploymentId: 'dep-web', resource: `${pod}/web`, stream: 'stdout' });
+    expect(lines[0]!.timestamp).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/);
+    abort.abort();
+    await following;
+    // From a given time on, earlier lines are not repeated.
+    const since = lines.at(-1)!.timestamp;
+    const later: LogLine[] = [];
+    const again = new AbortController();
+    const second = f.driver.followLogs(desired(), since, (batch) => later.push(...batch), again.signal);
+    f.kube.appendPodLog('apps', pod, 'web', 'after since');
+    for (let i = 0; i < 100 && !later.some((l) => l.line === 'after since'); i++) await new Promise((r) => setTimeout(r, 50));
+    again.abort();
+    await second;
+    expect(later.map((l) => l.line)).toEqual(['after since']);
+  });
+});
