@@ -23,7 +23,7 @@ const schema = z.object({
   /** Largest accepted request body. */
   DISTR_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   DISTR_MAX_QUERY_DEPTH: z.coerce.number().int().min(2).default(12),
-  DISTR_MAX_QUERY_COST: z.coerce.number().int().min(100).default(5000),
+  DISTR_MAX_QUERY_COST: z.coerce.number().int().min(100).default(20000),
   /** Lifetime of agent tokens. */
   DISTR_AGENT_TOKEN_TTL_SECONDS: z.coerce.number().int().min(10).default(900),
   /** Failed agent logins allowed per target per minute. */
