@@ -19,6 +19,7 @@ import type { HelmTestEnv } from './k8s-standin/helm-env.js';
 import { createHelmTestEnv } from './k8s-standin/helm-env.js';
 import type { KubeStandIn } from './k8s-standin/kube-standin.js';
 import { startKubeStandIn } from './k8s-standin/kube-standin.js';
+import { serveOciRegistry } from './k8s-standin/oci-registry.js';
 import { writeTestChart } from './k8s-standin/test-chart.js';
 import type { TestPostgres } from './testkit/postgres.js';
 import { startTestPostgres } from './testkit/postgres.js';
@@ -45,7 +46,7 @@ interface Fixture {
   driver: KubernetesDriver;
   stateDir: string;
   helm(args: string[]): Promise<string>;
-  newDriver(options?: { scope?: 'namespace' | 'cluster'; namespace?: string }): KubernetesDriver;
+  newDriver(options?: { scope?: 'namespace' | 'cluster'; namespace?: string; plainHttp?: boolean }): KubernetesDriver;
 }
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -62,7 +63,7 @@ async function setup(options: { scope?: 'namespace' | 'cluster'; namespace?: str
     await helmEnv.close();
     await rm(stateDir, { recursive: true, force: true });
   });
-  const newDriver = (o: { scope?: 'namespace' | 'cluster'; namespace?: string } = {}) => {
+  const newDriver = (o: { scope?: 'namespace' | 'cluster'; namespace?: string; plainHttp?: boolean } = {}) => {
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(kube.kubeconfigPath);
     return new KubernetesDriver({
@@ -73,6 +74,7 @@ async function setup(options: { scope?: 'namespace' | 'cluster'; namespace?: str
       helmBinary: helmEnv.helmBin,
       helmEnv: helmEnv.env,
       disableOpenApiValidation: true,
+      plainHttp: o.plainHttp ?? false,
       logs: { flushIntervalMs: 50, relistIntervalMs: 200 },
     });
   };
@@ -273,5 +275,19 @@ describe('KubernetesDriver with real helm against the Kubernetes stand-in', () =
     again.abort();
     await second;
     expect(later.map((l) => l.line)).toEqual(['after since']);
+  });
+
+  it('installs an oci:// chart from a plain-http OCI registry', async () => {
+    const f = await setup();
+    const registry = await serveOciRegistry();
+    cleanups.push(() => registry.close());
+    const chartUrl = await registry.addChart(path.join(repo.dir, 'web-1.1.0.tgz'));
+    const deployment = desired({ chart: { type: 'oci', url: chartUrl, name: null, version: '1.1.0' }, values: { message: 'from-oci' } });
+    await f.newDriver({ plainHttp: true }).apply(deployment, ctx());
+    const releases = JSON.parse(await f.helm(['list', '-n', 'apps', '-o', 'json'])) as { name: string; chart: string }[];
+    expect(releases).toMatchObject([{ name: 'web', chart: 'web-1.1.0' }]);
+    expect(f.kube.get('ConfigMap', 'apps', 'web-config')?.data).toEqual({ MESSAGE: 'from-oci' });
+    expect((await observeUntil(f.driver, deployment, (s) => s.phase === 'healthy')).phase).toBe('healthy');
+    expect(registry.requests.some((r) => r.startsWith('GET /v2/charts/web/blobs/sha256:'))).toBe(true);
   });
 });
