@@ -207,6 +207,28 @@ describe('KubernetesDriver with real helm against the Kubernetes stand-in', () =
     expect((await observeUntil(f.driver, desired(), (s) => s.phase === 'healthy')).phase).toBe('healthy');
   });
 
+  it('waits for and observes StatefulSets, DaemonSets and Jobs; removing with volumes deletes the claims', async () => {
+    const f = await setup();
+    f.kube.setReadiness({ neverReady: ['web-migrate'] });
+    const deployment = desired({ values: { extraWorkloads: true } });
+    await f.driver.apply(deployment, ctx());
+    const failing = await observeUntil(f.driver, deployment, (s) => s.phase === 'error');
+    expect(failing.message).toMatch(/Job web-migrate: (pod web-migrate-\S+ container migrate CrashLoopBackOff|BackoffLimitExceeded)/);
+    f.kube.setReadiness({ neverReady: [] });
+    const fixed = desired({ revisionId: 'rev-2', values: { extraWorkloads: true, image: 'example.test/web:2' }, options: { timeoutSeconds: 20, atomic: false, wait: true, ignoreDrift: false } });
+    await f.helm(['uninstall', 'web', '-n', 'apps']); // a Job's template is immutable: start over
+    await f.driver.apply(fixed, ctx());
+    const status = await f.driver.observe(fixed);
+    expect(status.phase).toBe('healthy');
+    expect(status.resources.map((r) => `${r.kind} ${r.name} ${r.phase}`).sort()).toEqual([
+      'DaemonSet web-agent healthy', 'Deployment web healthy', 'Job web-migrate healthy', 'StatefulSet web-db healthy',
+    ]);
+    expect(f.kube.get('PersistentVolumeClaim', 'apps', 'data-web-db-0')).toBeDefined();
+    await f.driver.remove('dep-web', { deploymentId: 'dep-web', removeVolumes: true }, ctx());
+    expect(f.kube.get('StatefulSet', 'apps', 'web-db')).toBeUndefined();
+    expect(f.kube.get('PersistentVolumeClaim', 'apps', 'data-web-db-0')).toBeUndefined();
+  });
+
   it('removes its release: uninstalled, objects gone, no longer listed', async () => {
     const f = await setup();
     await f.driver.apply(desired(), ctx());

@@ -113,6 +113,7 @@ export class SimulatedController {
       type.kind === 'StatefulSet' ? Array.from({ length: replicas }, (_, i) => `${obj.metadata.name}-${i}`)
       : Array.from({ length: replicas }, () => `${podOwner.metadata.name}-${randomSuffix()}`);
     this.replacePods(obj, podOwner, template, hash, podNames, failing);
+    if (type.kind === 'StatefulSet') this.ensureVolumeClaims(obj, replicas);
     this.setWorkloadStatus(type, obj, { ready: false, failing, hash, replicas, deadlineExceeded: false });
     const generation = obj.metadata.generation;
     const stillCurrent = () => this.store.get(type, obj.metadata.namespace, obj.metadata.name)?.metadata.generation === generation;
@@ -156,6 +157,20 @@ export class SimulatedController {
         template: rsTemplate,
       },
     });
+  }
+
+  /** StatefulSet claims outlive their pods and the StatefulSet itself, as in a real cluster. */
+  private ensureVolumeClaims(sts: KubeObject, replicas: number): void {
+    const pvcType = T('PersistentVolumeClaim');
+    const templates = ((sts.spec?.volumeClaimTemplates ?? []) as { metadata?: { name?: string }; spec?: Record<string, unknown> }[]);
+    for (const template of templates) {
+      for (let i = 0; i < replicas; i++) {
+        const name = `${template.metadata?.name}-${sts.metadata.name}-${i}`;
+        if (this.store.get(pvcType, sts.metadata.namespace, name)) continue;
+        const pvc = this.store.create(pvcType, sts.metadata.namespace, { metadata: { name, labels: (sts.spec?.selector as { matchLabels?: Record<string, string> })?.matchLabels }, spec: structuredClone(template.spec ?? {}) });
+        this.write(pvcType, { ...pvc, status: { phase: 'Bound' } }, 'status');
+      }
+    }
   }
 
   private replacePods(workload: KubeObject, owner: KubeObject, template: PodTemplate, hash: string, names: string[], failing: boolean): void {

@@ -61,15 +61,76 @@ data:
   MESSAGE: {{ .Values.message | quote }}
 `;
 
+/** Optional workloads of every other kind, on with `extraWorkloads: true`. */
+const EXTRA_WORKLOADS = `{{- if .Values.extraWorkloads }}
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: {{ .Release.Name }}-db
+spec:
+  serviceName: {{ .Release.Name }}-db
+  replicas: 1
+  selector:
+    matchLabels:
+      app.kubernetes.io/instance: {{ .Release.Name }}-db
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/instance: {{ .Release.Name }}-db
+    spec:
+      containers:
+        - name: db
+          image: example.test/db:1
+  volumeClaimTemplates:
+    - metadata:
+        name: data
+      spec:
+        accessModes: [ReadWriteOnce]
+        resources:
+          requests:
+            storage: 1Gi
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: {{ .Release.Name }}-agent
+spec:
+  selector:
+    matchLabels:
+      app.kubernetes.io/instance: {{ .Release.Name }}-agent
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/instance: {{ .Release.Name }}-agent
+    spec:
+      containers:
+        - name: agent
+          image: example.test/agent:1
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .Release.Name }}-migrate
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: migrate
+          image: example.test/migrate:1
+{{- end }}
+`;
+
 /** Write the chart into `parentDir/<name>` and return that folder. */
 export async function writeTestChart(parentDir: string, options: TestChartOptions = {}): Promise<string> {
   const name = options.name ?? 'web';
   const dir = path.join(parentDir, `${name}-${options.version ?? '1.0.0'}`, name);
   await mkdir(path.join(dir, 'templates'), { recursive: true });
   await writeFile(path.join(dir, 'Chart.yaml'), YAML.stringify({ apiVersion: 'v2', name, version: options.version ?? '1.0.0', appVersion: options.appVersion ?? '1.0.0', type: 'application' }));
-  await writeFile(path.join(dir, 'values.yaml'), YAML.stringify({ image: 'example.test/web:1', replicas: 1, message: 'hello', containerName: 'web', workloadName: '' }));
+  await writeFile(path.join(dir, 'values.yaml'), YAML.stringify({ image: 'example.test/web:1', replicas: 1, message: 'hello', containerName: 'web', workloadName: '', extraWorkloads: false }));
   await writeFile(path.join(dir, 'templates', 'deployment.yaml'), DEPLOYMENT);
   await writeFile(path.join(dir, 'templates', 'service.yaml'), SERVICE);
   await writeFile(path.join(dir, 'templates', 'configmap.yaml'), CONFIGMAP);
+  await writeFile(path.join(dir, 'templates', 'extra-workloads.yaml'), EXTRA_WORKLOADS);
   return dir;
 }
