@@ -174,6 +174,23 @@ describe('KubernetesDriver with real helm against the Kubernetes stand-in', () =
     expect(JSON.stringify(f.kube.get('Deployment', 'apps', 'web')?.spec)).not.toContain('broken-image');
   });
 
+  it('stops helm when the apply is aborted, and the next apply adopts what helm left', async () => {
+    const f = await setup();
+    f.kube.setReadiness({ neverReady: ['web'] });
+    const abort = new AbortController();
+    const waiting = desired({ options: { timeoutSeconds: 30, atomic: false, wait: true, ignoreDrift: false } });
+    const started = Date.now();
+    const applying = f.driver.apply(waiting, { signal: abort.signal });
+    setTimeout(() => abort.abort(new Error('superseded')), 700);
+    await expect(applying).rejects.toThrow('superseded');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // helm marks the interrupted install failed; the release is still ours, so this upgrades it.
+    f.kube.setReadiness({ neverReady: [] });
+    await f.driver.apply(desired({ revisionId: 'rev-2', values: { image: 'example.test/web:2' } }), ctx());
+    expect(await helmRevision(f, 'web')).toBe(2);
+    expect((await observeUntil(f.driver, desired(), (s) => s.phase === 'healthy')).phase).toBe('healthy');
+  });
+
   it('refuses to upgrade a release changed by hand (drift) unless drift is ignored', async () => {
     const f = await setup();
     await f.driver.apply(desired(), ctx());
