@@ -40,3 +40,14 @@ export interface DeploymentDriver {
     signal: AbortSignal,
   ): Promise<void>;
 }
+
+/**
+ * An apply failure that retrying the same desired state cannot fix (e.g. a helm --atomic upgrade
+ * that failed and rolled back). The core reports it once and waits for a new revision.
+ */
+export class PermanentApplyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PermanentApplyError';
+  }
+}

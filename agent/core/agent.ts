@@ -1,0 +1,230 @@
+import type { Logger } from 'pino';
+import type { DeploymentDriver } from './driver.js';
+import type { DesiredDeployment, DesiredState, LogLine, StatusReport } from './protocol.js';
+import { MAX_LOG_BATCH } from './protocol.js';
+import type { HubClient } from './hub-client.js';
+import { describe } from './hub-client.js';
+import { DeploymentWorker } from './deployment-worker.js';
+import { StateStore } from './state-store.js';
+import { sleep } from './backoff.js';
+
+export interface AgentOptions {
+  hub: HubClient;
+  driver: DeploymentDriver;
+  stateDir: string;
+  host: string;
+  logger: Logger;
+  observeIntervalMs: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+}
+
+/**
+ * The runtime both agents share: takes each desired state from the hub, keeps one worker per
+ * deployment, removes what left the state, observes status periodically and reports only
+ * transitions, and streams logs where enabled. Level-triggered: only the latest state matters.
+ */
+export class Agent {
+  private readonly workers = new Map<string, DeploymentWorker>();
+  private readonly store: StateStore;
+  private readonly lastReported = new Map<string, string>();
+  private pendingReports = new Map<string, StatusReport>();
+  private reportWake: AbortController = new AbortController();
+  private readonly logFollowers = new Map<string, AbortController>();
+  private removing = new Set<string>();
+  /** Workers stopped because their deployment left the state; removal waits for them. */
+  private readonly stopping = new Map<string, Promise<void>>();
+  private latest: DesiredState | null = null;
+  private reconcileChain: Promise<void> = Promise.resolve();
+  private logWatermarks: Map<string, string> | null = null;
+  /** Desired states received (for tests and the log). */
+  statesReceived = 0;
+
+  constructor(private readonly options: AgentOptions) {
+    this.store = new StateStore(options.stateDir);
+  }
+
+  /** Run until the signal aborts. */
+  async start({ signal }: { signal: AbortSignal }): Promise<void> {
+    const log = this.options.logger;
+    await this.store.load();
+    const reporter = this.reportLoop(signal);
+    const observer = this.observeLoop(signal);
+    await this.options.hub.subscribeDesiredState(
+      (state) => {
+        this.statesReceived++;
+        this.latest = state;
+        log.info({ deployments: state.deployments.length }, 'desired state received');
+        this.reconcileChain = this.reconcileChain.then(() => this.reconcile(state)).catch((err) => log.error({ err: describe(err) }, 'reconcile failed'));
+      },
+      {
+        onConnected: () => {
+          log.info('connected to hub');
+          // The hub may have lost what we told it: say everything once more.
+          this.lastReported.clear();
+          this.logWatermarks = null;
+          void this.options.hub.reportInfo(this.options.host).catch((err) => log.warn({ err: describe(err) }, 'reporting agent info failed'));
+        },
+        onDisconnected: () => log.warn('disconnected from hub'),
+      },
+      signal,
+    );
+    for (const w of this.workers.values()) w.stop();
+    for (const f of this.logFollowers.values()) f.abort();
+    this.reportWake.abort();
+    await Promise.allSettled([reporter, observer, ...[...this.workers.values()].map((w) => w.done)]);
+  }
+
+  private async reconcile(state: DesiredState): Promise<void> {
+    if (state !== this.latest) return; // a newer state superseded this one
+    const wanted = new Map(state.deployments.map((d) => [d.deploymentId, d]));
+    for (const d of state.deployments) {
+      const worker = this.workers.get(d.deploymentId);
+      if (worker) worker.update(d);
+      else this.workers.set(d.deploymentId, this.newWorker(d));
+      this.syncLogFollower(d);
+    }
+    for (const [id, worker] of this.workers) {
+      if (wanted.has(id)) continue;
+      worker.stop();
+      this.stopping.set(id, worker.done);
+      this.workers.delete(id);
+      this.logFollowers.get(id)?.abort();
+      this.logFollowers.delete(id);
+    }
+    // Remove what this agent installed and the hub no longer wants (also after an agent restart).
+    const managed = await this.options.driver.listManaged();
+    for (const id of managed) {
+      if (wanted.has(id) || this.removing.has(id)) continue;
+      const notice = state.deleted.find((d) => d.deploymentId === id) ?? null;
+      this.removing.add(id);
+      void (this.stopping.get(id) ?? Promise.resolve())
+        .then(() => this.options.driver.remove(id, notice, { signal: new AbortController().signal }))
+        .then(() => this.store.set(id, null))
+        .then(() => this.options.logger.info({ deployment: id, removeVolumes: notice?.removeVolumes ?? false }, 'removed'))
+        .catch((err) => this.options.logger.error({ deployment: id, err: describe(err) }, 'remove failed; will retry on the next state'))
+        .finally(() => {
+          this.removing.delete(id);
+          this.stopping.delete(id);
+        });
+    }
+  }
+
+  private newWorker(d: DesiredDeployment): DeploymentWorker {
+    return new DeploymentWorker(d, {
+      driver: this.options.driver,
+      store: this.store,
+      logger: this.options.logger,
+      report: (r) => this.queueReport(r),
+      retryBaseMs: this.options.retryBaseMs ?? 1000,
+      retryMaxMs: this.options.retryMaxMs ?? 300_000,
+    });
+  }
+
+  /** Queue a report; only a change from what the hub last accepted is sent. */
+  private queueReport(report: StatusReport): void {
+    const key = `${report.revisionId}|${report.phase}|${report.message}`;
+    if (this.lastReported.get(report.deploymentId) === key && !this.pendingReports.has(report.deploymentId)) return;
+    this.pendingReports.set(report.deploymentId, report);
+    this.reportWake.abort();
+  }
+
+  private async reportLoop(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      if (this.pendingReports.size === 0) {
+        this.reportWake = new AbortController();
+        await new Promise<void>((resolve) => {
+          this.reportWake.signal.addEventListener('abort', () => resolve(), { once: true });
+          signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        continue;
+      }
+      const batch = [...this.pendingReports.values()];
+      this.pendingReports = new Map();
+      try {
+        await this.options.hub.reportStatus(batch);
+        for (const r of batch) this.lastReported.set(r.deploymentId, `${r.revisionId}|${r.phase}|${r.message}`);
+        failures = 0;
+      } catch (err) {
+        // Keep them (unless newer ones arrived) and retry: the hub may be restarting.
+        for (const r of batch) if (!this.pendingReports.has(r.deploymentId)) this.pendingReports.set(r.deploymentId, r);
+        this.options.logger.warn({ err: describe(err) }, 'status report failed; retrying');
+        await sleep(Math.min(30_000, 500 * 2 ** failures++), signal);
+      }
+    }
+  }
+
+  private async observeLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await sleep(this.options.observeIntervalMs, signal);
+      await this.observeAll();
+    }
+  }
+
+  /** Observe every converged deployment and queue its status (sent only if it changed). */
+  async observeAll(): Promise<void> {
+    await Promise.all(
+      [...this.workers.values()].map(async (worker) => {
+        if (!worker.converged) return;
+        const d = worker.current;
+        try {
+          const observed = await this.options.driver.observe(d);
+          if (!worker.converged || worker.current !== d) return; // changed meanwhile
+          this.queueReport({ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: observed.phase, message: observed.message, resources: observed.resources });
+        } catch (err) {
+          this.queueReport({ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: 'error', message: `observing failed: ${describe(err)}` });
+        }
+      }),
+    );
+  }
+
+  private syncLogFollower(d: DesiredDeployment): void {
+    const running = this.logFollowers.get(d.deploymentId);
+    if (!d.logsEnabled || !this.options.driver.followLogs) {
+      running?.abort();
+      this.logFollowers.delete(d.deploymentId);
+      return;
+    }
+    if (running && !running.signal.aborted) return;
+    const controller = new AbortController();
+    this.logFollowers.set(d.deploymentId, controller);
+    void this.followLogs(d, controller.signal);
+  }
+
+  private async followLogs(d: DesiredDeployment, signal: AbortSignal): Promise<void> {
+    const log = this.options.logger;
+    let buffer: LogLine[] = [];
+    let flushing: Promise<void> = Promise.resolve();
+    const flush = () => {
+      const lines = buffer;
+      buffer = [];
+      flushing = flushing.then(async () => {
+        for (let i = 0; i < lines.length; i += MAX_LOG_BATCH) {
+          await this.options.hub.pushLogs(lines.slice(i, i + MAX_LOG_BATCH)).catch((err) => log.warn({ err: describe(err) }, 'pushing logs failed; lines dropped'));
+        }
+      });
+    };
+    while (!signal.aborted) {
+      try {
+        this.logWatermarks ??= await this.options.hub.logWatermarks();
+        const since = this.logWatermarks.get(d.deploymentId) ?? null;
+        await this.options.driver.followLogs!(
+          d,
+          since,
+          (lines) => {
+            buffer.push(...lines);
+            const newest = lines[lines.length - 1]?.timestamp;
+            if (newest) this.logWatermarks?.set(d.deploymentId, newest);
+            flush();
+          },
+          signal,
+        );
+      } catch (err) {
+        log.warn({ deployment: d.deploymentId, err: describe(err) }, 'log following failed; retrying');
+      }
+      await sleep(2000, signal);
+    }
+    await flushing;
+  }
+}

@@ -1,0 +1,21 @@
+/** Randomized exponential backoff: base·2^attempt, capped, with ±50% jitter so agents do not stampede. */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
+  const exp = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+  return Math.round(exp * (0.5 + Math.random()));
+}
+
+/** Sleep that ends early when the signal aborts (resolves false then) or `wake` is called. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

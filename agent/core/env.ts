@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { z } from 'zod';
+
+/**
+ * The agent's configuration, read once from environment variables. All problems are reported
+ * together, naming the variable. Nothing else in agent/ reads process.env.
+ */
+const schema = z
+  .object({
+    DISTR_HUB_URL: z.string().url('must be the hub URL, e.g. https://hub.example.com'),
+    DISTR_TARGET_ID: z.string().uuid('must be the deployment target id (a UUID)'),
+    DISTR_TARGET_SECRET: z.string().min(1).optional(),
+    /** A file holding the secret (e.g. a mounted Kubernetes Secret); wins over DISTR_TARGET_SECRET. */
+    DISTR_TARGET_SECRET_FILE: z.string().optional(),
+    DISTR_AGENT_DRIVER: z.enum(['docker', 'kubernetes']),
+    /** Small local records (last applied revision per deployment, work folders). */
+    DISTR_AGENT_STATE_DIR: z.string().default('/var/lib/distr-agent'),
+    /** Seconds between status observations. */
+    DISTR_OBSERVE_INTERVAL_SECONDS: z.coerce.number().min(0.1).default(5),
+    /** Longest wait between retries of a failed apply. */
+    DISTR_RETRY_MAX_SECONDS: z.coerce.number().min(0.1).default(300),
+    DISTR_AGENT_HOST: z.string().default(os.hostname()),
+    /** docker: when to pull images before `up`. */
+    DISTR_DOCKER_PULL_POLICY: z.enum(['always', 'missing', 'never']).default('missing'),
+    DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
+    /** kubernetes: the namespace the agent runs in / deploys to, and its scope. */
+    DISTR_NAMESPACE: z.string().optional(),
+    DISTR_SCOPE: z.enum(['namespace', 'cluster']).default('namespace'),
+    HELM_BIN: z.string().default('helm'),
+    /** kubeconfig file; in-cluster config when unset. */
+    KUBECONFIG: z.string().optional(),
+    /** Extra helm environment for tests (storage driver) — passed through as is. */
+    HELM_DRIVER: z.string().optional(),
+    HELM_DRIVER_SQL_CONNECTION_STRING: z.string().optional(),
+    DISTR_HELM_DISABLE_OPENAPI_VALIDATION: z.enum(['true', 'false']).default('false'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .refine((e) => e.DISTR_TARGET_SECRET || e.DISTR_TARGET_SECRET_FILE, {
+    message: 'set DISTR_TARGET_SECRET or DISTR_TARGET_SECRET_FILE',
+    path: ['DISTR_TARGET_SECRET'],
+  });
+
+export type AgentEnv = z.infer<typeof schema> & { secret: () => string };
+
+export class AgentConfigError extends Error {}
+
+export function parseAgentEnv(source: NodeJS.ProcessEnv = process.env): AgentEnv {
+  const raw = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== ''));
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => {
+      const key = String(i.path[0] ?? '?');
+      return `  ${key}=${JSON.stringify(source[key] ?? '')}: ${i.message}`;
+    });
+    throw new AgentConfigError(`invalid agent configuration:\n${lines.join('\n')}`);
+  }
+  const env = result.data;
+  // Read the file on every login, so a rotated secret mounted from a Secret is picked up.
+  const secret = () => (env.DISTR_TARGET_SECRET_FILE ? readFileSync(env.DISTR_TARGET_SECRET_FILE, 'utf8').trim() : env.DISTR_TARGET_SECRET!);
+  return { ...env, secret };
+}

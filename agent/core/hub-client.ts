@@ -1,0 +1,226 @@
+import { createClient, type Client } from 'graphql-ws';
+import { GraphQLClient, ClientError } from 'graphql-request';
+import WebSocket from 'ws';
+import type { Logger } from 'pino';
+import { AgentCloseCode, type DesiredDeployment, type DesiredState, type LogLine, type StatusReport } from './protocol.js';
+import { backoffDelay, sleep } from './backoff.js';
+
+/** The agent's whole GraphQL surface (documented in docs/agent-protocol.md). */
+const LOGIN = `mutation AgentLogin($targetId: ID!, $secret: String!) { agentLogin(targetId: $targetId, secret: $secret) { token expiresAt } }`;
+const REPORT_STATUS = `mutation AgentReportStatus($reports: [AgentStatusReportInput!]!) {
+  agentReportStatus(reports: $reports) { __typename ... on AgentStatusReportResult { accepted changed ignored } ... on Error { message } } }`;
+const REPORT_INFO = `mutation AgentReportInfo($version: String!, $host: String!) { agentReportInfo(version: $version, host: $host) }`;
+const PUSH_LOGS = `mutation AgentPushLogs($lines: [AgentLogLineInput!]!) { agentPushLogs(lines: $lines) { __typename ... on AgentPushLogsResult { stored } ... on Error { message } } }`;
+const LOG_WATERMARKS = `query AgentLogWatermarks { agentLogWatermarks { deploymentId timestamp } }`;
+export const DESIRED_STATE_SUBSCRIPTION = `subscription AgentDesiredState { agentDesiredState {
+  targetId targetType namespace scope
+  deleted { deploymentId removeVolumes }
+  deployments {
+    deploymentId revisionId type applicationName versionName restartMarker logsEnabled
+    docker { composeType projectName composeFile envFile }
+    kubernetes { releaseName namespace chart { type url name version } values timeoutSeconds atomic wait ignoreDrift }
+  } } }`;
+
+export interface HubClientOptions {
+  hubUrl: string;
+  targetId: string;
+  secret: () => string;
+  agentVersion: string;
+  logger: Logger;
+  /** Re-login when the token has less than this left. */
+  refreshMarginMs?: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+}
+
+interface WireDeployment {
+  deploymentId: string;
+  revisionId: string;
+  type: 'docker' | 'kubernetes';
+  applicationName: string;
+  versionName: string;
+  restartMarker: string | null;
+  logsEnabled: boolean;
+  docker: { composeType: 'compose' | 'swarm'; projectName: string; composeFile: string; envFile: string } | null;
+  kubernetes: {
+    releaseName: string;
+    namespace: string;
+    chart: { type: 'oci' | 'repository'; url: string; name: string | null; version: string };
+    values: Record<string, unknown>;
+    timeoutSeconds: number;
+    atomic: boolean;
+    wait: boolean;
+    ignoreDrift: boolean;
+  } | null;
+}
+
+/** GraphQL's shape of a deployment → the protocol's discriminated union. */
+export function fromWire(d: WireDeployment): DesiredDeployment {
+  const base = {
+    deploymentId: d.deploymentId,
+    revisionId: d.revisionId,
+    applicationName: d.applicationName,
+    versionName: d.versionName,
+    restartMarker: d.restartMarker,
+    logsEnabled: d.logsEnabled,
+  };
+  if (d.type === 'docker' && d.docker) return { ...base, type: 'docker', ...d.docker };
+  const k = d.kubernetes!;
+  return {
+    ...base,
+    type: 'kubernetes',
+    releaseName: k.releaseName,
+    namespace: k.namespace,
+    chart: k.chart,
+    values: k.values,
+    options: { timeoutSeconds: k.timeoutSeconds, atomic: k.atomic, wait: k.wait, ignoreDrift: k.ignoreDrift },
+  };
+}
+
+/**
+ * Login, token refresh, the desired-state subscription with reconnects (randomized exponential
+ * backoff), and the report mutations. Everything the agent says to the hub goes through here.
+ */
+export class HubClient {
+  private token: { value: string; expiresAt: number } | null = null;
+  private loggingIn: Promise<string> | null = null;
+  private readonly http: GraphQLClient;
+  private ws: Client | null = null;
+  private readonly graphqlUrl: string;
+
+  constructor(private readonly options: HubClientOptions) {
+    this.graphqlUrl = new URL('/graphql', options.hubUrl).toString();
+    this.http = new GraphQLClient(this.graphqlUrl, {
+      headers: async () => ({ authorization: `Bearer ${await this.validToken()}` }) as Record<string, string>,
+    } as never);
+  }
+
+  /** A token with time left, logging in when needed (one login at a time). */
+  async validToken(): Promise<string> {
+    const margin = this.options.refreshMarginMs ?? 60_000;
+    if (this.token && this.token.expiresAt - Date.now() > margin) return this.token.value;
+    this.loggingIn ??= this.login().finally(() => (this.loggingIn = null));
+    return this.loggingIn;
+  }
+
+  private async login(): Promise<string> {
+    const anonymous = new GraphQLClient(this.graphqlUrl);
+    const data = await anonymous.request<{ agentLogin: { token: string; expiresAt: string } }>(LOGIN, {
+      targetId: this.options.targetId,
+      secret: this.options.secret(),
+    });
+    const expiresAt = Date.parse(data.agentLogin.expiresAt);
+    // A short-lived token: refresh at half its life at the latest.
+    const life = expiresAt - Date.now();
+    this.options.refreshMarginMs = Math.min(this.options.refreshMarginMs ?? 60_000, life / 2);
+    this.token = { value: data.agentLogin.token, expiresAt };
+    this.options.logger.info({ expiresAt: data.agentLogin.expiresAt }, 'logged in to hub');
+    return this.token.value;
+  }
+
+  /** Forget the token (it was refused); the next call logs in again. */
+  invalidateToken(): void {
+    this.token = null;
+  }
+
+  /**
+   * Receive desired states until the signal aborts. Reconnects forever with jittered backoff;
+   * every (re)connect starts with the whole current state, so nothing is missed while away.
+   */
+  async subscribeDesiredState(onState: (state: DesiredState) => void, hooks: { onConnected?: () => void; onDisconnected?: () => void }, signal: AbortSignal): Promise<void> {
+    const base = this.options.retryBaseMs ?? 500;
+    const max = this.options.retryMaxMs ?? 30_000;
+    const wsUrl = this.graphqlUrl.replace(/^http/, 'ws');
+    const client = createClient({
+      url: wsUrl,
+      webSocketImpl: WebSocket,
+      lazy: false,
+      keepAlive: 10_000,
+      retryAttempts: Number.POSITIVE_INFINITY,
+      shouldRetry: () => !signal.aborted,
+      retryWait: async (retries) => {
+        await sleep(backoffDelay(retries, base, max), signal);
+      },
+      connectionParams: async () => {
+        try {
+          return { token: await this.validToken() };
+        } catch (err) {
+          this.options.logger.warn({ err: describe(err) }, 'login failed; will retry');
+          throw err;
+        }
+      },
+      on: {
+        connected: () => hooks.onConnected?.(),
+        closed: (event) => {
+          const code = (event as { code?: number })?.code;
+          if (code === AgentCloseCode.Unauthorized || code === AgentCloseCode.Forbidden) {
+            this.options.logger.warn({ code, reason: (event as { reason?: string }).reason }, 'hub refused the token; logging in again');
+            this.invalidateToken();
+          }
+          hooks.onDisconnected?.();
+        },
+      },
+    });
+    this.ws = client;
+    signal.addEventListener('abort', () => void client.dispose(), { once: true });
+    // The iterator ends only on dispose or a terminal error; loop so nothing ends the agent.
+    while (!signal.aborted) {
+      const iterator = client.iterate<{ agentDesiredState: Omit<DesiredState, 'deployments'> & { deployments: WireDeployment[] } }>({
+        query: DESIRED_STATE_SUBSCRIPTION,
+      });
+      try {
+        for await (const result of iterator) {
+          if (result.errors?.length) {
+            this.options.logger.error({ errors: result.errors.map((e) => e.message) }, 'desired state subscription error');
+            continue;
+          }
+          const wire = result.data!.agentDesiredState;
+          onState({ ...wire, deployments: wire.deployments.map(fromWire) });
+        }
+      } catch (err) {
+        if (signal.aborted) break;
+        this.options.logger.warn({ err: describe(err) }, 'subscription ended; resubscribing');
+        await sleep(backoffDelay(1, base, max), signal);
+      }
+    }
+  }
+
+  async reportStatus(reports: StatusReport[]): Promise<void> {
+    if (reports.length === 0) return;
+    await this.authed(() => this.http.request(REPORT_STATUS, { reports: reports.map((r) => ({ ...r, resources: r.resources ?? [] })) }));
+  }
+
+  async reportInfo(host: string): Promise<void> {
+    await this.authed(() => this.http.request(REPORT_INFO, { version: this.options.agentVersion, host }));
+  }
+
+  async pushLogs(lines: LogLine[]): Promise<void> {
+    if (lines.length === 0) return;
+    await this.authed(() => this.http.request(PUSH_LOGS, { lines }));
+  }
+
+  async logWatermarks(): Promise<Map<string, string>> {
+    const data = await this.authed(() => this.http.request<{ agentLogWatermarks: { deploymentId: string; timestamp: string }[] }>(LOG_WATERMARKS));
+    return new Map(data.agentLogWatermarks.map((w) => [w.deploymentId, w.timestamp]));
+  }
+
+  /** One retry after a fresh login when the hub refuses the token (expired, rotated). */
+  private async authed<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof ClientError && err.response.status === 401) {
+        this.invalidateToken();
+        return call();
+      }
+      throw err;
+    }
+  }
+}
+
+export function describe(err: unknown): string {
+  if (err instanceof ClientError) return err.response.errors?.map((e) => e.message).join('; ') ?? err.message;
+  if (err instanceof Error) return err.message;
+  if (err && typeof err === 'object' && 'reason' in err) return `socket closed: ${(err as { code?: number; reason?: string }).code} ${(err as { reason?: string }).reason}`;
+  return String(err);
+}

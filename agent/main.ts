@@ -1,0 +1,87 @@
+/**
+ * The agent's entry point: config → driver (docker or kubernetes) → hub connection → reconcile
+ * until SIGTERM/SIGINT. One process serves one deployment target.
+ */
+import path from 'node:path';
+import { pino } from 'pino';
+import { KubeConfig } from '@kubernetes/client-node';
+import { AgentConfigError, parseAgentEnv, type AgentEnv } from './core/env.js';
+import { HubClient } from './core/hub-client.js';
+import { Agent } from './core/agent.js';
+import type { DeploymentDriver } from './core/driver.js';
+import { DockerDriver } from './docker/driver.js';
+import { KubernetesDriver } from './kubernetes/driver.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+function createDriver(env: AgentEnv, logger: pino.Logger): DeploymentDriver {
+  if (env.DISTR_AGENT_DRIVER === 'docker') {
+    return new DockerDriver({
+      workRoot: path.join(env.DISTR_AGENT_STATE_DIR, 'docker'),
+      socketPath: env.DOCKER_SOCKET,
+      pullPolicy: env.DISTR_DOCKER_PULL_POLICY,
+      logger: logger.child({ source: 'docker' }),
+    });
+  }
+  if (!env.DISTR_NAMESPACE) throw new AgentConfigError('invalid agent configuration:\n  DISTR_NAMESPACE="": required for the kubernetes driver');
+  const kubeConfig = new KubeConfig();
+  if (env.KUBECONFIG) kubeConfig.loadFromFile(env.KUBECONFIG);
+  else kubeConfig.loadFromCluster();
+  const helmEnv: Record<string, string> = {};
+  for (const key of ['KUBECONFIG', 'HELM_DRIVER', 'HELM_DRIVER_SQL_CONNECTION_STRING'] as const) if (env[key]) helmEnv[key] = env[key]!;
+  return new KubernetesDriver({
+    kubeConfig,
+    stateDir: path.join(env.DISTR_AGENT_STATE_DIR, 'kubernetes'),
+    scope: env.DISTR_SCOPE,
+    namespace: env.DISTR_NAMESPACE,
+    helmBinary: env.HELM_BIN,
+    helmEnv,
+    disableOpenApiValidation: env.DISTR_HELM_DISABLE_OPENAPI_VALIDATION === 'true',
+  });
+}
+
+let env: AgentEnv;
+try {
+  env = parseAgentEnv();
+} catch (err) {
+  if (err instanceof AgentConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  throw err;
+}
+const logger = pino({ level: env.LOG_LEVEL, base: { service: 'distr-agent', target: env.DISTR_TARGET_ID }, timestamp: pino.stdTimeFunctions.isoTime });
+let driver: DeploymentDriver;
+try {
+  driver = createDriver(env, logger);
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(2);
+}
+const hub = new HubClient({
+  hubUrl: env.DISTR_HUB_URL,
+  targetId: env.DISTR_TARGET_ID,
+  secret: env.secret,
+  agentVersion: AGENT_VERSION,
+  logger: logger.child({ source: 'hub' }),
+});
+const agent = new Agent({
+  hub,
+  driver,
+  stateDir: env.DISTR_AGENT_STATE_DIR,
+  host: env.DISTR_AGENT_HOST,
+  logger,
+  observeIntervalMs: env.DISTR_OBSERVE_INTERVAL_SECONDS * 1000,
+  retryMaxMs: env.DISTR_RETRY_MAX_SECONDS * 1000,
+});
+const controller = new AbortController();
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    logger.info({ signal }, 'stopping');
+    controller.abort();
+  });
+}
+logger.info({ hub: env.DISTR_HUB_URL, driver: env.DISTR_AGENT_DRIVER, version: AGENT_VERSION }, 'agent starting');
+await agent.start({ signal: controller.signal });
+logger.info('agent stopped');
+process.exit(0);
