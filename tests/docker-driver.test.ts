@@ -148,7 +148,7 @@ ${service()}`,
       () => d.observe(deployment),
       (s) => s.resources.some((r) => r.phase === 'healthy'),
     );
-    expect(status.phase).toBe('running');
+    expect(status.phase).toBe('healthy');
     expect(status.message).toBe('1 healthy, 1 running without healthcheck');
     expect(status.resources.map((r) => [r.kind, r.name, r.phase]).sort()).toEqual([
       ['container', `${project}-web-1`, 'healthy'],

@@ -71,8 +71,9 @@ export function classifyContainer(info: ContainerInspectInfo, projectPrefix: str
 const PHASE_ORDER: readonly DeploymentPhase[] = ['error', 'progressing', 'healthy', 'running'];
 
 /**
- * Overall status: no containers or any error is an error, then any progress is progressing, all
- * healthy is healthy, anything else running. The message counts containers per condition and
+ * Overall status: no containers or any error is an error, then any progress is progressing. Else
+ * healthy when every healthcheck the project declares passes (containers without one are only
+ * known to run), and plain running when the project declares no healthcheck at all. The message counts containers per condition and
  * names the ones that need attention, e.g. "1 exited (code 1): web-1; 2 healthy".
  */
 export function summarizeContainers(conditions: ContainerCondition[]): ObservedStatus {
@@ -84,9 +85,9 @@ export function summarizeContainers(conditions: ContainerCondition[]): ObservedS
     ? 'error'
     : phases.has('progressing')
       ? 'progressing'
-      : phases.has('running')
-        ? 'running'
-        : 'healthy';
+      : phases.has('healthy')
+        ? 'healthy'
+        : 'running';
 
   const groups = new Map<string, ContainerCondition[]>();
   const sorted = [...conditions].sort(
