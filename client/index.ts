@@ -1,0 +1,17 @@
+/**
+ * The distr vendor client: `import { DistrService } from 'distr-ts'` (the package exports this file;
+ * there is no build step, so consumers run it through tsx or a bundler that compiles TypeScript).
+ */
+export { DistrService } from './service.js';
+export {
+  DistrError,
+  DistrNotFoundError,
+  DistrInvalidInputError,
+  DistrRuleViolationError,
+  DistrConflictError,
+  DistrRequestError,
+  type DistrRequestErrorCode,
+} from './errors.js';
+export { latestVersion, isBehind, semverOf } from './versions.js';
+export type { WatchOptions } from './watch.js';
+export type * from './types.js';

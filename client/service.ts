@@ -1,0 +1,254 @@
+/**
+ * DistrService: the vendor SDK over the generated graphql-request client. Mutations return the
+ * success object or throw the hub's typed error as a DistrError subclass; transport and auth
+ * failures throw DistrRequestError.
+ */
+import { GraphQLClient } from 'graphql-request';
+import { DistrNotFoundError, DistrRequestError, requestErrorFrom, typedErrorToException, type HubTypedError } from './errors.js';
+import { getSdk, type Sdk } from './generated/graphql.js';
+import type {
+  Application,
+  ApplicationVersion,
+  ApplicationWithVersions,
+  CreateDeploymentRequest,
+  Deployment,
+  DeploymentStatusWatch,
+  DeploymentTarget,
+  DeploymentTargetAccess,
+  DeploymentType,
+  DistrServiceOptions,
+  DockerVersionContent,
+  KubernetesVersionContent,
+  NewDeploymentTarget,
+  RolloutResult,
+  UpdateDeploymentRequest,
+  VersionOrder,
+} from './types.js';
+import { isBehind, latestVersion } from './versions.js';
+import { watchDeploymentStatus, type WatchOptions } from './watch.js';
+
+const TYPED_ERRORS = new Set(['NotFoundError', 'InvalidInputError', 'RuleViolationError', 'ConflictError']);
+/** The hub's largest page (Pothos relay default). */
+const PAGE_SIZE = 100;
+
+type Typed = { __typename: string };
+type Success<R extends Typed, N extends string> = Omit<Extract<R, { __typename: N }>, '__typename'>;
+
+/** The success member of a mutation's result union, or the typed error thrown as a DistrError. */
+function unwrap<R extends Typed, N extends R['__typename'] & string>(result: R, typename: N): Success<R, N> {
+  if (result.__typename === typename) {
+    const { __typename: _typename, ...success } = result;
+    return success as Success<R, N>;
+  }
+  if (TYPED_ERRORS.has(result.__typename)) throw typedErrorToException(result as unknown as HubTypedError);
+  throw new DistrRequestError(`unexpected result type ${result.__typename}`, 'UNEXPECTED_RESULT');
+}
+
+async function allPages<T>(fetchPage: (after: string | null) => Promise<{ nodes: T[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }>): Promise<T[]> {
+  const items: T[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const page = await fetchPage(after);
+    items.push(...page.nodes);
+    if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return items;
+    after = page.pageInfo.endCursor;
+  }
+}
+
+export class DistrService {
+  readonly hubUrl: string;
+  /** The GraphQL endpoint (`<hubUrl>/graphql`). */
+  readonly endpoint: string;
+  private readonly apiKey: string;
+  private readonly sdk: Sdk;
+
+  constructor(options: DistrServiceOptions = {}) {
+    const hubUrl = options.hubUrl ?? process.env.DISTR_HUB_URL;
+    const apiKey = options.apiKey ?? process.env.DISTR_API_KEY;
+    if (!hubUrl) throw new TypeError('DistrService needs hubUrl (or $DISTR_HUB_URL)');
+    if (!apiKey) throw new TypeError('DistrService needs apiKey (or $DISTR_API_KEY)');
+    this.hubUrl = hubUrl.replace(/\/+$/, '').replace(/\/graphql$/, '');
+    this.endpoint = `${this.hubUrl}/graphql`;
+    this.apiKey = apiKey;
+    const client = new GraphQLClient(this.endpoint, { headers: { authorization: `Bearer ${apiKey}` } });
+    // Every generated call goes through here: graphql-request's errors become DistrRequestError.
+    this.sdk = getSdk(client, async (action) => {
+      try {
+        return await action();
+      } catch (err) {
+        throw requestErrorFrom(err, this.hubUrl);
+      }
+    });
+  }
+
+  // ---- applications and versions ----
+
+  async createApplication(input: { name: string; type: DeploymentType }): Promise<Application> {
+    return unwrap((await this.sdk.CreateApplication({ input })).createApplication, 'Application');
+  }
+
+  async listApplications(): Promise<Application[]> {
+    return allPages(async (after) => (await this.sdk.Applications({ first: PAGE_SIZE, after })).applications);
+  }
+
+  /** The application with all its versions (oldest first, archived included). */
+  async getApplication(id: string): Promise<ApplicationWithVersions> {
+    return this.notFoundAs('application', id, async () => (await this.sdk.Application({ id })).application);
+  }
+
+  async createDockerApplicationVersion(applicationId: string, name: string, content: DockerVersionContent): Promise<ApplicationVersion> {
+    const result = await this.sdk.CreateDockerApplicationVersion({ input: { applicationId, name, ...content } });
+    return unwrap(result.createDockerApplicationVersion, 'ApplicationVersion');
+  }
+
+  async createKubernetesApplicationVersion(applicationId: string, name: string, content: KubernetesVersionContent): Promise<ApplicationVersion> {
+    const result = await this.sdk.CreateKubernetesApplicationVersion({ input: { applicationId, name, ...content } });
+    return unwrap(result.createKubernetesApplicationVersion, 'ApplicationVersion');
+  }
+
+  async archiveApplicationVersion(id: string, archived = true): Promise<ApplicationVersion> {
+    return unwrap((await this.sdk.ArchiveApplicationVersion({ id, archived })).archiveApplicationVersion, 'ApplicationVersion');
+  }
+
+  /** The latest non-archived version; in semver mode names that are not semantic versions are skipped. */
+  async getLatestVersion(applicationId: string, order: VersionOrder = 'semver'): Promise<ApplicationVersion | null> {
+    const app = await this.getApplication(applicationId);
+    return latestVersion(app.versions, order);
+  }
+
+  // ---- deployment targets ----
+
+  async createDeploymentTarget(target: NewDeploymentTarget): Promise<DeploymentTarget> {
+    const namespace = target.namespace ?? target.kubernetes?.namespace;
+    const scope = target.scope ?? target.kubernetes?.scope ?? (target.type === 'kubernetes' ? 'namespace' : undefined);
+    const input = { name: target.name, type: target.type, namespace, scope, logsEnabled: target.logsEnabled };
+    return unwrap((await this.sdk.CreateDeploymentTarget({ input })).createDeploymentTarget, 'DeploymentTarget');
+  }
+
+  async listDeploymentTargets(): Promise<DeploymentTarget[]> {
+    return allPages(async (after) => (await this.sdk.DeploymentTargets({ first: PAGE_SIZE, after })).deploymentTargets);
+  }
+
+  async getDeploymentTarget(id: string): Promise<DeploymentTarget> {
+    return this.notFoundAs('deployment target', id, async () => (await this.sdk.DeploymentTarget({ id })).deploymentTarget);
+  }
+
+  /** Create (or rotate) the agent credential; the secret and install command are shown only here. */
+  async createAccessForDeploymentTarget(targetId: string): Promise<DeploymentTargetAccess> {
+    return unwrap((await this.sdk.CreateDeploymentTargetAccess({ targetId })).createDeploymentTargetAccess, 'DeploymentTargetAccess');
+  }
+
+  async deleteDeploymentTarget(id: string): Promise<void> {
+    unwrap((await this.sdk.DeleteDeploymentTarget({ id })).deleteDeploymentTarget, 'Deleted');
+  }
+
+  // ---- deployments ----
+
+  /**
+   * Deploy a version to a target; with `target` as an object the target is created first (and
+   * deleted again when the deployment is refused, so a failed call leaves nothing behind).
+   */
+  async createDeployment(request: CreateDeploymentRequest): Promise<Deployment> {
+    const created = request.target ? await this.createDeploymentTarget(request.target) : null;
+    const targetId = created?.id ?? request.targetId!;
+    try {
+      const result = await this.sdk.CreateDeployment({
+        input: {
+          targetId,
+          versionId: request.application.versionId,
+          docker: request.dockerDeployment,
+          kubernetes: request.kubernetesDeployment,
+        },
+      });
+      return unwrap(result.createDeployment, 'Deployment');
+    } catch (err) {
+      if (created) await this.deleteDeploymentTarget(created.id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Switch version and/or configuration: appends a revision the agent applies. */
+  async updateDeployment(request: UpdateDeploymentRequest): Promise<Deployment> {
+    const input = {
+      versionId: request.application?.versionId,
+      envFile: request.dockerDeployment?.envFile,
+      valuesYaml: request.kubernetesDeployment?.valuesYaml,
+      helmOptions: request.kubernetesDeployment?.helmOptions,
+    };
+    return unwrap((await this.sdk.UpdateDeployment({ id: request.deploymentId, input })).updateDeployment, 'Deployment');
+  }
+
+  /** Move every deployment of the application to the version, in one transaction on the hub. */
+  async updateAllDeployments(applicationId: string, versionId: string, targetIds?: string[]): Promise<RolloutResult> {
+    const result = await this.sdk.RolloutApplicationVersion({ applicationId, versionId, targetIds });
+    return unwrap(result.rolloutApplicationVersion, 'RolloutResult');
+  }
+
+  async getDeployment(id: string): Promise<Deployment> {
+    return this.notFoundAs('deployment', id, async () => (await this.sdk.Deployment({ id })).deployment);
+  }
+
+  async listDeployments(filter: { applicationId?: string; targetId?: string } = {}): Promise<Deployment[]> {
+    return allPages(async (after) => (await this.sdk.Deployments({ first: PAGE_SIZE, after, ...filter })).deployments);
+  }
+
+  /**
+   * Whether a newer non-archived version than the deployment's current one exists: by semver when
+   * the names are semantic versions, otherwise by creation time.
+   */
+  async isOutdated(deploymentId: string): Promise<boolean> {
+    const deployment = await this.getDeployment(deploymentId);
+    const app = await this.getApplication(deployment.application.id);
+    return isBehind(deployment.currentRevision.version, app.versions).outdated;
+  }
+
+  async forceRestart(deploymentId: string): Promise<Deployment> {
+    return unwrap((await this.sdk.ForceRestartDeployment({ id: deploymentId })).forceRestartDeployment, 'Deployment');
+  }
+
+  /** Undeploy; docker named volumes are kept unless removeVolumes. */
+  async deleteDeployment(deploymentId: string, options: { removeVolumes?: boolean } = {}): Promise<void> {
+    unwrap((await this.sdk.DeleteDeployment({ id: deploymentId, removeVolumes: options.removeVolumes ?? false })).deleteDeployment, 'Deleted');
+  }
+
+  /** Status transitions as they commit (one deployment's, or the organization's); `close()` when done. */
+  watchDeploymentStatus(deploymentId?: string, options: Omit<WatchOptions, 'deploymentId'> = {}): DeploymentStatusWatch {
+    return watchDeploymentStatus(this.endpoint, this.apiKey, { ...options, deploymentId });
+  }
+
+  // ---- names or ids (for the CLI and scripts) ----
+
+  /** An application by id or by (unique) name. */
+  async resolveApplication(idOrName: string): Promise<Application> {
+    return pickByIdOrName(await this.listApplications(), idOrName, 'application');
+  }
+
+  async resolveDeploymentTarget(idOrName: string): Promise<DeploymentTarget> {
+    return pickByIdOrName(await this.listDeploymentTargets(), idOrName, 'deployment target');
+  }
+
+  /** A version of the application by id or name. */
+  async resolveVersion(applicationId: string, idOrName: string): Promise<ApplicationVersion> {
+    const app = await this.getApplication(applicationId);
+    return pickByIdOrName(app.versions, idOrName, 'application version');
+  }
+
+  /** Queries answer an unknown id with a NOT_FOUND GraphQL error; surface it like the mutations' typed error. */
+  private async notFoundAs<T>(entity: string, id: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof DistrRequestError && err.code === 'NOT_FOUND') throw new DistrNotFoundError(err.message, entity, id);
+      throw err;
+    }
+  }
+}
+
+function pickByIdOrName<T extends { id: string; name: string }>(items: readonly T[], idOrName: string, entity: string): T {
+  const byId = items.find((i) => i.id === idOrName);
+  if (byId) return byId;
+  const byName = items.filter((i) => i.name === idOrName);
+  if (byName.length === 1) return byName[0]!;
+  if (byName.length > 1) throw new DistrNotFoundError(`${entity} name "${idOrName}" is ambiguous: use its id`, entity, idOrName);
+  throw new DistrNotFoundError(`${entity} ${idOrName} not found`, entity, idOrName);
+}

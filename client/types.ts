@@ -1,0 +1,104 @@
+/** The client's public shapes: the generated fragment types under plain names, and the SDK's request objects. */
+import type {
+  ApplicationFieldsFragment,
+  ApplicationVersionFieldsFragment,
+  ChartType,
+  ComposeType,
+  DeploymentFieldsFragment,
+  DeploymentPhase,
+  DeploymentStatusFieldsFragment,
+  DeploymentTargetFieldsFragment,
+  DeploymentType,
+  HelmOptionsInput,
+  TargetScope,
+} from './generated/graphql.js';
+
+export type { ChartType, ComposeType, DeploymentPhase, DeploymentType, HelmOptionsInput, TargetScope };
+export type Application = ApplicationFieldsFragment;
+export type ApplicationVersion = ApplicationVersionFieldsFragment;
+export type ApplicationWithVersions = Application & { versions: ApplicationVersion[] };
+export type DeploymentTarget = DeploymentTargetFieldsFragment;
+export type Deployment = DeploymentFieldsFragment;
+export type DeploymentStatus = DeploymentStatusFieldsFragment;
+
+export interface DistrServiceOptions {
+  /** The hub's base URL (e.g. https://hub.example.com); defaults to $DISTR_HUB_URL. */
+  hubUrl?: string;
+  /** A vendor API key; defaults to $DISTR_API_KEY. */
+  apiKey?: string;
+}
+
+export interface DockerVersionContent {
+  composeFile: string;
+  envTemplate?: string;
+}
+
+export interface KubernetesVersionContent {
+  chartType: ChartType;
+  chartUrl: string;
+  /** Required for repository charts. */
+  chartName?: string;
+  chartVersion: string;
+  baseValues?: string;
+  valuesTemplate?: string;
+}
+
+export interface NewDeploymentTarget {
+  name: string;
+  type: DeploymentType;
+  /** Kubernetes only: the namespace the agent deploys into. */
+  namespace?: string;
+  /** Kubernetes only; defaults to `namespace`. */
+  scope?: TargetScope;
+  logsEnabled?: boolean;
+  /** The product doc's spelling (`kubernetes: { namespace }`), accepted as an alternative to the flat fields. */
+  kubernetes?: { namespace: string; scope?: TargetScope };
+}
+
+export interface DeploymentTargetAccess {
+  targetId: string;
+  /** The agent's secret; shown only once. */
+  secret: string;
+  hubUrl: string;
+  /** `docker run …` (docker) or `helm install …` (kubernetes) that installs the agent with this secret. */
+  installCommand: string;
+}
+
+export type CreateDeploymentRequest = ({ target: NewDeploymentTarget; targetId?: never } | { targetId: string; target?: never }) & {
+  application: { versionId: string };
+  /** Required for docker applications. */
+  dockerDeployment?: { composeType: ComposeType; envFile?: string };
+  /** Required for kubernetes applications. */
+  kubernetesDeployment?: { releaseName: string; valuesYaml?: string; helmOptions?: HelmOptionsInput };
+};
+
+export interface UpdateDeploymentRequest {
+  deploymentId: string;
+  /** Switch to this version of the same application. */
+  application?: { versionId: string };
+  dockerDeployment?: { envFile: string };
+  kubernetesDeployment?: { valuesYaml?: string; helmOptions?: HelmOptionsInput };
+}
+
+export interface RolloutResult {
+  count: number;
+  deployments: Deployment[];
+}
+
+/** How "latest" is decided: highest semantic version (non-semver names skipped), or newest created. */
+export type VersionOrder = 'semver' | 'chronological';
+
+/** A status transition of one deployment, as streamed by the hub's organizationEvents subscription. */
+export interface DeploymentStatusEvent {
+  deploymentId: string;
+  targetId: string;
+  phase: DeploymentPhase;
+  message: string;
+  revisionId: string;
+  changedAt: string;
+}
+
+/** A running subscription: iterate it with `for await`; `close()` ends the iteration and the socket. */
+export interface DeploymentStatusWatch extends AsyncIterable<DeploymentStatusEvent> {
+  close(): Promise<void>;
+}
