@@ -61,3 +61,8 @@ async function shutdown(signal: string) {
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
+// Operational diagnostic: `kill -USR2 <pid>` logs memory use (after a full GC when run with --expose-gc).
+process.on('SIGUSR2', () => {
+  (globalThis as { gc?: () => void }).gc?.();
+  logger.child({ source: 'diagnostics' }, { level: 'info' }).info({ memory: process.memoryUsage() }, 'memory usage');
+});
