@@ -1,0 +1,89 @@
+/** What the CLI prints: JSON (`--json`), plain tables on stdout, and a progress line on stderr. */
+import type { Deployment, DeploymentStatusEvent, DeploymentTarget } from '../types.js';
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** One JSON object per line, for streams (`status --watch --json`). */
+export function printJsonLine(value: unknown): void {
+  process.stdout.write(JSON.stringify(value) + '\n');
+}
+
+/** Columns padded to their widest cell; `-` for empty cells. */
+export function printTable(headers: string[], rows: (string | null | undefined)[][]): void {
+  const cells = [headers, ...rows.map((row) => row.map((c) => (c === null || c === undefined || c === '' ? '-' : c)))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
+  for (const row of cells) process.stdout.write(row.map((c, i) => (i === row.length - 1 ? c : c!.padEnd(widths[i]!))).join('  ') + '\n');
+}
+
+export function agentState(target: Pick<DeploymentTarget, 'agent' | 'hasAccess'>): string {
+  if (target.agent.connected) return 'connected';
+  if (target.agent.lastSeenAt) return `offline since ${target.agent.lastSeenAt}`;
+  return target.hasAccess ? 'never connected' : 'no access yet';
+}
+
+export function printDeployments(deployments: Deployment[]): void {
+  printTable(
+    ['DEPLOYMENT', 'APPLICATION', 'VERSION', 'TARGET', 'PHASE', 'MESSAGE', 'AGENT'],
+    deployments.map((d) => [
+      d.id,
+      d.application.name,
+      d.currentRevision.version.name,
+      d.deploymentTarget.name,
+      // A status for an older revision means the agent has not applied the current one yet.
+      d.status ? (d.status.revisionId === d.currentRevision.id ? d.status.phase : `${d.status.phase} (previous revision)`) : 'pending',
+      d.status?.message,
+      agentState(d.deploymentTarget),
+    ]),
+  );
+}
+
+export function formatStatusEvent(event: DeploymentStatusEvent, names: Map<string, string>): string {
+  return `${event.changedAt}  ${names.get(event.deploymentId) ?? event.deploymentId}  ${event.phase}  ${event.message}`;
+}
+
+/**
+ * A "waiting" line on stderr: animated on a terminal; on a pipe one plain line (so logs and tests
+ * see it once, not a stream of carriage returns).
+ */
+export class ProgressLine {
+  private static readonly frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+  private timer: NodeJS.Timeout | null = null;
+  private frame = 0;
+  private readonly tty = Boolean(process.stderr.isTTY);
+
+  constructor(private text: string) {}
+
+  start(text = this.text): void {
+    this.text = text;
+    if (!this.tty) {
+      process.stderr.write(`${text}\n`);
+      return;
+    }
+    this.timer ??= setInterval(() => this.draw(), 100);
+    this.draw();
+  }
+
+  /** Print a line on stdout without tearing the spinner. */
+  log(line: string): void {
+    this.clear();
+    process.stdout.write(line + '\n');
+    if (this.timer) this.draw();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.clear();
+  }
+
+  private draw(): void {
+    this.frame = (this.frame + 1) % ProgressLine.frames.length;
+    process.stderr.write(`\r\x1b[2K${ProgressLine.frames[this.frame]} ${this.text}`);
+  }
+
+  private clear(): void {
+    if (this.tty) process.stderr.write('\r\x1b[2K');
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The `distr` command tree and its exit codes: 0 ok, 1 the hub refused (typed error), 2 usage error,
+ * 3 cannot reach the hub or the API key was refused.
+ */
+import { Command, CommanderError } from 'commander';
+import { DistrError, DistrRequestError } from '../errors.js';
+import { UsageError } from './context.js';
+import { applicationsCommand, versionsCommand } from './commands/catalog.js';
+import { deployCommand, restartCommand, rolloutCommand, targetsCommand, undeployCommand, updateCommand } from './commands/deployments.js';
+import { statusCommand } from './commands/status.js';
+
+export const EXIT = { ok: 0, refused: 1, usage: 2, connection: 3 } as const;
+
+export function buildProgram(): Command {
+  const program = new Command('distr')
+    .description('distr: ship applications to docker hosts and kubernetes clusters through a distr hub')
+    .option('--hub <url>', 'hub URL (default: $DISTR_HUB_URL)')
+    .option('--api-key <key>', 'API key (default: $DISTR_API_KEY)')
+    .option('--json', 'print JSON instead of tables and messages')
+    .version('0.1.0', '-V, --version')
+    .showHelpAfterError('(add --help for usage)')
+    // Throw instead of process.exit, so runCli picks the exit code; subcommands added later inherit this.
+    .exitOverride();
+  program.addHelpText(
+    'after',
+    '\nExit codes: 0 ok, 1 the hub refused the request, 2 usage error, 3 hub unreachable or API key refused.\n' +
+      'Applications and targets may be given by id or by name.',
+  );
+  for (const command of [applicationsCommand(), versionsCommand(), targetsCommand(), deployCommand(), updateCommand(), rolloutCommand(), statusCommand(), restartCommand(), undeployCommand()]) {
+    program.addCommand(inheritSettings(command, program));
+  }
+  return program;
+}
+
+/** addCommand (unlike .command()) does not copy settings: apply exitOverride and help-after-error to the whole subtree. */
+function inheritSettings(command: Command, parent: Command): Command {
+  command.copyInheritedSettings(parent);
+  for (const sub of command.commands) inheritSettings(sub, command);
+  return command;
+}
+
+/** Run the CLI on `argv` (as process.argv: node, script, args…) and return the exit code. */
+export async function runCli(argv: string[]): Promise<number> {
+  try {
+    const program = buildProgram();
+    if (argv.length <= 2) {
+      program.outputHelp({ error: true });
+      return EXIT.usage;
+    }
+    await program.parseAsync(argv);
+    return EXIT.ok;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // commander printed its message (or the help) already.
+    return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
+  }
+  const message = (err as Error)?.message ?? String(err);
+  process.stderr.write(`error: ${message}\n`);
+  if (err instanceof UsageError) return EXIT.usage;
+  if (err instanceof DistrError) return EXIT.refused;
+  if (err instanceof DistrRequestError) return err.isAuthFailure || err.code === 'NETWORK' ? EXIT.connection : EXIT.refused;
+  if (process.env.DISTR_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+  return EXIT.refused;
+}
