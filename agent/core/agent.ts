@@ -8,6 +8,9 @@ import { DeploymentWorker } from './deployment-worker.js';
 import { StateStore } from './state-store.js';
 import { sleep } from './backoff.js';
 
+/** Log lines kept while the hub is unreachable. */
+const MAX_QUEUED_LOG_LINES = 10_000;
+
 export interface AgentOptions {
   hub: HubClient;
   driver: DeploymentDriver;
@@ -37,6 +40,8 @@ export class Agent {
   private latest: DesiredState | null = null;
   private reconcileChain: Promise<void> = Promise.resolve();
   private logWatermarks: Map<string, string> | null = null;
+  private readonly logQueue: LogLine[] = [];
+  private logWake: AbortController = new AbortController();
   /** Desired states received (for tests and the log). */
   statesReceived = 0;
 
@@ -50,6 +55,7 @@ export class Agent {
     await this.store.load();
     const reporter = this.reportLoop(signal);
     const observer = this.observeLoop(signal);
+    const logShipper = this.logLoop(signal);
     await this.options.hub.subscribeDesiredState(
       (state) => {
         this.statesReceived++;
@@ -72,7 +78,8 @@ export class Agent {
     for (const w of this.workers.values()) w.stop();
     for (const f of this.logFollowers.values()) f.abort();
     this.reportWake.abort();
-    await Promise.allSettled([reporter, observer, ...[...this.workers.values()].map((w) => w.done)]);
+    this.logWake.abort();
+    await Promise.allSettled([reporter, observer, logShipper, ...[...this.workers.values()].map((w) => w.done)]);
   }
 
   private async reconcile(state: DesiredState): Promise<void> {
@@ -193,18 +200,6 @@ export class Agent {
   }
 
   private async followLogs(d: DesiredDeployment, signal: AbortSignal): Promise<void> {
-    const log = this.options.logger;
-    let buffer: LogLine[] = [];
-    let flushing: Promise<void> = Promise.resolve();
-    const flush = () => {
-      const lines = buffer;
-      buffer = [];
-      flushing = flushing.then(async () => {
-        for (let i = 0; i < lines.length; i += MAX_LOG_BATCH) {
-          await this.options.hub.pushLogs(lines.slice(i, i + MAX_LOG_BATCH)).catch((err) => log.warn({ err: describe(err) }, 'pushing logs failed; lines dropped'));
-        }
-      });
-    };
     while (!signal.aborted) {
       try {
         this.logWatermarks ??= await this.options.hub.logWatermarks();
@@ -213,18 +208,50 @@ export class Agent {
           d,
           since,
           (lines) => {
-            buffer.push(...lines);
             const newest = lines[lines.length - 1]?.timestamp;
             if (newest) this.logWatermarks?.set(d.deploymentId, newest);
-            flush();
+            this.queueLogs(lines);
           },
           signal,
         );
       } catch (err) {
-        log.warn({ deployment: d.deploymentId, err: describe(err) }, 'log following failed; retrying');
+        this.options.logger.warn({ deployment: d.deploymentId, err: describe(err) }, 'log following failed; retrying');
       }
       await sleep(2000, signal);
     }
-    await flushing;
+  }
+
+  /** Lines wait here until the hub takes them; past the cap the oldest are dropped. */
+  private queueLogs(lines: LogLine[]): void {
+    this.logQueue.push(...lines);
+    if (this.logQueue.length > MAX_QUEUED_LOG_LINES) {
+      const dropped = this.logQueue.length - MAX_QUEUED_LOG_LINES;
+      this.logQueue.splice(0, dropped);
+      this.options.logger.warn({ dropped }, 'log queue full: oldest lines dropped');
+    }
+    this.logWake.abort();
+  }
+
+  private async logLoop(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      if (this.logQueue.length === 0) {
+        this.logWake = new AbortController();
+        await new Promise<void>((resolve) => {
+          this.logWake.signal.addEventListener('abort', () => resolve(), { once: true });
+          signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        continue;
+      }
+      const batch = this.logQueue.slice(0, MAX_LOG_BATCH);
+      try {
+        await this.options.hub.pushLogs(batch);
+        this.logQueue.splice(0, batch.length);
+        failures = 0;
+      } catch (err) {
+        this.options.logger.warn({ err: describe(err), queued: this.logQueue.length }, 'pushing logs failed; retrying');
+        await sleep(Math.min(30_000, 500 * 2 ** failures++), signal);
+      }
+    }
   }
 }

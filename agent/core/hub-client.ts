@@ -90,9 +90,7 @@ export class HubClient {
 
   constructor(private readonly options: HubClientOptions) {
     this.graphqlUrl = new URL('/graphql', options.hubUrl).toString();
-    this.http = new GraphQLClient(this.graphqlUrl, {
-      headers: async () => ({ authorization: `Bearer ${await this.validToken()}` }) as Record<string, string>,
-    } as never);
+    this.http = new GraphQLClient(this.graphqlUrl);
   }
 
   /** A token with time left, logging in when needed (one login at a time). */
@@ -187,25 +185,26 @@ export class HubClient {
 
   async reportStatus(reports: StatusReport[]): Promise<void> {
     if (reports.length === 0) return;
-    await this.authed(() => this.http.request(REPORT_STATUS, { reports: reports.map((r) => ({ ...r, resources: r.resources ?? [] })) }));
+    await this.authed(REPORT_STATUS, { reports: reports.map((r) => ({ ...r, resources: r.resources ?? [] })) });
   }
 
   async reportInfo(host: string): Promise<void> {
-    await this.authed(() => this.http.request(REPORT_INFO, { version: this.options.agentVersion, host }));
+    await this.authed(REPORT_INFO, { version: this.options.agentVersion, host });
   }
 
   async pushLogs(lines: LogLine[]): Promise<void> {
     if (lines.length === 0) return;
-    await this.authed(() => this.http.request(PUSH_LOGS, { lines }));
+    await this.authed(PUSH_LOGS, { lines });
   }
 
   async logWatermarks(): Promise<Map<string, string>> {
-    const data = await this.authed(() => this.http.request<{ agentLogWatermarks: { deploymentId: string; timestamp: string }[] }>(LOG_WATERMARKS));
+    const data = await this.authed<{ agentLogWatermarks: { deploymentId: string; timestamp: string }[] }>(LOG_WATERMARKS, {});
     return new Map(data.agentLogWatermarks.map((w) => [w.deploymentId, w.timestamp]));
   }
 
-  /** One retry after a fresh login when the hub refuses the token (expired, rotated). */
-  private async authed<T>(call: () => Promise<T>): Promise<T> {
+  /** A request with the agent token; one retry after a fresh login when the hub refuses it (expired, rotated). */
+  private async authed<T>(document: string, variables: Record<string, unknown>): Promise<T> {
+    const call = async () => this.http.request<T>(document, variables, { authorization: `Bearer ${await this.validToken()}` });
     try {
       return await call();
     } catch (err) {

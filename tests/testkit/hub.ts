@@ -51,6 +51,7 @@ export async function seedOrganization(em: EntityManager, name: string, roleCap:
 
 export interface HubProcess {
   url: string;
+  databaseUrl: string;
   port: number;
   bootstrapKey: string | null;
   process: ResultPromise;
@@ -79,6 +80,7 @@ export async function spawnHub(databaseUrl: string, opts: { port?: number; env?:
   const key = /Admin API key \(shown once\): (\S+)/.exec(out)?.[1] ?? null;
   return {
     url: `http://127.0.0.1:${port}`,
+    databaseUrl,
     port,
     bootstrapKey: key,
     process: child,

@@ -1,0 +1,52 @@
+import { execa, type ResultPromise } from 'execa';
+import { repoRoot } from './hub.js';
+
+export interface AgentProcess {
+  process: ResultPromise;
+  output(): string;
+  /** SIGTERM and wait. */
+  stop(): Promise<void>;
+  /** SIGKILL at once (a crash). */
+  kill(): Promise<void>;
+}
+
+/** The real agent (`node --import tsx agent/main.ts`) as its own process. */
+export function spawnAgent(env: Record<string, string>): AgentProcess {
+  let out = '';
+  const child = execa(process.execPath, ['--import', 'tsx', 'agent/main.ts'], {
+    cwd: repoRoot,
+    env: { LOG_LEVEL: 'debug', DISTR_OBSERVE_INTERVAL_SECONDS: '0.3', DISTR_RETRY_MAX_SECONDS: '2', ...env },
+    reject: false,
+    all: true,
+  });
+  child.all!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  return {
+    process: child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await child;
+    },
+    async kill() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await child;
+    },
+  };
+}
+
+/** Poll until `check` returns a truthy value; the last error or value is in the failure. */
+export async function eventually<T>(check: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 20_000, onFail?: () => string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+      last = value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}${onFail ? `\n${onFail()}` : ''}`);
+}
