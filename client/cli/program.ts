@@ -10,6 +10,7 @@ import { deployCommand, restartCommand, rolloutCommand, targetsCommand, undeploy
 import { statusCommand } from './commands/status.js';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, connection: 3 } as const;
+const CLI_VERSION = '0.1.0';
 
 export function buildProgram(): Command {
   const program = new Command('distr')
@@ -17,7 +18,8 @@ export function buildProgram(): Command {
     .option('--hub <url>', 'hub URL (default: $DISTR_HUB_URL)')
     .option('--api-key <key>', 'API key (default: $DISTR_API_KEY)')
     .option('--json', 'print JSON instead of tables and messages')
-    .version('0.1.0', '-V, --version')
+    // Only -V: program options are recognised after subcommands too, and `deploy --version` means a version id.
+    .version(CLI_VERSION, '-V', 'output the version number (also `distr --version` alone)')
     .showHelpAfterError('(add --help for usage)')
     // Throw instead of process.exit, so runCli picks the exit code; subcommands added later inherit this.
     .exitOverride();
@@ -43,6 +45,10 @@ function inheritSettings(command: Command, parent: Command): Command {
 export async function runCli(argv: string[]): Promise<number> {
   try {
     const program = buildProgram();
+    if (argv.length === 3 && argv[2] === '--version') {
+      process.stdout.write(`${CLI_VERSION}\n`);
+      return EXIT.ok;
+    }
     if (argv.length <= 2) {
       program.outputHelp({ error: true });
       return EXIT.usage;
