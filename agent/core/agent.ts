@@ -56,6 +56,7 @@ export class Agent {
     const reporter = this.reportLoop(signal);
     const observer = this.observeLoop(signal);
     const logShipper = this.logLoop(signal);
+    const watcher = this.watchLoop(signal);
     await this.options.hub.subscribeDesiredState(
       (state) => {
         this.statesReceived++;
@@ -79,7 +80,7 @@ export class Agent {
     for (const f of this.logFollowers.values()) f.abort();
     this.reportWake.abort();
     this.logWake.abort();
-    await Promise.allSettled([reporter, observer, logShipper, ...[...this.workers.values()].map((w) => w.done)]);
+    await Promise.allSettled([reporter, observer, logShipper, watcher, ...[...this.workers.values()].map((w) => w.done)]);
   }
 
   private async reconcile(state: DesiredState): Promise<void> {
@@ -123,6 +124,7 @@ export class Agent {
       store: this.store,
       logger: this.options.logger,
       report: (r) => this.queueReport(r),
+      converged: (worker) => void this.observe(worker),
       retryBaseMs: this.options.retryBaseMs ?? 1000,
       retryMaxMs: this.options.retryMaxMs ?? 300_000,
     });
@@ -171,19 +173,42 @@ export class Agent {
 
   /** Observe every converged deployment and queue its status (sent only if it changed). */
   async observeAll(): Promise<void> {
-    await Promise.all(
-      [...this.workers.values()].map(async (worker) => {
-        if (!worker.converged) return;
-        const d = worker.current;
-        try {
-          const observed = await this.options.driver.observe(d);
-          if (!worker.converged || worker.current !== d) return; // changed meanwhile
-          this.queueReport({ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: observed.phase, message: observed.message, resources: observed.resources });
-        } catch (err) {
-          this.queueReport({ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: 'error', message: `observing failed: ${describe(err)}` });
-        }
-      }),
-    );
+    await Promise.all([...this.workers.values()].map((worker) => this.observe(worker)));
+  }
+
+  /** Observe at once when the driver says the runtime changed (debounced), besides the periodic tick. */
+  private async watchLoop(signal: AbortSignal): Promise<void> {
+    const watch = this.options.driver.watch?.bind(this.options.driver);
+    if (!watch) return;
+    let scheduled = false;
+    const onChange = () => {
+      if (scheduled) return;
+      scheduled = true;
+      setTimeout(() => {
+        scheduled = false;
+        void this.observeAll();
+      }, 50);
+    };
+    while (!signal.aborted) {
+      try {
+        await watch(onChange, signal);
+      } catch (err) {
+        this.options.logger.debug({ err: describe(err) }, 'runtime event watch ended; restarting');
+      }
+      await sleep(1000, signal);
+    }
+  }
+
+  private async observe(worker: DeploymentWorker): Promise<void> {
+    if (!worker.converged) return;
+    const d = worker.current;
+    try {
+      const observed = await this.options.driver.observe(d);
+      if (!worker.converged || worker.current !== d) return; // changed meanwhile
+      this.queueReport({ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: observed.phase, message: observed.message, resources: observed.resources });
+    } catch (err) {
+      this.queueReport({ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: 'error', message: `observing failed: ${describe(err)}` });
+    }
   }
 
   private syncLogFollower(d: DesiredDeployment): void {

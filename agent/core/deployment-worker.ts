@@ -20,6 +20,8 @@ export interface WorkerDeps {
   store: StateStore;
   logger: Logger;
   report: (status: StatusReport) => void;
+  /** Called when the runtime was just made to match: observe now rather than at the next tick. */
+  converged: (worker: DeploymentWorker) => void;
   retryBaseMs: number;
   retryMaxMs: number;
 }
@@ -121,6 +123,7 @@ export class DeploymentWorker {
           }
         }
         this.converged = true;
+        this.deps.converged(this);
       }
       if (this.stopped) return;
       // Wait for a newer desired state, or the retry time.

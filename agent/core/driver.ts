@@ -39,6 +39,12 @@ export interface DeploymentDriver {
     onLines: (lines: LogLine[]) => void,
     signal: AbortSignal,
   ): Promise<void>;
+  /**
+   * Optional: resolve only when the signal aborts, calling onChange whenever the runtime reports
+   * that something may have changed (a container died, a healthcheck flipped), so status is
+   * observed at once instead of at the next tick.
+   */
+  watch?(onChange: () => void, signal: AbortSignal): Promise<void>;
 }
 
 /**

@@ -102,6 +102,21 @@ export class DockerDriver implements DeploymentDriver {
     };
   }
 
+  /** Container events of compose projects and stacks (health flips, deaths, starts) → onChange. */
+  async watch(onChange: () => void, signal: AbortSignal): Promise<void> {
+    const stream = (await (this.docker.getEvents as (opts: unknown) => Promise<unknown>)({
+      filters: { type: ['container'], event: ['health_status', 'die', 'start', 'restart', 'stop', 'destroy', 'oom'] },
+      abortSignal: signal,
+    })) as NodeJS.ReadableStream;
+    await new Promise<void>((resolve) => {
+      stream.on('data', () => onChange());
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', resolve);
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
   async apply(desired: DesiredDeployment, ctx: DriverContext): Promise<void> {
     const deployment = asDockerDeployment(desired);
     const paths = this.paths(deployment.deploymentId);
