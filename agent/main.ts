@@ -29,6 +29,10 @@ function createDriver(env: AgentEnv, logger: pino.Logger): DeploymentDriver {
   else kubeConfig.loadFromCluster();
   const helmEnv: Record<string, string> = {};
   for (const key of ['KUBECONFIG', 'HELM_DRIVER', 'HELM_DRIVER_SQL_CONNECTION_STRING'] as const) if (env[key]) helmEnv[key] = env[key]!;
+  // helm writes a repository cache and registry config: keep them in the (writable) state folder.
+  for (const [key, sub] of [['HELM_CACHE_HOME', 'cache'], ['HELM_CONFIG_HOME', 'config'], ['HELM_DATA_HOME', 'data']] as const) {
+    helmEnv[key] = env[key] ?? path.join(env.DISTR_AGENT_STATE_DIR, 'helm', sub);
+  }
   return new KubernetesDriver({
     kubeConfig,
     stateDir: path.join(env.DISTR_AGENT_STATE_DIR, 'kubernetes'),
@@ -37,6 +41,7 @@ function createDriver(env: AgentEnv, logger: pino.Logger): DeploymentDriver {
     helmBinary: env.HELM_BIN,
     helmEnv,
     disableOpenApiValidation: env.DISTR_HELM_DISABLE_OPENAPI_VALIDATION === 'true',
+    plainHttp: env.DISTR_HELM_PLAIN_HTTP === 'true',
   });
 }
 

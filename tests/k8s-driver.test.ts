@@ -11,6 +11,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ObservedStatus } from '../agent/core/driver.js';
+import { PermanentApplyError } from '../agent/core/driver.js';
 import type { KubernetesDesiredDeployment, LogLine } from '../agent/core/protocol.js';
 import { KubernetesDriver } from '../agent/kubernetes/driver.js';
 import type { ChartRepo } from './k8s-standin/chart-repo.js';
@@ -150,7 +151,8 @@ describe('KubernetesDriver with real helm against the Kubernetes stand-in', () =
 
   it('reports a Deployment that never becomes ready as an error naming it', async () => {
     const f = await setup();
-    f.kube.setReadiness({ neverReady: ['broken'] });
+    // A longer progress deadline: the CrashLoopBackOff window must outlast a slow helm under load.
+    f.kube.setReadiness({ neverReady: ['broken'], progressDeadlineMs: 3_000 });
     const deployment = desired({ deploymentId: 'dep-broken', releaseName: 'broken' });
     await f.driver.apply(deployment, ctx());
     const crashing = await observeUntil(f.driver, deployment, (s) => s.phase === 'error');
@@ -166,7 +168,9 @@ describe('KubernetesDriver with real helm against the Kubernetes stand-in', () =
     await f.driver.apply(desired(), ctx());
     await observeUntil(f.driver, desired(), (s) => s.phase === 'healthy');
     const bad = desired({ revisionId: 'rev-2', values: { image: 'example.test/broken-image:2' }, options: { timeoutSeconds: 3, atomic: true, wait: true, ignoreDrift: false } });
-    await expect(f.driver.apply(bad, ctx())).rejects.toThrow(/helm upgrade --install web \(namespace apps\) failed: .*has been rolled back due to atomic being set/s);
+    const failure = f.driver.apply(bad, ctx());
+    await expect(failure).rejects.toThrow(/helm upgrade --install web \(namespace apps\) failed: .*has been rolled back due to atomic being set/s);
+    await expect(failure).rejects.toBeInstanceOf(PermanentApplyError); // the core must not retry it
     expect(await helmRevision(f, 'web')).toBe(3);
     // The rollback was ours: no drift, and the old image runs again.
     const status = await observeUntil(f.driver, bad, (s) => s.phase === 'healthy');
@@ -179,9 +183,13 @@ describe('KubernetesDriver with real helm against the Kubernetes stand-in', () =
     f.kube.setReadiness({ neverReady: ['web'] });
     const abort = new AbortController();
     const waiting = desired({ options: { timeoutSeconds: 30, atomic: false, wait: true, ignoreDrift: false } });
-    const started = Date.now();
     const applying = f.driver.apply(waiting, { signal: abort.signal });
-    setTimeout(() => abort.abort(new Error('superseded')), 700);
+    // Abort while helm waits: once its objects exist (not after a fixed delay, which a slow helm under load may not reach).
+    for (let i = 0; i < 200 && !f.kube.get('Deployment', 'apps', 'web'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(f.kube.get('Deployment', 'apps', 'web')).toBeDefined();
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    abort.abort(new Error('superseded'));
     await expect(applying).rejects.toThrow('superseded');
     expect(Date.now() - started).toBeLessThan(5_000);
     // helm marks the interrupted install failed; the release is still ours, so this upgrades it.
@@ -196,7 +204,9 @@ describe('KubernetesDriver with real helm against the Kubernetes stand-in', () =
     await f.driver.apply(desired(), ctx());
     await f.helm(['upgrade', 'web', 'web', '--repo', repo.url, '--version', '1.0.0', '-n', 'apps', '--reuse-values', '--set', 'message=by-hand', '--disable-openapi-validation']);
     const next = desired({ revisionId: 'rev-2', values: { message: 'from-distr' } });
-    await expect(f.driver.apply(next, ctx())).rejects.toThrow('release web was changed outside distr (helm revision 2, expected 1)');
+    const refused = f.driver.apply(next, ctx());
+    await expect(refused).rejects.toThrow('release web was changed outside distr (helm revision 2, expected 1)');
+    await expect(refused).rejects.toBeInstanceOf(PermanentApplyError);
     expect(f.kube.get('ConfigMap', 'apps', 'web-config')?.data).toEqual({ MESSAGE: 'by-hand' });
     expect(await f.driver.observe(next)).toMatchObject({ phase: 'error', message: 'release web was changed outside distr (helm revision 2, expected 1)' });
     const ignoring = desired({ revisionId: 'rev-2', values: { message: 'from-distr' }, options: { timeoutSeconds: 20, atomic: false, wait: false, ignoreDrift: true } });

@@ -34,6 +34,12 @@ const schema = z
     HELM_DRIVER: z.string().optional(),
     HELM_DRIVER_SQL_CONNECTION_STRING: z.string().optional(),
     DISTR_HELM_DISABLE_OPENAPI_VALIDATION: z.enum(['true', 'false']).default('false'),
+    /** kubernetes: pass --plain-http for oci:// charts (a registry without TLS). */
+    DISTR_HELM_PLAIN_HTTP: z.enum(['true', 'false']).default('false'),
+    /** helm's cache/config/data folders; default: under DISTR_AGENT_STATE_DIR/helm. */
+    HELM_CACHE_HOME: z.string().optional(),
+    HELM_CONFIG_HOME: z.string().optional(),
+    HELM_DATA_HOME: z.string().optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .refine((e) => e.DISTR_TARGET_SECRET || e.DISTR_TARGET_SECRET_FILE, {

@@ -7,9 +7,10 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
+import { PermanentApplyError } from '../core/driver.js';
 import type { DeletedDeployment, DesiredDeployment, KubernetesDesiredDeployment, LogLine, ResourceStatus } from '../core/protocol.js';
 import type { HelmReleaseStatus } from './helm.js';
-import { HelmCli } from './helm.js';
+import { HelmCli, HelmError } from './helm.js';
 import type { FollowLogsOptions } from './logs.js';
 import { followReleaseLogs } from './logs.js';
 import type { OwnershipRecord } from './ownership.js';
@@ -58,6 +59,14 @@ export function driftMessage(releaseName: string, actual: number, expected: numb
   return `release ${releaseName} was changed outside distr (helm revision ${actual}, expected ${expected ?? 'none'})`;
 }
 
+/**
+ * helm --atomic undid a failed change itself: the upgrade was rolled back (or a first install
+ * uninstalled). Retrying the same desired state would fail the same way, so it is permanent.
+ */
+export function isAtomicRollback(error: unknown): boolean {
+  return error instanceof HelmError && /has been (rolled back|uninstalled) due to atomic being set/i.test(error.stderr);
+}
+
 export class KubernetesDriver implements DeploymentDriver {
   readonly type = 'kubernetes' as const;
   private readonly helm: HelmCli;
@@ -84,14 +93,18 @@ export class KubernetesDriver implements DeploymentDriver {
     }
   }
 
-  /** Refuse releases this agent does not own, and (unless ignored) releases changed by hand. */
+  /**
+   * Refuse releases this agent does not own, and (unless ignored) releases changed by hand. Drift
+   * is a PermanentApplyError: retrying cannot help until the vendor changes something (a new
+   * revision, or ignoreDrift); observe() keeps reporting it meanwhile.
+   */
   private checkOwnership(deployment: KubernetesDesiredDeployment, record: OwnershipRecord | null, current: HelmReleaseStatus | null): void {
     if (!current) return;
     if (!record) {
       throw new Error(`release ${deployment.releaseName} in namespace ${deployment.namespace} exists but was not installed by distr; refusing to touch it`);
     }
     if (record.inFlight || deployment.options.ignoreDrift) return;
-    if (current.version !== record.revision) throw new Error(driftMessage(deployment.releaseName, current.version, record.revision));
+    if (current.version !== record.revision) throw new PermanentApplyError(driftMessage(deployment.releaseName, current.version, record.revision));
   }
 
   async apply(desired: DesiredDeployment, ctx: DriverContext): Promise<void> {
@@ -133,6 +146,7 @@ export class KubernetesDriver implements DeploymentDriver {
     // Whatever revision exists now is ours (including an atomic rollback), so it is not drift.
     const after = await this.helm.status(releaseName, namespace);
     await this.ownership.put({ ...base, revision: after?.version ?? null, inFlight: false, updatedAt: new Date().toISOString() });
+    if (failure && isAtomicRollback(failure)) throw new PermanentApplyError((failure as Error).message);
     if (failure) throw failure;
   }
 

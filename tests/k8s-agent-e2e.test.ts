@@ -1,0 +1,318 @@
+/**
+ * The Kubernetes agent end to end: a real hub process, the real agent process
+ * (`node --import tsx agent/main.ts` with DISTR_AGENT_DRIVER=kubernetes), the real helm binary
+ * (releases stored in PostgreSQL, HELM_DRIVER=sql) and the STAND-IN Kubernetes API server from
+ * tests/k8s-standin (a test double: no real API server can run on these machines). Charts come
+ * from a real Helm repository and a plain-http OCI registry, both served by this file on 127.0.0.1.
+ *
+ * One hub, one stand-in and one agent serve the whole file; every test uses its own deployment
+ * (its own helm release in namespace `apps`), so the tests do not depend on one another.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { afterAll, beforeAll, describe, expect, onTestFailed, test } from 'vitest';
+import type { ChartRepo } from './k8s-standin/chart-repo.js';
+import { serveChartRepo } from './k8s-standin/chart-repo.js';
+import type { HelmTestEnv } from './k8s-standin/helm-env.js';
+import { createHelmTestEnv, HELM_BIN } from './k8s-standin/helm-env.js';
+import type { KubeObject, KubeStandIn } from './k8s-standin/kube-standin.js';
+import { startKubeStandIn } from './k8s-standin/kube-standin.js';
+import type { OciRegistry } from './k8s-standin/oci-registry.js';
+import { serveOciRegistry } from './k8s-standin/oci-registry.js';
+import { writeTestChart } from './k8s-standin/test-chart.js';
+import {
+  createAccess,
+  createApplication,
+  createDeployment,
+  createKubernetesVersion,
+  createTarget,
+  deleteDeployment,
+  deploymentStatus,
+  forceRestart,
+  updateDeployment,
+} from './testkit/flow.js';
+import { repoRoot, spawnHub, type HubProcess } from './testkit/hub.js';
+import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
+
+const NAMESPACE = 'apps';
+/** Workloads whose pod template uses an image containing this never become ready in the stand-in. */
+const NEVER_READY_IMAGE = 'example.test/never-ready';
+
+let postgres: TestPostgres;
+let kube: KubeStandIn;
+let helmEnv: HelmTestEnv;
+let repo: ChartRepo;
+let registry: OciRegistry;
+let hub: HubProcess;
+let key: string;
+let agent: { process: ResultPromise; output: () => string };
+const tempDirs: string[] = [];
+let app: { id: string };
+let version: { id: string };
+let target: { id: string };
+
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** The agent's and hub's output, printed when a test fails. */
+function processOutput(): string {
+  return `--- agent output (LOG_LEVEL=debug, last 12000 chars) ---\n${agent?.output().slice(-12_000) ?? ''}\n--- hub output (last 3000 chars) ---\n${hub?.output().slice(-3_000) ?? ''}`;
+}
+
+beforeAll(async () => {
+  postgres = await startTestPostgres();
+  const chartsDir = await tempDir('k8s-e2e-charts-');
+  repo = await serveChartRepo([await writeTestChart(chartsDir, { version: '1.0.0' }), await writeTestChart(chartsDir, { version: '1.1.0' })]);
+  registry = await serveOciRegistry();
+  kube = await startKubeStandIn({
+    namespaces: ['default', NAMESPACE],
+    readiness: {
+      readyAfterMs: 150,
+      progressDeadlineMs: 800,
+      neverReady: (w) => JSON.stringify(w.object.spec ?? {}).includes(NEVER_READY_IMAGE),
+    },
+  });
+  // The test's own helm (for looking and for changes "by hand"): same release storage and cluster
+  // as the agent, but its own HELM_*_HOME folders.
+  helmEnv = await createHelmTestEnv({ kubeconfigPath: kube.kubeconfigPath, databaseUrl: await postgres.freshDatabase('helm') });
+
+  hub = await spawnHub(await postgres.freshDatabase('hub'));
+  key = hub.bootstrapKey!;
+  app = await createApplication(hub.url, key, 'web', 'kubernetes');
+  version = await createKubernetesVersion(hub.url, key, {
+    applicationId: app.id,
+    name: '1.0.0',
+    chartType: 'repository',
+    chartUrl: repo.url,
+    chartName: 'web',
+    chartVersion: '1.0.0',
+    baseValues: 'message: hello\n',
+  });
+  expect(version).toMatchObject({ __typename: 'ApplicationVersion', chartType: 'repository' });
+  target = await createTarget(hub.url, key, { name: 'stand-in-cluster', type: 'kubernetes', namespace: NAMESPACE, scope: 'namespace' });
+  expect(target).toMatchObject({ __typename: 'DeploymentTarget', namespace: NAMESPACE, scope: 'namespace' });
+  const access = await createAccess(hub.url, key, target.id);
+
+  const agentHome = await tempDir('k8s-e2e-agent-helm-');
+  let out = '';
+  // Run node directly (not npx) so SIGTERM reaches the agent itself.
+  const child = execa(process.execPath, ['--import', 'tsx', 'agent/main.ts'], {
+    cwd: repoRoot,
+    env: {
+      DISTR_HUB_URL: hub.url,
+      DISTR_TARGET_ID: target.id,
+      DISTR_TARGET_SECRET: access.secret,
+      DISTR_AGENT_DRIVER: 'kubernetes',
+      DISTR_NAMESPACE: NAMESPACE,
+      DISTR_SCOPE: 'namespace',
+      DISTR_AGENT_STATE_DIR: await tempDir('k8s-e2e-agent-state-'),
+      DISTR_OBSERVE_INTERVAL_SECONDS: '0.3',
+      DISTR_RETRY_MAX_SECONDS: '2',
+      KUBECONFIG: kube.kubeconfigPath,
+      HELM_BIN,
+      HELM_DRIVER: 'sql',
+      HELM_DRIVER_SQL_CONNECTION_STRING: helmEnv.env.HELM_DRIVER_SQL_CONNECTION_STRING!,
+      HELM_CACHE_HOME: path.join(agentHome, 'cache'),
+      HELM_CONFIG_HOME: path.join(agentHome, 'config'),
+      HELM_DATA_HOME: path.join(agentHome, 'data'),
+      DISTR_HELM_DISABLE_OPENAPI_VALIDATION: 'true',
+      DISTR_HELM_PLAIN_HTTP: 'true',
+      LOG_LEVEL: 'debug',
+    },
+    reject: false,
+    all: true,
+  });
+  child.all!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  agent = { process: child, output: () => out };
+  await eventually('the agent to connect to the hub', () => out.includes('"connected to hub"'), 30_000);
+});
+
+afterAll(async () => {
+  if (agent && agent.process.exitCode === null) {
+    agent.process.kill('SIGTERM');
+    await agent.process;
+  }
+  await hub?.stop();
+  await kube?.close();
+  await registry?.close();
+  await repo?.close();
+  await helmEnv?.close();
+  await postgres?.stop();
+  for (const dir of tempDirs) await rm(dir, { recursive: true, force: true });
+});
+
+/** Poll until `check` returns a truthy value (never a timed assertion); fails with the last value and the process output. */
+async function eventually<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    if (agent.process.exitCode !== null) throw new Error(`the agent exited (code ${agent.process.exitCode}) while waiting for ${what}\n${processOutput()}`);
+    try {
+      const value = await check();
+      if (value) return value;
+      last = value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+}
+
+type Status = { phase: string; message: string; revisionId: string };
+
+/** The deployment's status as the API shows it, once it matches. */
+function apiStatus(deploymentId: string, phase: string, revisionId: string, message?: RegExp): Promise<Status> {
+  return eventually(`deployment ${deploymentId} ${phase} at revision ${revisionId}${message ? ` with message ${message}` : ''}`, async () => {
+    const d = await deploymentStatus(hub.url, key, deploymentId);
+    const s = d.status;
+    if (s && s.phase === phase && s.revisionId === revisionId && (!message || message.test(s.message))) return s;
+    throw new Error(`status is ${JSON.stringify(s)}`);
+  });
+}
+
+async function helm(args: string[]): Promise<string> {
+  return (await execa(helmEnv.helmBin, args, { env: { ...process.env, ...helmEnv.env } })).stdout;
+}
+
+/** The release's helm revision, or null when it does not exist. */
+async function helmRevision(release: string): Promise<number | null> {
+  const result = await execa(helmEnv.helmBin, ['status', release, '-n', NAMESPACE, '-o', 'json'], { env: { ...process.env, ...helmEnv.env }, reject: false });
+  if (result.exitCode !== 0) {
+    if (/not found/.test(result.stderr)) return null;
+    throw new Error(result.stderr);
+  }
+  return (JSON.parse(result.stdout) as { version: number }).version;
+}
+
+const podTemplate = (d: KubeObject | undefined) =>
+  (d?.spec as { template: { metadata?: { annotations?: Record<string, string> }; spec: { containers: { image: string }[] } } } | undefined)?.template;
+
+async function deploy(releaseName: string, valuesYaml: string, versionId = version.id) {
+  const d = await createDeployment(hub.url, key, { targetId: target.id, versionId, kubernetes: { releaseName, valuesYaml } });
+  expect(d).toMatchObject({ __typename: 'Deployment', releaseName });
+  return d as { id: string; currentRevision: { id: string } };
+}
+
+describe('the Kubernetes agent process against a hub process, real helm and the stand-in API server', () => {
+  test('installs a release, upgrades it on new values, restarts its workloads and uninstalls it on delete', async () => {
+    onTestFailed(() => console.log(processOutput()));
+    const d = await deploy('web', 'message: first\n');
+
+    // Installed: the release exists, its objects are in the stand-in, the API shows it healthy.
+    const healthy = await apiStatus(d.id, 'healthy', d.currentRevision.id);
+    expect(healthy.message).toBe('release web revision 1 deployed, 1 workload(s) ready');
+    expect(await helmRevision('web')).toBe(1);
+    const installed = kube.get('Deployment', NAMESPACE, 'web');
+    expect(installed?.metadata.annotations?.['meta.helm.sh/release-name']).toBe('web');
+    expect(kube.get('ConfigMap', NAMESPACE, 'web-config')?.data).toEqual({ MESSAGE: 'first' });
+    expect(kube.get('Service', NAMESPACE, 'web')).toBeDefined();
+
+    // New values: helm upgrade to revision 2, objects changed, the new revision reported.
+    const updated = await updateDeployment(hub.url, key, d.id, { valuesYaml: 'message: second\nreplicas: 2\n' });
+    expect(updated.currentRevision.id).not.toBe(d.currentRevision.id);
+    const upgraded = await apiStatus(d.id, 'healthy', updated.currentRevision.id, /revision 2/);
+    expect(upgraded.message).toBe('release web revision 2 deployed, 1 workload(s) ready');
+    expect(await helmRevision('web')).toBe(2);
+    expect(kube.get('ConfigMap', NAMESPACE, 'web-config')?.data).toEqual({ MESSAGE: 'second' });
+    expect(kube.get('Deployment', NAMESPACE, 'web')?.spec?.replicas).toBe(2);
+
+    // Force restart: the pod template's restartedAt annotation is set, then changed again; no helm change.
+    const restartedAt = () => podTemplate(kube.get('Deployment', NAMESPACE, 'web'))?.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'];
+    expect(restartedAt()).toBeUndefined();
+    const restart1 = await forceRestart(hub.url, key, d.id);
+    const first = await eventually('the restartedAt annotation', () => restartedAt());
+    await apiStatus(d.id, 'healthy', restart1.currentRevision.id);
+    const restart2 = await forceRestart(hub.url, key, d.id);
+    await eventually('a new restartedAt annotation', () => restartedAt() !== first);
+    await apiStatus(d.id, 'healthy', restart2.currentRevision.id);
+    expect(await helmRevision('web')).toBe(2);
+
+    // Delete: the release is uninstalled and its objects are gone.
+    expect(await deleteDeployment(hub.url, key, d.id)).toMatchObject({ __typename: 'Deleted' });
+    await eventually('release web uninstalled', async () => (await helmRevision('web')) === null);
+    await eventually(
+      'objects of release web gone',
+      () => !kube.get('Deployment', NAMESPACE, 'web') && !kube.get('ConfigMap', NAMESPACE, 'web-config') && !kube.get('Service', NAMESPACE, 'web') && kube.list('Pod', NAMESPACE, 'app.kubernetes.io/instance=web').length === 0,
+    );
+  });
+
+  test('values that never become ready show as an error naming the workload', async () => {
+    onTestFailed(() => console.log(processOutput()));
+    const d = await deploy('stuck', 'message: ok\n');
+    await apiStatus(d.id, 'healthy', d.currentRevision.id);
+    const broken = await updateDeployment(hub.url, key, d.id, { valuesYaml: `image: ${NEVER_READY_IMAGE}:1\n` });
+    const crashing = await apiStatus(d.id, 'error', broken.currentRevision.id);
+    expect(crashing.message).toMatch(/^Deployment stuck: /);
+    const stuck = await apiStatus(d.id, 'error', broken.currentRevision.id, /ProgressDeadlineExceeded/);
+    expect(stuck.message).toMatch(/^Deployment stuck: ProgressDeadlineExceeded/);
+    expect(await helmRevision('stuck')).toBe(2);
+    // Fixing the values makes it healthy again.
+    const fixed = await updateDeployment(hub.url, key, d.id, { valuesYaml: 'image: example.test/web:2\n' });
+    await apiStatus(d.id, 'healthy', fixed.currentRevision.id, /revision 3/);
+  });
+
+  test('an atomic upgrade that fails is rolled back by helm and reported once, without retries', async () => {
+    onTestFailed(() => console.log(processOutput()));
+    const d = await deploy('guarded', 'message: ok\n');
+    await apiStatus(d.id, 'healthy', d.currentRevision.id);
+    const bad = await updateDeployment(hub.url, key, d.id, {
+      valuesYaml: `image: ${NEVER_READY_IMAGE}:2\n`,
+      helmOptions: { atomic: true, wait: true, timeoutSeconds: 10 },
+    });
+    const failed = await apiStatus(d.id, 'error', bad.currentRevision.id, /rolled back due to atomic being set/);
+    expect(failed.message).toMatch(/^helm upgrade --install guarded \(namespace apps\) failed: /);
+    // Revision 2 failed, helm rolled back to revision 3 with the old image.
+    expect(await helmRevision('guarded')).toBe(3);
+    expect(podTemplate(kube.get('Deployment', NAMESPACE, 'guarded'))?.spec.containers[0]?.image).toBe('example.test/web:1');
+    // A permanent failure: the agent waits for a new revision instead of retrying. Retries would
+    // start within DISTR_RETRY_MAX_SECONDS (2 s); give them well over that to show up.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(await helmRevision('guarded')).toBe(3);
+    const failures = agent.output().split('\n').filter((l) => l.includes('"apply failed"') && l.includes(d.id));
+    expect(failures).toHaveLength(1);
+    expect((await deploymentStatus(hub.url, key, d.id)).status).toMatchObject({ phase: 'error', revisionId: bad.currentRevision.id });
+    // A new revision is applied again.
+    const good = await updateDeployment(hub.url, key, d.id, { valuesYaml: 'message: fixed\n', helmOptions: { atomic: true, wait: true, timeoutSeconds: 10 } });
+    await apiStatus(d.id, 'healthy', good.currentRevision.id, /revision 4/);
+    expect(kube.get('ConfigMap', NAMESPACE, 'guarded-config')?.data).toEqual({ MESSAGE: 'fixed' });
+  });
+
+  test('a release changed by hand with helm shows a drift error through the API until drift is ignored', async () => {
+    onTestFailed(() => console.log(processOutput()));
+    const d = await deploy('drifty', 'message: from-distr\n');
+    await apiStatus(d.id, 'healthy', d.currentRevision.id);
+    // Someone runs helm by hand against the same cluster and release storage.
+    await helm(['upgrade', 'drifty', 'web', '--repo', repo.url, '--version', '1.0.0', '-n', NAMESPACE, '--reuse-values', '--set', 'message=by-hand', '--disable-openapi-validation']);
+    const drift = 'release drifty was changed outside distr (helm revision 2, expected 1)';
+    const observed = await apiStatus(d.id, 'error', d.currentRevision.id);
+    expect(observed.message).toBe(drift);
+    // A new revision does not overwrite the hand-made change: the same drift error, reported once.
+    const next = await updateDeployment(hub.url, key, d.id, { valuesYaml: 'message: newer\n' });
+    expect((await apiStatus(d.id, 'error', next.currentRevision.id)).message).toBe(drift);
+    expect(await helmRevision('drifty')).toBe(2);
+    expect(kube.get('ConfigMap', NAMESPACE, 'drifty-config')?.data).toEqual({ MESSAGE: 'by-hand' });
+    // Ignoring drift lets the agent take the release over again.
+    const ignoring = await updateDeployment(hub.url, key, d.id, { helmOptions: { ignoreDrift: true } });
+    await apiStatus(d.id, 'healthy', ignoring.currentRevision.id, /revision 3/);
+    expect(kube.get('ConfigMap', NAMESPACE, 'drifty-config')?.data).toEqual({ MESSAGE: 'newer' });
+  });
+
+  test('installs a chart version from a plain-http OCI registry', async () => {
+    onTestFailed(() => console.log(processOutput()));
+    const chartUrl = await registry.addChart(path.join(repo.dir, 'web-1.1.0.tgz'));
+    const ociVersion = await createKubernetesVersion(hub.url, key, { applicationId: app.id, name: '1.1.0-oci', chartType: 'oci', chartUrl, chartVersion: '1.1.0' });
+    expect(ociVersion).toMatchObject({ __typename: 'ApplicationVersion', chartType: 'oci', chartUrl });
+    const d = await deploy('from-oci', 'message: from-oci\n', ociVersion.id);
+    await apiStatus(d.id, 'healthy', d.currentRevision.id);
+    const releases = JSON.parse(await helm(['list', '-n', NAMESPACE, '-o', 'json'])) as { name: string; chart: string }[];
+    expect(releases.find((r) => r.name === 'from-oci')).toMatchObject({ chart: 'web-1.1.0' });
+    expect(kube.get('ConfigMap', NAMESPACE, 'from-oci-config')?.data).toEqual({ MESSAGE: 'from-oci' });
+    expect(registry.requests.some((r) => r.startsWith('GET /v2/charts/web/blobs/sha256:'))).toBe(true);
+  });
+});
