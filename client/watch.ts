@@ -27,7 +27,11 @@ export function watchDeploymentStatus(endpoint: string, apiKey: string, options:
     shouldRetry: (event) => !isAuthClose(event),
     on: { connected: () => options.onConnected?.() },
   });
-  const iterator = client.iterate<OrganizationEventsSubscription>({ query: ORGANIZATION_EVENTS })[Symbol.asyncIterator]();
+  const iterator = client.iterate<OrganizationEventsSubscription>({
+    query: ORGANIZATION_EVENTS,
+    // The hub filters and starts with the deployment's current status, so nothing is missed.
+    variables: { deploymentId: options.deploymentId ?? null },
+  })[Symbol.asyncIterator]();
   let closed = false;
 
   const close = async () => {

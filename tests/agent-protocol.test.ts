@@ -182,6 +182,9 @@ describe('status, liveness and dashboards', () => {
     const history = await ok(hub.url, `query($id: ID!) { deployment(id: $id) { status { phase message } statusHistory { edges { node { phase message } } } } }`, { id: s.deployment.id }, hub.apiKey);
     expect(history.deployment.status).toEqual({ phase: 'healthy', message: '2 healthy' });
     expect(history.deployment.statusHistory.edges.map((e: any) => e.node.phase)).toEqual(['healthy', 'progressing']);
+    // Watching one deployment starts with its current status, then only its own events.
+    const watch = track(subscribeAgent(hub.url, hub.apiKey, `subscription($d: ID) { organizationEvents(deploymentId: $d) { kind deploymentId status { phase } } }`.replace('$d: ID', '$d: ID = "' + s.deployment.id + '"')));
+    expect((await watch.next()).organizationEvents).toEqual({ kind: 'status', deploymentId: s.deployment.id, status: { phase: 'healthy' } });
   });
 
   test('a target shows connected while its socket is open, and last seen after', async () => {

@@ -4,6 +4,7 @@ import { builder, vendorOf } from '../schema/builder.js';
 import { DeploymentPhaseEnum, DeploymentRef } from '../deployments/types.js';
 import { DeploymentTargetRef } from '../targets/types.js';
 import { DeploymentStatus } from '../deployments/entities.js';
+import { DeploymentService } from '../deployments/service.js';
 
 type OrgEvent =
   | { kind: 'status'; targetId: string; deploymentId: string; status: DeploymentStatus | null }
@@ -39,13 +40,20 @@ builder.subscriptionFields((t) => ({
     type: OrgEventRef,
     description: 'Status transitions and agent liveness changes of your organization, as they commit: dashboards need not poll.',
     authScopes: { vendor: true },
-    subscribe: (_r, _a, ctx) => {
+    args: {
+      deploymentId: t.arg.id({
+        description: "Only this deployment's status events; the first event is then its current status (if it has one), so a watcher misses nothing between a query and the subscription.",
+      }),
+    },
+    subscribe: async (_r, args, ctx) => {
       const organizationId = vendorOf(ctx).organizationId;
+      const only = args.deploymentId ? String(args.deploymentId) : null;
+      const initial = only ? await new DeploymentService(ctx.em.fork(), vendorOf(ctx), ctx.hub).getDeployment(only) : null;
       const offs: (() => void)[] = [];
       const channel = new PushChannel<OrgEvent>({ latestOnly: false, maxQueue: 1000, onClose: () => offs.forEach((off) => off()) });
       offs.push(
         ctx.hub.bus.on('statusChanged', (e: BusTopics['statusChanged']) => {
-          if (e.organizationId !== organizationId) return;
+          if (e.organizationId !== organizationId || (only && e.deploymentId !== only)) return;
           // A fresh fork per event: the status must be read as committed now, not from a cache.
           void ctx.em
             .fork()
@@ -54,9 +62,13 @@ builder.subscriptionFields((t) => ({
             .catch(() => {});
         }),
         ctx.hub.bus.on('livenessChanged', (e: BusTopics['livenessChanged']) => {
-          if (e.organizationId === organizationId) channel.push({ kind: 'liveness', targetId: e.targetId, connected: e.connected });
+          if (e.organizationId === organizationId && !only) channel.push({ kind: 'liveness', targetId: e.targetId, connected: e.connected });
         }),
       );
+      if (initial) {
+        const status = await ctx.em.fork().findOne(DeploymentStatus, { deployment: initial.id });
+        if (status) channel.push({ kind: 'status', targetId: initial.target.id, deploymentId: initial.id, status });
+      }
       return channel;
     },
     resolve: (e: OrgEvent) => e,
