@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { ConfigError, parseEnvironment } from '../agent/core/config.js';
 
 /**
  * The hub's configuration: every environment variable it reads, parsed once at start. Nothing
@@ -37,17 +38,9 @@ const schema = z.object({
 
 export type HubEnv = z.infer<typeof schema> & { dataDir: string };
 
-export class ConfigError extends Error {}
+export { ConfigError };
 
 export function parseHubEnv(source: NodeJS.ProcessEnv = process.env): HubEnv {
-  const raw = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== ''));
-  const result = schema.safeParse(raw);
-  if (!result.success) {
-    const lines = result.error.issues.map((i) => {
-      const key = String(i.path[0] ?? '?');
-      return `  ${key}=${JSON.stringify(source[key] ?? '')}: ${i.message}`;
-    });
-    throw new ConfigError(`invalid hub configuration:\n${lines.join('\n')}`);
-  }
-  return { ...result.data, dataDir: path.resolve(result.data.DISTR_DATA_DIR) };
+  const env = parseEnvironment(schema, source, 'hub');
+  return { ...env, dataDir: path.resolve(env.DISTR_DATA_DIR) };
 }

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../server/db/embedded.js';
-import { repoRoot } from './testkit/hub.js';
+import { repoRoot, spawnHub } from './testkit/hub.js';
 import { gql } from './testkit/graphql.js';
 
 const dirs: string[] = [];
@@ -17,48 +17,31 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
-async function startHub(dataDir: string, port: number, pgPort: number) {
-  let out = '';
-  const child = execa(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: repoRoot,
-    env: { PORT: String(port), HOST: '127.0.0.1', DISTR_DATA_DIR: dataDir, DISTR_EMBEDDED_PG_PORT: String(pgPort), DATABASE_URL: '' },
-    reject: false,
-    all: true,
-  });
-  child.all!.on('data', (c: Buffer) => (out += c.toString()));
-  const deadline = Date.now() + 60_000;
-  while (!out.includes('hub listening')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`hub did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, output: () => out };
-}
-
 test('embedded by default: first-run key, clean SIGTERM, data kept across restarts', async () => {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'distr-hub-data-'));
   dirs.push(dataDir);
   const [port, pgPort] = [await freePort(), await freePort()];
   const url = `http://127.0.0.1:${port}`;
 
-  const first = await startHub(dataDir, port, pgPort);
-  const key = /Admin API key \(shown once\): (\S+)/.exec(first.output())?.[1];
+  const env = { DISTR_DATA_DIR: dataDir, DISTR_EMBEDDED_PG_PORT: String(pgPort) };
+  const first = await spawnHub(null, { port, env });
+  const key = first.bootstrapKey;
   expect(key).toMatch(/^distr_/);
   const created = await gql(url, `mutation { createApplication(input: {name: "kept", type: docker}) { __typename } }`, {}, key);
   expect(created.data?.createApplication.__typename).toBe('Application');
-  first.child.kill('SIGTERM');
-  const exit = await first.child;
-  expect(exit.exitCode).toBe(0);
+  await first.stop();
+  expect(first.process.exitCode).toBe(0);
   expect(first.output()).toContain('shutting down');
   // The embedded PostgreSQL stopped with the hub: its port is free again.
   await expect(fetch(`http://127.0.0.1:${pgPort}`).catch((e) => e.cause?.code)).resolves.toBe('ECONNREFUSED');
 
-  const second = await startHub(dataDir, port, pgPort);
+  const second = await spawnHub(null, { port, env });
   expect(second.output()).not.toContain('Admin API key');
   const apps = await gql(url, `{ applications { edges { node { name } } } }`, {}, key);
   expect(apps.data?.applications.edges).toEqual([{ node: { name: 'kept' } }]);
   expect((await fetch(`${url}/readyz`)).status).toBe(200);
-  second.child.kill('SIGTERM');
-  expect((await second.child).exitCode).toBe(0);
+  await second.stop();
+  expect(second.process.exitCode).toBe(0);
 });
 
 test('a bad setting stops the hub at start with a message naming it', async () => {

@@ -6,7 +6,7 @@ import type { HubClient } from './hub-client.js';
 import { describe } from './hub-client.js';
 import { DeploymentWorker } from './deployment-worker.js';
 import { StateStore } from './state-store.js';
-import { sleep } from './backoff.js';
+import { sleep, untilAborted } from './backoff.js';
 
 /** Log lines kept while the hub is unreachable. */
 const MAX_QUEUED_LOG_LINES = 10_000;
@@ -143,10 +143,7 @@ export class Agent {
     while (!signal.aborted) {
       if (this.pendingReports.size === 0) {
         this.reportWake = new AbortController();
-        await new Promise<void>((resolve) => {
-          this.reportWake.signal.addEventListener('abort', () => resolve(), { once: true });
-          signal.addEventListener('abort', () => resolve(), { once: true });
-        });
+        await untilAborted(this.reportWake.signal, signal);
         continue;
       }
       const batch = [...this.pendingReports.values()];
@@ -262,10 +259,7 @@ export class Agent {
     while (!signal.aborted) {
       if (this.logQueue.length === 0) {
         this.logWake = new AbortController();
-        await new Promise<void>((resolve) => {
-          this.logWake.signal.addEventListener('abort', () => resolve(), { once: true });
-          signal.addEventListener('abort', () => resolve(), { once: true });
-        });
+        await untilAborted(this.logWake.signal, signal);
         continue;
       }
       const batch = this.logQueue.slice(0, MAX_LOG_BATCH);

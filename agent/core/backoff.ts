@@ -19,3 +19,11 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** Resolves when any of the signals aborts. */
+export function untilAborted(...signals: AbortSignal[]): Promise<void> {
+  return new Promise((resolve) => {
+    if (signals.some((s) => s.aborted)) return resolve();
+    for (const s of signals) s.addEventListener('abort', () => resolve(), { once: true });
+  });
+}

@@ -4,7 +4,7 @@ import type { DeploymentDriver } from './driver.js';
 import { PermanentApplyError } from './driver.js';
 import type { DesiredDeployment, StatusReport } from './protocol.js';
 import type { StateStore } from './state-store.js';
-import { backoffDelay, sleep } from './backoff.js';
+import { backoffDelay, sleep, untilAborted } from './backoff.js';
 
 /** Hash of what the runtime runs: an unchanged spec is not applied again (revision ids aside). */
 export function specHash(d: DesiredDeployment): string {
@@ -128,7 +128,7 @@ export class DeploymentWorker {
       if (this.stopped) return;
       // Wait for a newer desired state, or the retry time.
       if (retryIn !== null) await sleep(retryIn, this.wake.signal);
-      else if (!this.wake.signal.aborted) await new Promise<void>((resolve) => this.wake.signal.addEventListener('abort', () => resolve(), { once: true }));
+      else await untilAborted(this.wake.signal);
     }
   }
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
+import { ConfigError, parseEnvironment } from './config.js';
 
 /**
  * The agent's configuration, read once from environment variables. All problems are reported
@@ -49,19 +50,10 @@ const schema = z
 
 export type AgentEnv = z.infer<typeof schema> & { secret: () => string };
 
-export class AgentConfigError extends Error {}
+export { ConfigError as AgentConfigError };
 
 export function parseAgentEnv(source: NodeJS.ProcessEnv = process.env): AgentEnv {
-  const raw = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== ''));
-  const result = schema.safeParse(raw);
-  if (!result.success) {
-    const lines = result.error.issues.map((i) => {
-      const key = String(i.path[0] ?? '?');
-      return `  ${key}=${JSON.stringify(source[key] ?? '')}: ${i.message}`;
-    });
-    throw new AgentConfigError(`invalid agent configuration:\n${lines.join('\n')}`);
-  }
-  const env = result.data;
+  const env = parseEnvironment(schema, source, 'agent');
   // Read the file on every login, so a rotated secret mounted from a Secret is picked up.
   const secret = () => (env.DISTR_TARGET_SECRET_FILE ? readFileSync(env.DISTR_TARGET_SECRET_FILE, 'utf8').trim() : env.DISTR_TARGET_SECRET!);
   return { ...env, secret };

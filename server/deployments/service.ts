@@ -162,18 +162,26 @@ export class DeploymentService {
         if (isDocker) throw new InvalidInputError('helmOptions', 'only kubernetes deployments have helm options');
         deployment.helmOptions = helmOptions(deployment.helmOptions ?? DEFAULT_HELM_OPTIONS, input.helmOptions);
       }
-      const revision = em.create(DeploymentRevision, {
-        deployment,
-        version,
-        envFile,
-        valuesYaml,
-        forceRestart: false,
-        createdBy: this.actor.label,
-      });
-      deployment.currentRevision = revision;
+      this.appendRevision(em, deployment, { version, envFile, valuesYaml, forceRestart: false });
       await em.flush();
       await this.hub.bus.publish(em, 'targetsChanged', { targetIds: [deployment.target.id] });
       return deployment;
+    });
+  }
+
+  /** Append a revision and make it current; old revisions never change. */
+  private appendRevision(
+    em: EntityManager,
+    deployment: Deployment,
+    content: { version: DeploymentRevision['version']; envFile?: string | null; valuesYaml?: string | null; forceRestart: boolean },
+  ): void {
+    deployment.currentRevision = em.create(DeploymentRevision, {
+      deployment,
+      version: content.version,
+      envFile: content.envFile ?? null,
+      valuesYaml: content.valuesYaml ?? null,
+      forceRestart: content.forceRestart,
+      createdBy: this.actor.label,
     });
   }
 
@@ -182,16 +190,7 @@ export class DeploymentService {
     return this.em.transactional(async (em) => {
       const deployment = await this.getDeployment(id, em);
       await em.populate(deployment, ['currentRevision']);
-      const current = deployment.currentRevision!;
-      const revision = em.create(DeploymentRevision, {
-        deployment,
-        version: current.version,
-        envFile: current.envFile,
-        valuesYaml: current.valuesYaml,
-        forceRestart: true,
-        createdBy: this.actor.label,
-      });
-      deployment.currentRevision = revision;
+      this.appendRevision(em, deployment, { ...deployment.currentRevision!, forceRestart: true });
       await em.flush();
       await this.hub.bus.publish(em, 'targetsChanged', { targetIds: [deployment.target.id] });
       return deployment;
@@ -228,15 +227,7 @@ export class DeploymentService {
         { populate: ['currentRevision'] },
       );
       for (const deployment of deployments) {
-        const current = deployment.currentRevision!;
-        deployment.currentRevision = em.create(DeploymentRevision, {
-          deployment,
-          version,
-          envFile: current.envFile,
-          valuesYaml: current.valuesYaml,
-          forceRestart: false,
-          createdBy: this.actor.label,
-        });
+        this.appendRevision(em, deployment, { ...deployment.currentRevision!, version, forceRestart: false });
       }
       await em.flush();
       await this.hub.bus.publish(em, 'targetsChanged', { targetIds: deployments.map((d) => d.target.id) });

@@ -51,7 +51,8 @@ export async function seedOrganization(em: EntityManager, name: string, roleCap:
 
 export interface HubProcess {
   url: string;
-  databaseUrl: string;
+  /** null: the hub ran its embedded PostgreSQL. */
+  databaseUrl: string | null;
   port: number;
   bootstrapKey: string | null;
   process: ResultPromise;
@@ -60,19 +61,22 @@ export interface HubProcess {
   stop(): Promise<void>;
 }
 
-/** The hub as a real OS process (`node --import tsx server/main.ts`), for restart and replica tests. */
-export async function spawnHub(databaseUrl: string, opts: { port?: number; env?: Record<string, string> } = {}): Promise<HubProcess> {
+/**
+ * The hub as a real OS process (`node --import tsx server/main.ts`), for restart and replica
+ * tests; with databaseUrl null it starts its embedded PostgreSQL (give it DISTR_DATA_DIR).
+ */
+export async function spawnHub(databaseUrl: string | null, opts: { port?: number; env?: Record<string, string> } = {}): Promise<HubProcess> {
   const port = opts.port ?? (await freePort());
   let out = '';
   // Run node directly (not npx) so signals reach the hub itself.
   const child = execa(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: repoRoot,
-    env: { DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', DISTR_KEEPALIVE_SECONDS: '2', ...opts.env },
+    env: { DATABASE_URL: databaseUrl ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', DISTR_KEEPALIVE_SECONDS: '2', ...opts.env },
     reject: false,
     all: true,
   });
   child.all!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
   while (!out.includes('hub listening')) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`hub did not start:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));
