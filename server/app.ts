@@ -96,8 +96,13 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       },
     },
     context: async (initial: YogaInitialContext & { wsPrincipal?: Principal | null }): Promise<Context> => {
+      if (initial.wsPrincipal !== undefined) {
+        // Over websockets the principal was authenticated at connect, and `em` is already on the
+        // initial context as a lazy fork (see onSubscribe): an agent's long-lived subscription never
+        // touches it, and an entity manager per idle socket is memory for nothing.
+        return { principal: initial.wsPrincipal, hub: runtime } as Omit<Context, 'em'> as Context;
+      }
       const em = rootEm.fork();
-      if (initial.wsPrincipal !== undefined) return { em, principal: initial.wsPrincipal, hub: runtime };
       const auth = await authenticate(em, runtime, bearerFrom(initial.request.headers.get('authorization')));
       if (!auth.ok) throw new GraphQLError(auth.reason, { extensions: { code: auth.code === 4401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', http: { status: 401 } } });
       return { em, principal: auth.principal, hub: runtime };
@@ -147,6 +152,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           return false;
         }
         ctx.extra.principal = auth.principal;
+        // The upgrade request (headers and all) is not needed once authenticated; do not keep it
+        // for the socket's whole life (tens of thousands of idle agents).
+        (ctx.extra as { request?: IncomingMessage }).request = undefined;
         const principal = auth.principal;
         if (principal?.kind === 'agent') {
           ctx.extra.connectionId = await runtime.connections.opened({
@@ -162,13 +170,11 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         if (ctx.extra.connectionId) await runtime.connections.closed(ctx.extra.connectionId).catch((err: Error) => wsLogger.warn({ err: err.message }, 'closing connection row failed'));
       },
       onSubscribe: async (ctx, _id, payload) => {
-        const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params: payload,
-          wsPrincipal: ctx.extra.principal ?? null,
-        });
+        // A small initial context (not the whole graphql-ws context): it lives as long as the subscription.
+        const initial = { req: undefined, params: payload, wsPrincipal: ctx.extra.principal ?? null };
+        let em: EntityManager | undefined;
+        Object.defineProperty(initial, 'em', { enumerable: true, configurable: true, get: () => (em ??= rootEm.fork()) });
+        const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(initial);
         const args = {
           schema: s,
           operationName: payload.operationName,
@@ -183,16 +189,32 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       },
     },
     wss,
+    0, // no per-socket ping timers from graphql-ws: the keepalive below pings every socket
   );
 
-  // Keepalive: ping every socket; one that did not answer the previous ping is dead.
+  // Keepalive: ping every socket once per interval; one that did not answer its previous ping is
+  // dead. The sockets are pinged in slices spread over the interval, not all in one burst, so
+  // tens of thousands of idle agents do not stall the event loop (and every push) once a period.
   const alive = new WeakMap<WebSocket, boolean>();
+  function answered(this: WebSocket) {
+    alive.set(this, true);
+  }
   wss.on('connection', (socket) => {
     alive.set(socket, true);
-    socket.on('pong', () => alive.set(socket, true));
+    socket.on('pong', answered); // one shared listener, no closure per socket
   });
+  const KEEPALIVE_SLICES = 20;
+  let pass: WebSocket[] = [];
+  let cursor = 0;
   const keepalive = setInterval(() => {
-    for (const socket of wss.clients) {
+    if (cursor >= pass.length) {
+      pass = [...wss.clients];
+      cursor = 0;
+    }
+    const end = Math.min(pass.length, cursor + Math.ceil(pass.length / KEEPALIVE_SLICES));
+    for (; cursor < end; cursor++) {
+      const socket = pass[cursor]!;
+      if (socket.readyState !== socket.OPEN) continue;
       if (alive.get(socket) === false) {
         socket.terminate();
         continue;
@@ -200,7 +222,8 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       alive.set(socket, false);
       socket.ping();
     }
-  }, env.DISTR_KEEPALIVE_SECONDS * 1000);
+    if (cursor >= pass.length) pass = [];
+  }, (env.DISTR_KEEPALIVE_SECONDS * 1000) / KEEPALIVE_SLICES);
   keepalive.unref();
 
   await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));

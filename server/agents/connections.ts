@@ -12,6 +12,32 @@ interface LocalConnection {
   close: (code: number, reason: string) => void;
 }
 
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+interface PendingOpen extends Waiter {
+  id: string;
+  conn: Omit<LocalConnection, 'id'>;
+  at: Date;
+}
+interface PendingClose extends Waiter {
+  id: string;
+  conn: LocalConnection;
+}
+
+/** Most connection rows written in one transaction. */
+const BATCH = 1000;
+
+async function settle(waiters: Waiter[], work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+    for (const w of waiters) w.resolve();
+  } catch (err) {
+    for (const w of waiters) w.reject(err as Error);
+  }
+}
+
 /**
  * This process's open agent sockets. Each is mirrored by an agent_connection row that this
  * process heartbeats in one statement per interval, so "connected" is true across replicas and
@@ -19,6 +45,11 @@ interface LocalConnection {
  */
 export class AgentConnections {
   private readonly local = new Map<string, LocalConnection>();
+  private readonly openings = new Map<string, Promise<void>>();
+  private pendingOpens: PendingOpen[] = [];
+  private pendingCloses: PendingClose[] = [];
+  private flushScheduled = false;
+  private flushing = false;
   private heartbeat: NodeJS.Timeout | null = null;
 
   constructor(
@@ -33,17 +64,25 @@ export class AgentConnections {
     bus.on('credentialRotated', ({ targetId, generation }) => this.closeOlderThan(targetId, generation));
   }
 
-  /** Register an authenticated socket; returns its id for `closed`. */
+  /**
+   * Register an authenticated socket; resolves with its id for `closed` once its row is stored.
+   * Sockets opening (or closing) together are written in one transaction: a hub restart brings
+   * thousands of agents back within seconds, and one transaction per socket would queue them up.
+   */
   async opened(conn: Omit<LocalConnection, 'id'>): Promise<string> {
     const id = randomUUID();
     this.local.set(id, { ...conn, id });
-    const now = new Date();
-    await this.rootEm.fork().transactional(async (em) => {
-      em.create(AgentConnection, { id, target: conn.targetId, hubInstance: this.instanceId, connectedAt: now, heartbeatAt: now });
-      await em.nativeUpdate(DeploymentTarget, { id: conn.targetId }, { lastSeenAt: now });
-      await em.flush();
-      await this.bus.publish(em, 'livenessChanged', { organizationId: conn.organizationId, targetId: conn.targetId, connected: true });
-    });
+    const stored = new Promise<void>((resolve, reject) => this.pendingOpens.push({ id, conn, at: new Date(), resolve, reject }));
+    this.openings.set(id, stored);
+    this.scheduleFlush();
+    try {
+      await stored;
+    } catch (err) {
+      this.local.delete(id);
+      throw err;
+    } finally {
+      this.openings.delete(id);
+    }
     return id;
   }
 
@@ -51,11 +90,68 @@ export class AgentConnections {
     const conn = this.local.get(id);
     if (!conn) return;
     this.local.delete(id);
+    await this.openings.get(id)?.catch(() => {}); // its row must exist before it is removed
+    await new Promise<void>((resolve, reject) => {
+      this.pendingCloses.push({ id, conn, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushing) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.pendingOpens.length > 0 || this.pendingCloses.length > 0) {
+        const opens = this.pendingOpens.splice(0, BATCH);
+        if (opens.length > 0) await settle(opens, () => this.storeOpens(opens));
+        const closes = this.pendingCloses.splice(0, BATCH);
+        if (closes.length > 0) await settle(closes, () => this.storeCloses(closes));
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async storeOpens(opens: PendingOpen[]): Promise<void> {
     await this.rootEm.fork().transactional(async (em) => {
-      await em.nativeDelete(AgentConnection, { id });
-      await em.nativeUpdate(DeploymentTarget, { id: conn.targetId }, { lastSeenAt: new Date() });
-      const remaining = await em.count(AgentConnection, { target: conn.targetId });
-      await this.bus.publish(em, 'livenessChanged', { organizationId: conn.organizationId, targetId: conn.targetId, connected: remaining > 0 });
+      const meta = em.getMetadata(AgentConnection);
+      await em.execute(
+        `insert into ${meta.tableName} (id, target_id, hub_instance, connected_at, heartbeat_at) values ${opens.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+        opens.flatMap((o) => [o.id, o.conn.targetId, this.instanceId, o.at, o.at]),
+      );
+      await em.nativeUpdate(DeploymentTarget, { id: { $in: [...new Set(opens.map((o) => o.conn.targetId))] } }, { lastSeenAt: new Date() });
+      await this.bus.publishMany(
+        em,
+        'livenessChanged',
+        opens.map((o) => ({ organizationId: o.conn.organizationId, targetId: o.conn.targetId, connected: true })),
+      );
+    });
+  }
+
+  private async storeCloses(closes: PendingClose[]): Promise<void> {
+    await this.rootEm.fork().transactional(async (em) => {
+      await em.nativeDelete(AgentConnection, { id: { $in: closes.map((c) => c.id) } });
+      const targetIds = [...new Set(closes.map((c) => c.conn.targetId))];
+      await em.nativeUpdate(DeploymentTarget, { id: { $in: targetIds } }, { lastSeenAt: new Date() });
+      const remaining: { target_id: string }[] = await em.execute(
+        `select distinct target_id from ${em.getMetadata(AgentConnection).tableName} where target_id in (?)`,
+        [targetIds],
+      );
+      const stillConnected = new Set(remaining.map((r) => r.target_id));
+      const organizationOf = new Map(closes.map((c) => [c.conn.targetId, c.conn.organizationId]));
+      await this.bus.publishMany(
+        em,
+        'livenessChanged',
+        targetIds.map((targetId) => ({ organizationId: organizationOf.get(targetId)!, targetId, connected: stillConnected.has(targetId) })),
+      );
     });
   }
 

@@ -23,6 +23,8 @@ type Handler<T extends Topic> = (payload: BusTopics[T]) => void;
 const CHANNEL = 'distr_events';
 /** NOTIFY payloads are limited to 8000 bytes: long id lists are split. */
 const MAX_IDS_PER_NOTIFY = 150;
+/** Bound on the parameters of one publishing statement. */
+const MAX_NOTIFY_PER_STATEMENT = 1000;
 
 export class EventBus {
   private client: pg.Client | null = null;
@@ -82,9 +84,25 @@ export class EventBus {
 
   /** Announce inside the caller's transaction; delivered to every hub process on commit. */
   async publish<T extends Topic>(em: EntityManager, topic: T, payload: BusTopics[T]): Promise<void> {
-    for (const message of split(topic, payload)) {
-      await em.execute('select pg_notify(?, ?)', [CHANNEL, JSON.stringify(message)]);
+    await this.publishMany(em, topic, [payload]);
+  }
+
+  /** Several announcements of one topic in one statement (one round trip), delivered in order on commit. */
+  async publishMany<T extends Topic>(em: EntityManager, topic: T, payloads: readonly BusTopics[T][]): Promise<void> {
+    const messages = payloads.flatMap((p) => split(topic, p)).map((m) => JSON.stringify(m));
+    for (let i = 0; i < messages.length; i += MAX_NOTIFY_PER_STATEMENT) {
+      const chunk = messages.slice(i, i + MAX_NOTIFY_PER_STATEMENT);
+      await em.execute(`select pg_notify(?, m) from unnest(array[?]::text[]) with ordinality as x(m, n) order by n`, [CHANNEL, chunk]);
     }
+  }
+
+  /**
+   * A SQL expression announcing `topic` with a payload computed by the statement itself (a json
+   * expression), for writers that publish from inside one statement, once per row. Delivered on
+   * commit, exactly like `publish`. (Not for targetsChanged, whose id lists must be split.)
+   */
+  static notifySql(topic: Exclude<Topic, 'targetsChanged'>, payloadJson: string): string {
+    return `pg_notify('${CHANNEL}', json_build_object('topic', '${topic}', 'payload', ${payloadJson})::text)`;
   }
 
   private dispatch(raw: string | undefined): void {
