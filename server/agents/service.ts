@@ -6,6 +6,7 @@ import { InvalidInputError } from '../errors.js';
 import { secretMatches } from '../auth/secrets.js';
 import { isUuid } from '../scoping.js';
 import { DeploymentTarget } from '../targets/entities.js';
+import { EventBus } from '../events/bus.js';
 
 export interface StatusReportInput {
   deploymentId: string;
@@ -56,53 +57,53 @@ export async function reportStatus(
   // The last report for a deployment in one batch wins.
   const byDeployment = new Map(reports.filter((r) => isUuid(r.deploymentId)).map((r) => [r.deploymentId, r]));
   if (byDeployment.size === 0) return { accepted: 0, changed: 0, ignored: reports.length };
-  return em.transactional(async (tx) => {
-    const rows: { id: string; phase: string | null; message: string | null; revision_id: string | null }[] = await tx.execute(
-      `select d.id, s.phase, s.message, s.revision_id from deployment d
+  // One statement (atomic on its own, one round trip): lock the agent's own deployments among
+  // those reported, compare with the stored status, upsert it, append a transition for each
+  // change and announce those. Agents report every few seconds, so this is the hub's hottest write.
+  const now = new Date();
+  const input = [...byDeployment.values()];
+  const params = input.flatMap((r) => [r.deploymentId, r.revisionId, r.phase, r.message.slice(0, MAX_MESSAGE), JSON.stringify(r.resources ?? []), now]);
+  const notify = EventBus.notifySql(
+    'statusChanged',
+    `json_build_object('organizationId', ?::text, 'targetId', ?::text, 'deploymentId', deployment_id)`,
+  );
+  const [result]: { accepted: number; changed: number }[] = await em.execute(
+    `with input (deployment_id, revision_id, phase, message, resources, at) as (
+       values ${input.map(() => '(?::uuid, ?::uuid, ?::deployment_phase, ?::text, ?::jsonb, ?::timestamptz)').join(', ')}
+     ),
+     owned as (
+       select d.id, s.phase, s.message, s.revision_id from deployment d
        left join deployment_status s on s.deployment_id = d.id
-       where d.id in (?) and d.target_id = ? for update of d`,
-      [[...byDeployment.keys()], agent.targetId],
-    );
-    const now = new Date();
-    const changed: string[] = [];
-    const upserts: unknown[] = [];
-    const transitions: unknown[] = [];
-    for (const row of rows) {
-      const r = byDeployment.get(row.id)!;
-      const message = r.message.slice(0, MAX_MESSAGE);
-      const isChange = row.phase !== r.phase || row.message !== message || row.revision_id !== r.revisionId;
-      upserts.push(row.id, r.revisionId, r.phase, message, JSON.stringify(r.resources ?? []), now, now);
-      if (isChange) {
-        changed.push(row.id);
-        transitions.push(row.id, r.revisionId, r.phase, message, now);
-      }
-    }
-    if (rows.length > 0) {
-      await tx.execute(
-        `insert into deployment_status (deployment_id, revision_id, phase, message, resources, reported_at, changed_at)
-         values ${rows.map(() => '(?, ?, ?, ?, ?::jsonb, ?, ?)').join(', ')}
-         on conflict (deployment_id) do update set
-           changed_at = case when deployment_status.phase is distinct from excluded.phase
-                              or deployment_status.message is distinct from excluded.message
-                              or deployment_status.revision_id is distinct from excluded.revision_id
-                         then excluded.changed_at else deployment_status.changed_at end,
-           revision_id = excluded.revision_id, phase = excluded.phase, message = excluded.message,
-           resources = excluded.resources, reported_at = excluded.reported_at`,
-        upserts,
-      );
-    }
-    if (changed.length > 0) {
-      await tx.execute(
-        `insert into status_transition (id, deployment_id, revision_id, phase, message, at)
-         values ${changed.map(() => '(gen_random_uuid(), ?, ?, ?, ?, ?)').join(', ')}`,
-        transitions,
-      );
-      for (const deploymentId of changed) {
-        await hub.bus.publish(tx, 'statusChanged', { organizationId: agent.organizationId, targetId: agent.targetId, deploymentId });
-      }
-    }
-    return { accepted: rows.length, changed: changed.length, ignored: reports.length - rows.length };
-  });
+       where d.id in (select deployment_id from input) and d.target_id = ? for update of d
+     ),
+     reported as (
+       select i.*, (o.phase is distinct from i.phase or o.message is distinct from i.message or o.revision_id is distinct from i.revision_id) as is_change
+       from input i join owned o on o.id = i.deployment_id
+     ),
+     upserted as (
+       insert into deployment_status (deployment_id, revision_id, phase, message, resources, reported_at, changed_at)
+       select deployment_id, revision_id, phase, message, resources, at, at from reported
+       on conflict (deployment_id) do update set
+         changed_at = case when deployment_status.phase is distinct from excluded.phase
+                            or deployment_status.message is distinct from excluded.message
+                            or deployment_status.revision_id is distinct from excluded.revision_id
+                       then excluded.changed_at else deployment_status.changed_at end,
+         revision_id = excluded.revision_id, phase = excluded.phase, message = excluded.message,
+         resources = excluded.resources, reported_at = excluded.reported_at
+       returning deployment_id
+     ),
+     transitions as (
+       insert into status_transition (id, deployment_id, revision_id, phase, message, at)
+       select gen_random_uuid(), deployment_id, revision_id, phase, message, at from reported where is_change
+       returning deployment_id
+     ),
+     announced as (select ${notify} from transitions)
+     select (select count(*) from upserted)::int as accepted, (select count(*) from transitions)::int as changed,
+            (select count(*) from announced)::int as announced`,
+    [...params, agent.targetId, agent.organizationId, agent.targetId],
+  );
+  const accepted = result?.accepted ?? 0;
+  return { accepted, changed: result?.changed ?? 0, ignored: reports.length - accepted };
 }
 
 export async function reportInfo(em: EntityManager, agent: AgentPrincipal, info: { version: string; host: string }): Promise<void> {

@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { HubRuntime, Principal } from '../context.js';
 import { DeploymentTarget } from '../targets/entities.js';
 import { authenticateApiKey } from './api-keys.js';
-import { looksLikeAgentToken } from './agent-tokens.js';
+import { looksLikeAgentToken, type AgentTokens, type TokenCheck } from './agent-tokens.js';
 
 export type Authentication =
   | { ok: true; principal: Principal | null }
@@ -20,18 +20,48 @@ export class GenerationCache {
   async get(em: EntityManager, targetId: string): Promise<number | null> {
     const known = this.generations.get(targetId);
     if (known !== undefined) return known;
-    const target = await em.findOne(DeploymentTarget, { id: targetId }, { fields: ['credentialGeneration'] });
-    if (!target) return null;
-    this.generations.set(targetId, target.credentialGeneration);
-    return target.credentialGeneration;
+    // Plain SQL: a hub restart brings every agent back at once, each needing this lookup.
+    const rows: { credential_generation: number }[] = await em.execute(
+      `select credential_generation from ${em.getMetadata(DeploymentTarget).tableName} where id = ?`,
+      [targetId],
+    );
+    if (rows.length === 0) return null;
+    this.generations.set(targetId, rows[0]!.credential_generation);
+    return rows[0]!.credential_generation;
   }
+}
+
+/**
+ * Agent tokens already verified by this hub, by their exact text: an agent presents the same token
+ * on every call until it logs in again, and HMAC verification through WebCrypto costs a thread-pool
+ * round trip each time. A hit still checks expiry; the generation is checked on every call below.
+ * Per AgentTokens instance (its key), so hubs sharing a process never share verdicts.
+ */
+const verifiedTokens = new WeakMap<AgentTokens, Map<string, Extract<TokenCheck, { ok: true }>>>();
+const MAX_VERIFIED_TOKENS = 50_000;
+
+async function verifyAgentToken(tokens: AgentTokens, token: string): Promise<TokenCheck> {
+  let cache = verifiedTokens.get(tokens);
+  if (!cache) verifiedTokens.set(tokens, (cache = new Map()));
+  const known = cache.get(token);
+  if (known) {
+    if (known.expiresAt.getTime() > Date.now()) return known;
+    cache.delete(token);
+    return { ok: false, reason: 'expired' };
+  }
+  const check = await tokens.verify(token);
+  if (check.ok) {
+    if (cache.size >= MAX_VERIFIED_TOKENS) cache.delete(cache.keys().next().value!);
+    cache.set(token, check);
+  }
+  return check;
 }
 
 /** Resolve a bearer credential (vendor API key or agent token); no credential means anonymous. */
 export async function authenticate(em: EntityManager, hub: HubRuntime & { generations: GenerationCache }, bearer: string | null): Promise<Authentication> {
   if (!bearer) return { ok: true, principal: null };
   if (looksLikeAgentToken(bearer)) {
-    const check = await hub.agentTokens.verify(bearer);
+    const check = await verifyAgentToken(hub.agentTokens, bearer);
     if (!check.ok) return { ok: false, code: 4401, reason: check.reason === 'expired' ? 'agent token expired' : 'agent token invalid' };
     const current = await hub.generations.get(em, check.claims.targetId);
     if (current === null || current !== check.claims.generation) {
