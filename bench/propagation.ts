@@ -336,6 +336,8 @@ const COMPOSE = `services:
       interval: 10s
 `;
 
+let loadAtStart = 0;
+
 async function main(): Promise<Record<string, unknown>> {
   let dir: string | null = null;
   let db: EmbeddedDatabase | null = null;
@@ -359,6 +361,7 @@ async function main(): Promise<Record<string, unknown>> {
   process.once('SIGTERM', onSignal);
 
   try {
+    loadAtStart = os.loadavg()[0]!;
     log(`agents=${N} updates=${UPDATES} fanout=${FANOUT} status=${STATUS_SECONDS}s×${STATUS_CONCURRENCY}`);
     dir = await mkdtemp(path.join(os.tmpdir(), 'distr-bench-'));
     db = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), persistent: false });
@@ -584,11 +587,16 @@ async function main(): Promise<Record<string, unknown>> {
       status_concurrency: STATUS_CONCURRENCY,
       status_request_p99_ms: round(percentile(latencies, 99)),
       status_hub_cpu_share: round(statusCpu / statusSeconds),
+      status_hub_cpu_ms_per_report: accepted > 0 ? round((statusCpu * 1000) / accepted) : null,
+      connect_hub_cpu_ms_per_conn: round((connectCpu * 1000) / idleConns),
       dropped_sockets: dropped,
       cpus: os.cpus().length,
       cpu_model: cpuModel,
       memory_gib: round(os.totalmem() / 1024 ** 3, 1),
       node: process.version,
+      // Other work on the machine competes for the same cores: the 1-minute load average around the run.
+      loadavg_1m_start: round(loadAtStart),
+      loadavg_1m_end: round(os.loadavg()[0]!),
       date: new Date().toISOString(),
     };
   } finally {
