@@ -35,7 +35,8 @@ function createDriver(env: AgentEnv, logger: pino.Logger): DeploymentDriver {
   }
   return new KubernetesDriver({
     kubeConfig,
-    stateDir: path.join(env.DISTR_AGENT_STATE_DIR, 'kubernetes'),
+    stateDir: path.join(env.DISTR_AGENT_STATE_DIR, 'kubernetes'), // older agents' record files, imported once
+    targetId: env.DISTR_TARGET_ID,
     scope: env.DISTR_SCOPE,
     namespace: env.DISTR_NAMESPACE,
     helmBinary: env.HELM_BIN,

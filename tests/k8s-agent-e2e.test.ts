@@ -48,6 +48,7 @@ let registry: OciRegistry;
 let hub: HubProcess;
 let key: string;
 let agent: { process: ResultPromise; output: () => string };
+let agentAccess: { targetId: string; secret: string };
 const tempDirs: string[] = [];
 let app: { id: string };
 let version: { id: string };
@@ -98,6 +99,15 @@ beforeAll(async () => {
   expect(target).toMatchObject({ __typename: 'DeploymentTarget', namespace: NAMESPACE, scope: 'namespace' });
   const access = await createAccess(hub.url, key, target.id);
 
+  agentAccess = { targetId: target.id, secret: access.secret };
+  await startAgent();
+});
+
+/**
+ * Start the agent process with a NEW, empty state folder and helm homes (as a freshly scheduled
+ * pod with emptyDir volumes would have) and wait until it is connected to the hub.
+ */
+async function startAgent(): Promise<void> {
   const agentHome = await tempDir('k8s-e2e-agent-helm-');
   let out = '';
   // Run node directly (not npx) so SIGTERM reaches the agent itself.
@@ -105,8 +115,8 @@ beforeAll(async () => {
     cwd: repoRoot,
     env: {
       DISTR_HUB_URL: hub.url,
-      DISTR_TARGET_ID: target.id,
-      DISTR_TARGET_SECRET: access.secret,
+      DISTR_TARGET_ID: agentAccess.targetId,
+      DISTR_TARGET_SECRET: agentAccess.secret,
       DISTR_AGENT_DRIVER: 'kubernetes',
       DISTR_NAMESPACE: NAMESPACE,
       DISTR_SCOPE: 'namespace',
@@ -130,13 +140,17 @@ beforeAll(async () => {
   child.all!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   agent = { process: child, output: () => out };
   await eventually('the agent to connect to the hub', () => out.includes('"connected to hub"'), 30_000);
-});
+}
 
-afterAll(async () => {
+async function stopAgent(): Promise<void> {
   if (agent && agent.process.exitCode === null) {
     agent.process.kill('SIGTERM');
     await agent.process;
   }
+}
+
+afterAll(async () => {
+  await stopAgent();
   await hub?.stop();
   await kube?.close();
   await registry?.close();
@@ -314,5 +328,44 @@ describe('the Kubernetes agent process against a hub process, real helm and the 
     expect(releases.find((r) => r.name === 'from-oci')).toMatchObject({ chart: 'web-1.1.0' });
     expect(kube.get('ConfigMap', NAMESPACE, 'from-oci-config')?.data).toEqual({ MESSAGE: 'from-oci' });
     expect(registry.requests.some((r) => r.startsWith('GET /v2/charts/web/blobs/sha256:'))).toBe(true);
+  });
+
+  // Keep this test last: it restarts the agent, which re-applies every deployment of the target.
+  test('a rescheduled agent (new process, empty state folder) still recognises, upgrades and removes its release, and refuses a foreign one', async () => {
+    onTestFailed(() => console.log(processOutput()));
+    const d = await deploy('moved', 'message: before\n');
+    await apiStatus(d.id, 'healthy', d.currentRevision.id);
+    // The ownership record is a ConfigMap in the agent's namespace, labelled with the target.
+    const record = kube.get('ConfigMap', NAMESPACE, `distr-owner-${d.id}`);
+    expect(record?.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'distr-agent', 'distr.io/target-id': target.id });
+    expect(record?.data).toMatchObject({ deploymentId: d.id, releaseName: 'moved', namespace: NAMESPACE, revision: '1', inFlight: 'false' });
+    await helm(['upgrade', '--install', 'not-ours', 'web', '--repo', repo.url, '--version', '1.0.0', '-n', NAMESPACE, '--disable-openapi-validation']);
+
+    // The pod is rescheduled: the old process stops, a new one starts with empty state and helm homes.
+    await stopAgent();
+    await startAgent();
+    const updated = await updateDeployment(hub.url, key, d.id, { valuesYaml: 'message: after\n' });
+    const upgraded = await apiStatus(d.id, 'healthy', updated.currentRevision.id);
+    expect(upgraded.message).toMatch(/^release moved revision \d+ deployed/);
+    expect(kube.get('ConfigMap', NAMESPACE, 'moved-config')?.data).toEqual({ MESSAGE: 'after' });
+    expect(kube.get('ConfigMap', NAMESPACE, `distr-owner-${d.id}`)?.data).toMatchObject({ revision: String(await helmRevision('moved')), inFlight: 'false' });
+
+    // A release someone else installed is still refused.
+    const foreign = await deploy('not-ours', 'message: mine\n');
+    const refused = await apiStatus(foreign.id, 'error', foreign.currentRevision.id, /exists but was not installed by distr/);
+    expect(refused.message).toBe('release not-ours in namespace apps exists but was not installed by distr; refusing to touch it');
+    expect(await helmRevision('not-ours')).toBe(1);
+    expect(kube.get('ConfigMap', NAMESPACE, 'not-ours-config')?.data).toEqual({ MESSAGE: 'hello' });
+    // None of the target's own releases (from the earlier tests too) was refused by the new agent.
+    const disowned = agent.output().split('\n').filter((l) => l.includes('was not installed by distr') && !l.includes('not-ours'));
+    expect(disowned).toEqual([]);
+
+    // Delete: uninstalled and the record removed; the foreign release stays.
+    expect(await deleteDeployment(hub.url, key, d.id)).toMatchObject({ __typename: 'Deleted' });
+    await eventually('release moved uninstalled', async () => (await helmRevision('moved')) === null);
+    await eventually('the ownership record of moved deleted', () => !kube.get('ConfigMap', NAMESPACE, `distr-owner-${d.id}`));
+    expect(await deleteDeployment(hub.url, key, foreign.id)).toMatchObject({ __typename: 'Deleted' });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await helmRevision('not-ours')).toBe(1);
   });
 });

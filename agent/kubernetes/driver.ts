@@ -1,8 +1,8 @@
 /**
  * KubernetesDriver: deploys vendor Helm charts with the helm CLI and watches their workloads with
- * @kubernetes/client-node. It only touches releases it installed (ownership records in its state
- * folder), refuses to upgrade releases changed by hand (drift) unless told to ignore that, and in
- * namespace scope never installs outside its namespace.
+ * @kubernetes/client-node. It only touches releases it installed (ownership records: ConfigMaps in
+ * its namespace, see ownership.ts), refuses to upgrade releases changed by hand (drift) unless
+ * told to ignore that, and in namespace scope never installs outside its namespace.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
@@ -13,8 +13,8 @@ import type { HelmReleaseStatus } from './helm.js';
 import { HelmCli, HelmError } from './helm.js';
 import type { FollowLogsOptions } from './logs.js';
 import { followReleaseLogs } from './logs.js';
-import type { OwnershipRecord } from './ownership.js';
-import { OwnershipStore } from './ownership.js';
+import type { OwnershipRecord, OwnershipStore } from './ownership.js';
+import { ClusterOwnershipStore } from './ownership.js';
 import { deleteStatefulSetVolumes, statefulSetVolumeClaims } from './volumes.js';
 import type { KubeApis, WorkloadRef } from './workloads.js';
 import { observeWorkloads, workloadsInManifest } from './workloads.js';
@@ -22,11 +22,16 @@ import { observeWorkloads, workloadsInManifest } from './workloads.js';
 export interface KubernetesDriverOptions {
   /** Cluster access for reading workloads (loaded from a file, or in-cluster). */
   kubeConfig: KubeConfig;
-  /** Folder for ownership records (one JSON file per deployment). */
-  stateDir: string;
+  /**
+   * Folder where older agents kept ownership records as JSON files: imported into the cluster
+   * once. The records themselves live in ConfigMaps in `namespace` (see ownership.ts).
+   */
+  stateDir?: string;
+  /** The agent's deployment target id: labels its ownership records. */
+  targetId?: string;
   /** 'namespace': install only into `namespace`; 'cluster': any namespace, created on demand. */
   scope: 'namespace' | 'cluster';
-  /** The target's namespace. */
+  /** The target's namespace (the agent's own): also holds the ownership records. */
   namespace: string;
   /** helm binary; default `helm`. */
   helmBinary?: string;
@@ -80,9 +85,9 @@ export class KubernetesDriver implements DeploymentDriver {
       disableOpenApiValidation: options.disableOpenApiValidation ?? false,
       plainHttp: options.plainHttp ?? false,
     });
-    this.ownership = new OwnershipStore(options.stateDir);
     const kc = options.kubeConfig;
     this.apis = { core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api) };
+    this.ownership = new ClusterOwnershipStore({ core: this.apis.core, namespace: options.namespace, targetId: options.targetId, importFromDir: options.stateDir });
   }
 
   private checkNamespace(deployment: KubernetesDesiredDeployment): void {
