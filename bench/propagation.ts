@@ -521,6 +521,7 @@ async function main(): Promise<Record<string, unknown>> {
     const statusStart = performance.now();
     const statusEnd = statusStart + STATUS_SECONDS * 1000;
     const cpuBeforeStatus = await cpuSeconds(h.pid);
+    const benchCpuBeforeStatus = process.cpuUsage();
     let cursor = Math.floor(random() * agents.length);
     await Promise.all(
       Array.from({ length: STATUS_CONCURRENCY }, async () => {
@@ -549,6 +550,7 @@ async function main(): Promise<Record<string, unknown>> {
     );
     const statusSeconds = (performance.now() - statusStart) / 1000;
     const statusCpu = (await cpuSeconds(h.pid)) - cpuBeforeStatus;
+    const benchStatusCpu = process.cpuUsage(benchCpuBeforeStatus);
     latencies.sort((a, b) => a - b);
     const statusPerS = accepted / statusSeconds;
     log(
@@ -587,6 +589,7 @@ async function main(): Promise<Record<string, unknown>> {
       status_concurrency: STATUS_CONCURRENCY,
       status_request_p99_ms: round(percentile(latencies, 99)),
       status_hub_cpu_share: round(statusCpu / statusSeconds),
+      status_bench_cpu_share: round((benchStatusCpu.user + benchStatusCpu.system) / 1e6 / statusSeconds),
       status_hub_cpu_ms_per_report: accepted > 0 ? round((statusCpu * 1000) / accepted) : null,
       connect_hub_cpu_ms_per_conn: round((connectCpu * 1000) / idleConns),
       dropped_sockets: dropped,

@@ -57,53 +57,164 @@ export async function reportStatus(
   // The last report for a deployment in one batch wins.
   const byDeployment = new Map(reports.filter((r) => isUuid(r.deploymentId)).map((r) => [r.deploymentId, r]));
   if (byDeployment.size === 0) return { accepted: 0, changed: 0, ignored: reports.length };
-  // One statement (atomic on its own, one round trip): lock the agent's own deployments among
-  // those reported, compare with the stored status, upsert it, append a transition for each
-  // change and announce those. Agents report every few seconds, so this is the hub's hottest write.
-  const now = new Date();
-  const input = [...byDeployment.values()];
-  const params = input.flatMap((r) => [r.deploymentId, r.revisionId, r.phase, r.message.slice(0, MAX_MESSAGE), JSON.stringify(r.resources ?? []), now]);
-  const notify = EventBus.notifySql(
-    'statusChanged',
-    `json_build_object('organizationId', ?::text, 'targetId', ?::text, 'deploymentId', deployment_id)`,
-  );
-  const [result]: { accepted: number; changed: number }[] = await em.execute(
-    `with input (deployment_id, revision_id, phase, message, resources, at) as (
-       values ${input.map(() => '(?::uuid, ?::uuid, ?::deployment_phase, ?::text, ?::jsonb, ?::timestamptz)').join(', ')}
-     ),
-     owned as (
-       select d.id, s.phase, s.message, s.revision_id from deployment d
-       left join deployment_status s on s.deployment_id = d.id
-       where d.id in (select deployment_id from input) and d.target_id = ? for update of d
-     ),
-     reported as (
-       select i.*, (o.phase is distinct from i.phase or o.message is distinct from i.message or o.revision_id is distinct from i.revision_id) as is_change
-       from input i join owned o on o.id = i.deployment_id
-     ),
-     upserted as (
-       insert into deployment_status (deployment_id, revision_id, phase, message, resources, reported_at, changed_at)
-       select deployment_id, revision_id, phase, message, resources, at, at from reported
-       on conflict (deployment_id) do update set
-         changed_at = case when deployment_status.phase is distinct from excluded.phase
-                            or deployment_status.message is distinct from excluded.message
-                            or deployment_status.revision_id is distinct from excluded.revision_id
-                       then excluded.changed_at else deployment_status.changed_at end,
-         revision_id = excluded.revision_id, phase = excluded.phase, message = excluded.message,
-         resources = excluded.resources, reported_at = excluded.reported_at
-       returning deployment_id
-     ),
-     transitions as (
-       insert into status_transition (id, deployment_id, revision_id, phase, message, at)
-       select gen_random_uuid(), deployment_id, revision_id, phase, message, at from reported where is_change
-       returning deployment_id
-     ),
-     announced as (select ${notify} from transitions)
-     select (select count(*) from upserted)::int as accepted, (select count(*) from transitions)::int as changed,
-            (select count(*) from announced)::int as announced`,
-    [...params, agent.targetId, agent.organizationId, agent.targetId],
-  );
-  const accepted = result?.accepted ?? 0;
-  return { accepted, changed: result?.changed ?? 0, ignored: reports.length - accepted };
+  const rows = [...byDeployment.values()].map((r) => ({ ...r, message: r.message.slice(0, MAX_MESSAGE) }));
+  const { accepted, changed } = await statusWriterOf(hub).submit(agent, rows);
+  return { accepted, changed, ignored: reports.length - accepted };
+}
+
+interface PendingReport {
+  agent: AgentPrincipal;
+  rows: StatusReportInput[];
+  resolve: (r: { accepted: number; changed: number }) => void;
+  reject: (err: Error) => void;
+}
+
+/** Most report rows written by one statement, and statements in flight at once. */
+const MAX_BATCH_ROWS = 1000;
+const MAX_IN_FLIGHT = 2;
+
+/**
+ * Group commit of status reports. Agents report every few seconds, so this is the hub's hottest
+ * write: the reports of all calls arriving together are written by ONE statement (atomic on its
+ * own, one round trip, one commit) that locks each reported deployment that is on the reporting
+ * agent's own target, compares with the stored status, upserts it, appends a transition for each
+ * change and announces those (EventBus.notifySql). Each call still gets its own counts. A
+ * deployment appears at most once per statement; a later report of it waits for the next one.
+ * Should a batch fail, its calls are retried one by one so that one bad call fails alone.
+ */
+class StatusWriter {
+  private queue: PendingReport[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+
+  constructor(private readonly rootEm: EntityManager) {}
+
+  submit(agent: AgentPrincipal, rows: StatusReportInput[]): Promise<{ accepted: number; changed: number }> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ agent, rows, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.scheduled || this.inFlight >= MAX_IN_FLIGHT || this.queue.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      while (this.inFlight < MAX_IN_FLIGHT && this.queue.length > 0) {
+        const batch = this.take();
+        this.inFlight++;
+        void this.write(batch).finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
+      }
+    });
+  }
+
+  /** The oldest calls that fit one statement, skipping (for now) any that repeats a deployment. */
+  private take(): PendingReport[] {
+    const batch: PendingReport[] = [];
+    const rest: PendingReport[] = [];
+    const seen = new Set<string>();
+    let rows = 0;
+    for (const p of this.queue) {
+      const fits = batch.length === 0 || (rows + p.rows.length <= MAX_BATCH_ROWS && !p.rows.some((r) => seen.has(r.deploymentId)));
+      if (fits && rest.length === 0) {
+        batch.push(p);
+        rows += p.rows.length;
+        for (const r of p.rows) seen.add(r.deploymentId);
+      } else {
+        rest.push(p); // keeps order: once one call waits, the later ones wait too
+      }
+    }
+    this.queue = rest;
+    return batch;
+  }
+
+  private async write(batch: PendingReport[]): Promise<void> {
+    try {
+      const counts = await this.store(batch);
+      batch.forEach((p, i) => p.resolve(counts[i] ?? { accepted: 0, changed: 0 }));
+    } catch (err) {
+      if (batch.length === 1) {
+        batch[0]!.reject(err as Error);
+        return;
+      }
+      for (const p of batch) {
+        await this.store([p]).then(
+          (counts) => p.resolve(counts[0] ?? { accepted: 0, changed: 0 }),
+          (e: Error) => p.reject(e),
+        );
+      }
+    }
+  }
+
+  private async store(batch: PendingReport[]): Promise<{ accepted: number; changed: number }[]> {
+    const now = new Date();
+    const params: unknown[] = [];
+    const values: string[] = [];
+    batch.forEach((p, req) => {
+      for (const r of p.rows) {
+        values.push('(?::int, ?::uuid, ?::uuid, ?::text, ?::uuid, ?::deployment_phase, ?::text, ?::jsonb, ?::timestamptz)');
+        params.push(req, r.deploymentId, p.agent.targetId, p.agent.organizationId, r.revisionId, r.phase, r.message, JSON.stringify(r.resources ?? []), now);
+      }
+    });
+    const notify = EventBus.notifySql(
+      'statusChanged',
+      `json_build_object('organizationId', i.organization_id, 'targetId', i.target_id, 'deploymentId', i.deployment_id)`,
+    );
+    const rows: { req: number; accepted: number; changed: number }[] = await this.rootEm.fork().execute(
+      `with input (req, deployment_id, target_id, organization_id, revision_id, phase, message, resources, at) as (
+         values ${values.join(', ')}
+       ),
+       owned as (
+         select d.id, s.phase, s.message, s.revision_id from deployment d
+         left join deployment_status s on s.deployment_id = d.id
+         where (d.id, d.target_id) in (select deployment_id, target_id from input)
+         for update of d
+       ),
+       reported as (
+         select i.*, (o.phase is distinct from i.phase or o.message is distinct from i.message or o.revision_id is distinct from i.revision_id) as is_change
+         from input i join owned o on o.id = i.deployment_id
+       ),
+       upserted as (
+         insert into deployment_status (deployment_id, revision_id, phase, message, resources, reported_at, changed_at)
+         select deployment_id, revision_id, phase, message, resources, at, at from reported
+         on conflict (deployment_id) do update set
+           changed_at = case when deployment_status.phase is distinct from excluded.phase
+                              or deployment_status.message is distinct from excluded.message
+                              or deployment_status.revision_id is distinct from excluded.revision_id
+                         then excluded.changed_at else deployment_status.changed_at end,
+           revision_id = excluded.revision_id, phase = excluded.phase, message = excluded.message,
+           resources = excluded.resources, reported_at = excluded.reported_at
+         returning deployment_id
+       ),
+       transitions as (
+         insert into status_transition (id, deployment_id, revision_id, phase, message, at)
+         select gen_random_uuid(), deployment_id, revision_id, phase, message, at from reported where is_change
+         returning deployment_id
+       ),
+       announced as (select ${notify} from transitions t join input i on i.deployment_id = t.deployment_id)
+       select i.req, count(u.deployment_id)::int as accepted, count(t.deployment_id)::int as changed,
+              (select count(*) from announced)::int as announced
+       from input i
+       left join upserted u on u.deployment_id = i.deployment_id
+       left join transitions t on t.deployment_id = i.deployment_id
+       group by i.req`,
+      params,
+    );
+    const counts: { accepted: number; changed: number }[] = batch.map(() => ({ accepted: 0, changed: 0 }));
+    for (const r of rows) counts[r.req] = { accepted: r.accepted, changed: r.changed };
+    return counts;
+  }
+}
+
+const statusWriters = new WeakMap<HubRuntime, StatusWriter>();
+function statusWriterOf(hub: HubRuntime): StatusWriter {
+  let writer = statusWriters.get(hub);
+  if (!writer) statusWriters.set(hub, (writer = new StatusWriter(hub.rootEm)));
+  return writer;
 }
 
 export async function reportInfo(em: EntityManager, agent: AgentPrincipal, info: { version: string; host: string }): Promise<void> {
