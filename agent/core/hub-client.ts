@@ -133,6 +133,7 @@ export class HubClient {
       url: wsUrl,
       webSocketImpl: WebSocket,
       lazy: false,
+      onNonLazyError: (err) => this.options.logger.warn({ err: describe(err) }, 'hub connection failed for good'),
       keepAlive: 10_000,
       retryAttempts: Number.POSITIVE_INFINITY,
       shouldRetry: () => !signal.aborted,

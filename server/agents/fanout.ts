@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { createHash } from 'node:crypto';
 import type { DesiredState } from '../../agent/core/protocol.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../logger.js';
@@ -17,6 +18,8 @@ export class DesiredStateFanout {
   private readonly pending = new Set<string>();
   private flushing = false;
   private scheduled = false;
+  /** Fingerprint of the state each subscriber last got: an unchanged state is not sent again. */
+  private readonly lastSent = new WeakMap<PushChannel<DesiredState>, string>();
 
   constructor(
     private readonly rootEm: EntityManager,
@@ -70,9 +73,15 @@ export class DesiredStateFanout {
             const state = states.get(id);
             const subs = this.subscribers.get(id);
             if (!subs) continue;
+            // A late notification of a change the first state already held would repeat it.
+            const fingerprint = state ? createHash('sha1').update(JSON.stringify(state)).digest('base64') : '';
             for (const channel of subs) {
-              if (state) channel.push(state);
-              else channel.close(); // the target was deleted
+              if (!state) {
+                channel.close(); // the target was deleted
+              } else if (this.lastSent.get(channel) !== fingerprint) {
+                this.lastSent.set(channel, fingerprint);
+                channel.push(state);
+              }
             }
           }
         } catch (err) {

@@ -221,16 +221,21 @@ export class DeploymentService {
         throw new RuleViolationError('version_of_other_application', `version "${version.name}" does not belong to application "${app.name}"`);
       }
       for (const t of targetIds ?? []) if (!isUuid(t)) throw new NotFoundError('deployment target', t);
-      const deployments = await em.find(
-        Deployment,
-        { application: app.id, ...(targetIds ? { target: { $in: targetIds } } : {}) },
-        { populate: ['currentRevision'] },
+      // Set-based: one statement appends a revision to every matching deployment and moves its
+      // pointer, however many there are (a rollout to 1 000 targets stays one round trip).
+      const moved: { id: string; target_id: string }[] = await em.execute(
+        `with appended as (
+           insert into deployment_revision (id, deployment_id, version_id, env_file, values_yaml, force_restart, created_by, created_at)
+           select gen_random_uuid(), d.id, ?, r.env_file, r.values_yaml, false, ?, clock_timestamp()
+           from deployment d join deployment_revision r on r.id = d.current_revision_id
+           where d.application_id = ? and d.organization_id = ?${targetIds ? ' and d.target_id in (?)' : ''}
+           returning id, deployment_id)
+         update deployment d set current_revision_id = appended.id from appended
+         where d.id = appended.deployment_id returning d.id, d.target_id`,
+        [version.id, this.actor.label, app.id, this.actor.organizationId, ...(targetIds ? [targetIds.length > 0 ? targetIds : ['00000000-0000-0000-0000-000000000000']] : [])],
       );
-      for (const deployment of deployments) {
-        this.appendRevision(em, deployment, { ...deployment.currentRevision!, version, forceRestart: false });
-      }
-      await em.flush();
-      await this.hub.bus.publish(em, 'targetsChanged', { targetIds: deployments.map((d) => d.target.id) });
+      await this.hub.bus.publish(em, 'targetsChanged', { targetIds: moved.map((d) => d.target_id) });
+      const deployments = moved.length > 0 ? await em.find(Deployment, { id: { $in: moved.map((d) => d.id) } }, { orderBy: { createdAt: 'asc', id: 'asc' } }) : [];
       return deployments;
     });
   }

@@ -29,6 +29,8 @@ export function subscribeAgent(url: string, token: string, query = DESIRED_STATE
     connectionParams: { token },
     retryAttempts: 0,
     lazy: false,
+    // The close event is what these tests assert on; graphql-ws would also print it.
+    onNonLazyError: () => {},
     on: { closed: (e: any) => resolveClosed({ code: e?.code, reason: e?.reason }) },
   });
   const push = (v: any) => {
