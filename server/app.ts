@@ -55,6 +55,8 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const instanceId = randomUUID();
   const generations = new GenerationCache();
   bus.on('credentialRotated', ({ targetId, generation }) => generations.set(targetId, generation));
+  // After the bus reconnects ('*'), rotations may have been missed: read generations afresh.
+  bus.on('targetsChanged', ({ targetIds }) => targetIds.includes('*') && generations.clear());
   const runtime: HubRuntime = {
     env,
     logger,

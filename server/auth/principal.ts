@@ -17,6 +17,10 @@ export class GenerationCache {
     this.generations.set(targetId, generation);
   }
 
+  clear(): void {
+    this.generations.clear();
+  }
+
   async get(em: EntityManager, targetId: string): Promise<number | null> {
     const known = this.generations.get(targetId);
     if (known !== undefined) return known;
