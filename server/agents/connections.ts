@@ -4,6 +4,9 @@ import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../logger.js';
 import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
 
+/** Stale connection rows (of crashed replicas) are deleted after this. */
+const STALE_ROW_RETENTION_MS = 10 * 60_000;
+
 interface LocalConnection {
   id: string;
   targetId: string;
@@ -167,10 +170,12 @@ export class AgentConnections {
   }
 
   private async beat(): Promise<void> {
-    if (this.local.size === 0) return;
     try {
       const now = new Date();
       const em = this.rootEm.fork();
+      // Rows of replicas that died without cleaning up: long stale, they only take space.
+      await em.nativeDelete(AgentConnection, { heartbeatAt: { $lt: new Date(now.getTime() - STALE_ROW_RETENTION_MS) } });
+      if (this.local.size === 0) return;
       await em.nativeUpdate(AgentConnection, { hubInstance: this.instanceId }, { heartbeatAt: now });
       const targetIds = [...new Set([...this.local.values()].map((c) => c.targetId))];
       await em.nativeUpdate(DeploymentTarget, { id: { $in: targetIds } }, { lastSeenAt: now });
