@@ -65,6 +65,23 @@ export class AgentConnections {
     this.heartbeat = setInterval(() => void this.beat(), heartbeatSeconds * 1000);
     this.heartbeat.unref();
     bus.on('credentialRotated', ({ targetId, generation }) => this.closeOlderThan(targetId, generation));
+    // The bus reconnected ('*'): a rotation may have been missed meanwhile, so compare every local
+    // socket's generation with the database once.
+    bus.on('targetsChanged', ({ targetIds }) => void (targetIds.includes('*') && this.recheckGenerations()));
+  }
+
+  private async recheckGenerations(): Promise<void> {
+    const targetIds = [...new Set([...this.local.values()].map((c) => c.targetId))];
+    if (targetIds.length === 0) return;
+    try {
+      const rows: { id: string; credential_generation: number }[] = await this.rootEm
+        .fork()
+        .execute(`select id, credential_generation from ${this.rootEm.getMetadata(DeploymentTarget).tableName} where id in (?)`, [targetIds]);
+      const current = new Map(rows.map((r) => [r.id, r.credential_generation]));
+      for (const id of targetIds) this.closeOlderThan(id, current.get(id) ?? Number.MAX_SAFE_INTEGER);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 're-checking agent credentials after a bus reconnect failed');
+    }
   }
 
   /**
