@@ -9,6 +9,7 @@
  * (its own helm release in namespace `apps`), so the tests do not depend on one another.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { eventually as pollUntil } from './testkit/agent-process.js';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -160,22 +161,11 @@ afterAll(async () => {
   for (const dir of tempDirs) await rm(dir, { recursive: true, force: true });
 });
 
-/** Poll until `check` returns a truthy value (never a timed assertion); fails with the last value and the process output. */
-async function eventually<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    if (agent.process.exitCode !== null) throw new Error(`the agent exited (code ${agent.process.exitCode}) while waiting for ${what}\n${processOutput()}`);
-    try {
-      const value = await check();
-      if (value) return value;
-      last = value;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+/** Poll until `check` holds; fails at once, with the process output, if the agent exits. */
+function eventually<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000): Promise<T> {
+  return pollUntil(check, what, timeoutMs, undefined, () =>
+    agent.process.exitCode !== null ? `the agent exited (code ${agent.process.exitCode})\n${processOutput()}` : null,
+  );
 }
 
 type Status = { phase: string; message: string; revisionId: string };

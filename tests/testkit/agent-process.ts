@@ -34,11 +34,23 @@ export function spawnAgent(env: Record<string, string>): AgentProcess {
   };
 }
 
-/** Poll until `check` returns a truthy value; the last error or value is in the failure. */
-export async function eventually<T>(check: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 20_000, onFail?: () => string): Promise<T> {
+/**
+ * Poll until `check` returns a truthy value (never a timed assertion). Fails with the last value
+ * or error and `onFail()`'s text; fails at once when `stopReason()` names a reason (e.g. the
+ * agent process exited), rather than waiting out the timeout.
+ */
+export async function eventually<T>(
+  check: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  what: string,
+  timeoutMs = 20_000,
+  onFail?: () => string,
+  stopReason?: () => string | null,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
+    const stop = stopReason?.();
+    if (stop) throw new Error(`${stop} while waiting for ${what}${onFail ? `\n${onFail()}` : ''}`);
     try {
       const value = await check();
       if (value) return value;
