@@ -79,7 +79,9 @@ async function main(): Promise<Record<string, unknown>> {
     const random = seededRandom(SEED);
     const updates = await measureUpdates(h, agents, random);
     const fanout = await measureFanout(h, agents, appId, v2Id);
-    const status = await measureStatus(h, agents, random);
+    // Reports over the agents' open sockets (what agent/core does), then as one HTTP call each.
+    const status = await measureStatus(h, agents, random, 'ws');
+    const statusHttp = await measureStatus(h, agents, random, 'http');
 
     const { afterCommit, afterSend } = updates;
     const { memAfter, idleConns, connectMs, connectCpu, heapPerConn } = connect;
@@ -109,6 +111,9 @@ async function main(): Promise<Record<string, unknown>> {
       connects_per_s: Math.round(idleConns / (connectMs / 1000)),
       logins_per_s: Math.round(N / (loginMs / 1000)),
       status_reports_per_s: Math.round(status.statusPerS),
+      status_transport: 'ws',
+      status_reports_per_s_http: Math.round(statusHttp.statusPerS),
+      status_hub_cpu_ms_per_report_http: statusHttp.accepted > 0 ? round((statusHttp.statusCpu * 1000) / statusHttp.accepted) : null,
       status_transitions: status.changed,
       status_failed: status.failed,
       status_concurrency: STATUS_CONCURRENCY,

@@ -48,6 +48,9 @@ export class SimAgent {
   states = 0;
   closed: { code: number; reason: string } | null = null;
   private initial!: { resolve: () => void; reject: (e: Error) => void };
+  /** Operations other than the desired-state subscription ('1'), by id: mutations sent over the socket. */
+  private readonly pending = new Map<string, { resolve: (payload: any) => void; reject: (e: Error) => void; payload: any }>();
+  private nextId = 2;
 
   constructor(
     readonly seed: Seeded,
@@ -71,9 +74,30 @@ export class SimAgent {
     });
   }
 
+  /** Run a mutation over this agent's socket (graphql-transport-ws subscribe → next → complete). */
+  request(query: string, variables: Record<string, unknown>): Promise<any> {
+    const id = String(this.nextId++);
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, payload: null });
+      this.ws!.send(JSON.stringify({ id, type: 'subscribe', payload: { query, variables } }));
+    });
+  }
+
   private onMessage(data: Buffer): void {
     const at = performance.now();
     const msg = JSON.parse(data.toString('utf8'));
+    const op = msg.id && msg.id !== '1' ? this.pending.get(msg.id) : undefined;
+    if (op) {
+      if (msg.type === 'next') op.payload = msg.payload;
+      else if (msg.type === 'error') {
+        this.pending.delete(msg.id);
+        op.reject(new Error(JSON.stringify(msg.payload)));
+      } else if (msg.type === 'complete') {
+        this.pending.delete(msg.id);
+        op.resolve(op.payload);
+      }
+      return;
+    }
     switch (msg.type) {
       case 'connection_ack':
         this.ws!.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: DESIRED_STATE_SUBSCRIPTION } }));

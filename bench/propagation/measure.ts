@@ -94,9 +94,10 @@ export async function measureFanout(h: Hub, agents: SimAgent[], appId: string, v
 
 /**
  * Status ingestion: many agents report concurrently for STATUS_SECONDS; phases alternate so the
- * first report of each agent in a phase is a transition and the rest are repeats.
+ * first report of each agent in a phase is a transition and the rest are repeats. `ws` sends each
+ * report over the agent's open socket (what agent/core does), `http` as one HTTP request each.
  */
-export async function measureStatus(h: Hub, agents: SimAgent[], random: () => number) {
+export async function measureStatus(h: Hub, agents: SimAgent[], random: () => number, transport: 'ws' | 'http') {
   const statusQuery = `mutation($r: [AgentStatusReportInput!]!) { agentReportStatus(reports: $r) { __typename ... on AgentStatusReportResult { accepted changed ignored } ... on Error { message } } }`;
   const PHASES = [
     { phase: 'progressing', message: 'applying compose project' },
@@ -118,14 +119,12 @@ export async function measureStatus(h: Hub, agents: SimAgent[], random: () => nu
       while (performance.now() < statusEnd) {
         const agent = agents[cursor++ % agents.length]!;
         const p = PHASES[Math.floor((performance.now() - statusStart) / PHASE_MS) % PHASES.length]!;
-        const body = JSON.stringify({
-          query: statusQuery,
-          variables: { r: [{ deploymentId: agent.seed.deploymentId, revisionId: agent.revisionId, phase: p.phase, message: p.message }] },
-        });
+        const variables = { r: [{ deploymentId: agent.seed.deploymentId, revisionId: agent.revisionId, phase: p.phase, message: p.message }] };
         const t = performance.now();
         try {
-          const res = await post(h.port, body, agent.token);
-          const r = res.body.data?.agentReportStatus;
+          const payload =
+            transport === 'ws' ? await agent.request(statusQuery, variables) : (await post(h.port, JSON.stringify({ query: statusQuery, variables }), agent.token)).body;
+          const r = payload?.data?.agentReportStatus;
           if (r?.__typename === 'AgentStatusReportResult') {
             accepted += r.accepted;
             changed += r.changed;
@@ -144,7 +143,7 @@ export async function measureStatus(h: Hub, agents: SimAgent[], random: () => nu
   latencies.sort((a, b) => a - b);
   const statusPerS = accepted / statusSeconds;
   log(
-    `status: ${accepted} accepted (${changed} transitions, ${failed} failed) in ${statusSeconds.toFixed(1)} s → ${Math.round(statusPerS)}/s; ` +
+    `status over ${transport}: ${accepted} accepted (${changed} transitions, ${failed} failed) in ${statusSeconds.toFixed(1)} s → ${Math.round(statusPerS)}/s; ` +
       `request p50 ${percentile(latencies, 50).toFixed(1)} ms p99 ${percentile(latencies, 99).toFixed(1)} ms; hub cpu ${statusCpu.toFixed(1)} s`,
   );
   return { accepted, changed, failed, latencies, statusSeconds, statusCpu, benchStatusCpu, statusPerS };
