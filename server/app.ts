@@ -232,7 +232,6 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   if (!env.DISTR_PUBLIC_URL) runtime.env = { ...env, PORT: port };
-  logger.info({ port, graphql: `${url}/graphql` }, 'hub listening');
 
   return {
     url,

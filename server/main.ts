@@ -45,6 +45,9 @@ if (hub.bootstrapKey) {
   if (env.DISTR_BOOTSTRAP_KEY_FILE) await writeFile(env.DISTR_BOOTSTRAP_KEY_FILE, hub.bootstrapKey, { mode: 0o600 });
 }
 
+// Logged last, after the first-run key: scripts and tests wait for this line.
+logger.info({ port: hub.port, graphql: `${hub.url}/graphql` }, 'hub listening');
+
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
