@@ -42,8 +42,6 @@ export class Agent {
   private logWatermarks: Map<string, string> | null = null;
   private readonly logQueue: LogLine[] = [];
   private logWake: AbortController = new AbortController();
-  /** Desired states received (for tests and the log). */
-  statesReceived = 0;
 
   constructor(private readonly options: AgentOptions) {
     this.store = new StateStore(options.stateDir);
@@ -59,7 +57,6 @@ export class Agent {
     const watcher = this.watchLoop(signal);
     await this.options.hub.subscribeDesiredState(
       (state) => {
-        this.statesReceived++;
         this.latest = state;
         log.info({ deployments: state.deployments.length }, 'desired state received');
         this.reconcileChain = this.reconcileChain.then(() => this.reconcile(state)).catch((err) => log.error({ err: describe(err) }, 'reconcile failed'));

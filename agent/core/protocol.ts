@@ -13,7 +13,6 @@ export const AgentCloseCode = {
 } as const;
 
 export type DeploymentPhase = 'healthy' | 'running' | 'progressing' | 'error';
-export const DEPLOYMENT_PHASES: readonly DeploymentPhase[] = ['healthy', 'running', 'progressing', 'error'];
 
 export interface ChartRef {
   type: 'oci' | 'repository';

@@ -182,10 +182,6 @@ export class AgentConnections {
     }
   }
 
-  countLocal(): number {
-    return this.local.size;
-  }
-
   private async beat(): Promise<void> {
     try {
       const now = new Date();

@@ -94,10 +94,4 @@ export class DesiredStateFanout {
       this.flushing = false;
     }
   }
-
-  subscriberCount(): number {
-    let n = 0;
-    for (const set of this.subscribers.values()) n += set.size;
-    return n;
-  }
 }

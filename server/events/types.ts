@@ -1,3 +1,4 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { PushChannel } from '../agents/channel.js';
 import type { BusTopics } from './bus.js';
 import { builder, vendorOf } from '../schema/builder.js';
@@ -5,6 +6,23 @@ import { DeploymentPhaseEnum, DeploymentRef } from '../deployments/types.js';
 import { DeploymentTargetRef } from '../targets/types.js';
 import { DeploymentStatus } from '../deployments/entities.js';
 import { DeploymentService } from '../deployments/service.js';
+
+/**
+ * One status load per notification: the bus hands the same payload object to every dashboard
+ * subscription of this process, so they share one query. Keyed by the event, not the deployment,
+ * so a later transition never reuses an earlier read.
+ */
+const loads = new WeakMap<BusTopics['statusChanged'], Promise<DeploymentStatus | null>>();
+
+/** The status as committed now (a fresh fork, never a request's cache). */
+function statusAsCommitted(rootEm: EntityManager, event: BusTopics['statusChanged']): Promise<DeploymentStatus | null> {
+  let pending = loads.get(event);
+  if (!pending) {
+    pending = rootEm.fork().findOne(DeploymentStatus, { deployment: event.deploymentId });
+    loads.set(event, pending);
+  }
+  return pending;
+}
 
 type OrgEvent =
   | { kind: 'status'; targetId: string; deploymentId: string; status: DeploymentStatus | null }
@@ -54,10 +72,7 @@ builder.subscriptionFields((t) => ({
       offs.push(
         ctx.hub.bus.on('statusChanged', (e: BusTopics['statusChanged']) => {
           if (e.organizationId !== organizationId || (only && e.deploymentId !== only)) return;
-          // A fresh fork per event: the status must be read as committed now, not from a cache.
-          void ctx.em
-            .fork()
-            .findOne(DeploymentStatus, { deployment: e.deploymentId })
+          void statusAsCommitted(ctx.hub.rootEm, e)
             .then((status) => channel.push({ kind: 'status', targetId: e.targetId, deploymentId: e.deploymentId, status }))
             .catch(() => {});
         }),
