@@ -12,6 +12,8 @@ import type {
   ApplicationWithVersions,
   CreateDeploymentRequest,
   Deployment,
+  DeploymentLogLine,
+  DeploymentLogStream,
   DeploymentStatusWatch,
   DeploymentTarget,
   DeploymentTargetAccess,
@@ -25,7 +27,7 @@ import type {
   VersionOrder,
 } from './types.js';
 import { isBehind, latestVersion } from './versions.js';
-import { watchDeploymentStatus, type WatchOptions } from './watch.js';
+import { followDeploymentLogs, watchDeploymentStatus, type FollowLogsOptions, type WatchOptions } from './watch.js';
 
 const TYPED_ERRORS = new Set(['NotFoundError', 'InvalidInputError', 'RuleViolationError', 'ConflictError']);
 /** The hub's largest page (Pothos relay default). */
@@ -214,6 +216,19 @@ export class DistrService {
   /** Status transitions as they commit (one deployment's, or the organization's); `close()` when done. */
   watchDeploymentStatus(deploymentId?: string, options: Omit<WatchOptions, 'deploymentId'> = {}): DeploymentStatusWatch {
     return watchDeploymentStatus(this.endpoint, this.apiKey, { ...options, deploymentId });
+  }
+
+  /** The newest stored log lines of a deployment (oldest first). */
+  async deploymentLogs(deploymentId: string, options: { limit?: number; since?: Date } = {}): Promise<DeploymentLogLine[]> {
+    const data = await this.notFoundAs('deployment', deploymentId, () =>
+      this.sdk.DeploymentLogs({ id: deploymentId, limit: options.limit ?? 200, since: options.since?.toISOString() ?? null }),
+    );
+    return data.deployment.logs;
+  }
+
+  /** Follow a deployment's log: the recent lines, then each new one as it is stored; `close()` when done. */
+  followDeploymentLogs(deploymentId: string, options: FollowLogsOptions = {}): DeploymentLogStream {
+    return followDeploymentLogs(this.endpoint, this.apiKey, deploymentId, options);
   }
 
   // ---- names or ids (for the CLI and scripts) ----
