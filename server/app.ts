@@ -20,6 +20,8 @@ import { AgentTokens } from './auth/agent-tokens.js';
 import { LoginRateLimiter } from './auth/rate-limit.js';
 import { authenticate, bearerFrom, credentialFromParams, GenerationCache } from './auth/principal.js';
 import { newSecret } from './auth/secrets.js';
+import { handleAuthRoute, sameOrigin } from './auth/http.js';
+import { CSRF_HEADER, sessionCookieFrom, sessionFor } from './auth/sessions.js';
 import { AgentConnections } from './agents/connections.js';
 import { DesiredStateFanout } from './agents/fanout.js';
 import { bootstrapFirstRun, sharedSetting } from './orgs/bootstrap.js';
@@ -33,6 +35,8 @@ export interface RunningHub {
   orm: Orm;
   /** The first-run admin key, when this start created the first organization. */
   bootstrapKey: string | null;
+  /** The first-run admin user's e-mail and password (console sign-in), with bootstrapKey. */
+  bootstrapAdmin: { email: string; password: string } | null;
   close(): Promise<void>;
 }
 
@@ -112,7 +116,18 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         return { principal: initial.wsPrincipal, hub: runtime } as Omit<Context, 'em'> as Context;
       }
       const em = rootEm.fork();
-      const auth = await authenticate(em, runtime, bearerFrom(initial.request.headers.get('authorization')));
+      const bearer = bearerFrom(initial.request.headers.get('authorization'));
+      const cookie = bearer ? null : sessionCookieFrom(initial.request.headers.get('cookie'));
+      if (cookie) {
+        // A console session. Writes must carry its CSRF token (a header another site cannot set).
+        const signedIn = await sessionFor(em, cookie);
+        if (!signedIn) throw new GraphQLError('session expired or signed out: sign in again', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+        if (initial.request.method !== 'GET' && initial.request.headers.get(CSRF_HEADER) !== signedIn.session.csrfToken) {
+          throw new GraphQLError('missing or wrong X-CSRF-Token header for a cookie-authenticated request', { extensions: { code: 'FORBIDDEN', http: { status: 403 } } });
+        }
+        return { em, principal: signedIn.principal, hub: runtime };
+      }
+      const auth = await authenticate(em, runtime, bearer);
       if (!auth.ok) throw new GraphQLError(auth.reason, { extensions: { code: auth.code === 4401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', http: { status: 401 } } });
       return { em, principal: auth.principal, hub: runtime };
     },
@@ -127,6 +142,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       res.writeHead(200, { 'content-type': metrics.registry.contentType });
       return res.end(body);
     }
+    if (url.startsWith('/auth/') && (await handleAuthRoute(req, res, runtime))) return;
     if (url === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (url === '/readyz') {
       try {
@@ -160,7 +176,20 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
-        const auth = await authenticate(rootEm.fork(), runtime, credentialFromParams(ctx.connectionParams));
+        const credential = credentialFromParams(ctx.connectionParams);
+        // Without a credential in connection_init, the console's session cookie (same origin only:
+        // browsers send cookies on cross-site websocket upgrades too).
+        const cookie = credential ? null : sessionCookieFrom(ctx.extra.request.headers.cookie);
+        if (cookie && sameOrigin(ctx.extra.request.headers)) {
+          const signedIn = await sessionFor(rootEm.fork(), cookie);
+          if (signedIn) {
+            metrics.wsConnections.inc({ outcome: 'accepted' });
+            ctx.extra.principal = signedIn.principal;
+            (ctx.extra as { request?: IncomingMessage }).request = undefined;
+            return true;
+          }
+        }
+        const auth = await authenticate(rootEm.fork(), runtime, credential);
         if (!auth.ok) {
           metrics.wsConnections.inc({ outcome: 'refused' });
           ctx.extra.socket.close(auth.code, auth.reason);
@@ -269,6 +298,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     runtime,
     orm,
     bootstrapKey: first?.apiKey ?? null,
+    bootstrapAdmin: first ? { email: first.adminEmail, password: first.adminPassword } : null,
     async close() {
       clearInterval(keepalive);
       for (const socket of wss.clients) socket.close(1001, 'hub shutting down');

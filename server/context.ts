@@ -10,14 +10,18 @@ import type { DesiredStateFanout } from './agents/fanout.js';
 import type { GenerationCache } from './auth/principal.js';
 import type { HubMetrics } from './metrics/metrics.js';
 
-/** A vendor calling with an API key. */
+/** A vendor calling with an API key, or a person signed in to the console (a session cookie). */
 export interface VendorPrincipal {
   kind: 'vendor';
   organizationId: string;
   userId: string;
   /** The user's role, capped by the key's role cap. */
   role: Role;
-  apiKeyId: string;
+  /** The API key used, or null for a console session. */
+  apiKeyId: string | null;
+  /** The console session used, if any; its CSRF token must accompany cookie-authenticated writes. */
+  sessionId?: string;
+  csrfToken?: string;
   /** Recorded on revisions as `createdBy`. */
   label: string;
 }

@@ -1,5 +1,5 @@
 import { ApplicationVersion, Application } from '../applications/entities.js';
-import { ApiKey } from '../auth/entities.js';
+import { ApiKey, Session } from '../auth/entities.js';
 import {
   DeletedDeployment,
   Deployment,
@@ -18,6 +18,7 @@ export const entities = [
   Membership,
   Setting,
   ApiKey,
+  Session,
   Application,
   ApplicationVersion,
   DeploymentTarget,

@@ -17,6 +17,8 @@ export interface TestHub {
   url: string;
   /** The bootstrap admin key of the first organization. */
   apiKey: string;
+  /** The first-run admin user's console sign-in. */
+  admin: { email: string; password: string };
   hub: RunningHub;
   em(): EntityManager;
   close(): Promise<void>;
@@ -30,6 +32,7 @@ export async function startTestHub(databaseUrl: string, env: Record<string, stri
   return {
     url: hub.url,
     apiKey: hub.bootstrapKey,
+    admin: hub.bootstrapAdmin!,
     hub,
     em: () => hub.runtime.rootEm.fork(),
     close: () => hub.close(),
@@ -55,6 +58,8 @@ export interface HubProcess {
   databaseUrl: string | null;
   port: number;
   bootstrapKey: string | null;
+  /** The first-run admin user's (admin@localhost) console password. */
+  bootstrapPassword: string | null;
   process: ResultPromise;
   output(): string;
   /** SIGTERM and wait for exit. */
@@ -82,11 +87,13 @@ export async function spawnHub(databaseUrl: string | null, opts: { port?: number
     await new Promise((r) => setTimeout(r, 50));
   }
   const key = /Admin API key \(shown once\): (\S+)/.exec(out)?.[1] ?? null;
+  const password = /password \(shown once\): (\S+)/.exec(out)?.[1] ?? null;
   return {
     url: `http://127.0.0.1:${port}`,
     databaseUrl,
     port,
     bootstrapKey: key,
+    bootstrapPassword: password,
     process: child,
     output: () => out,
     async stop() {
