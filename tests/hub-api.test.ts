@@ -308,7 +308,7 @@ describe('organizations, roles and keys', () => {
     expect(rows.map((r: any) => r.secret_hash)).toContain(createHash('sha256').update(secretPart).digest('hex'));
     expect((await gql(hub.url, `{ viewer { role } }`, {}, secret)).data?.viewer.role).toBe('admin');
     await ok(hub.url, `mutation($id: ID!) { revokeApiKey(id: $id) { __typename } }`, { id: created.createApiKey.apiKey.id }, hub.apiKey);
-    expect((await gql(hub.url, `{ viewer { role } }`, {}, secret)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect((await gql(hub.url, `{ viewer { role } }`, {}, secret)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     const soon = await ok(hub.url, `mutation($at: DateTime) { createApiKey(name: "short", expiresAt: $at) { ... on CreatedApiKey { secret } } }`, { at: new Date(Date.now() + 1500).toISOString() }, hub.apiKey);
     expect((await gql(hub.url, `{ viewer { role } }`, {}, soon.createApiKey.secret)).data?.viewer.role).toBe('admin');
     await new Promise((r) => setTimeout(r, 1600));
