@@ -163,6 +163,26 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const server = createServer((req, res) => void handle(req, res));
   server.keepAliveTimeout = 65_000;
 
+  // Listen before the websocket server attaches, so a busy port is this one clear error.
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(env.PORT, env.HOST, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start: release what was opened.
+    await runtime.connections.stop();
+    await bus.stop();
+    await orm.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new HubStartError(`port ${env.PORT} on ${env.HOST} is already in use; stop what listens there or set PORT to a free port`);
+    if (code === 'EACCES') throw new HubStartError(`not allowed to listen on port ${env.PORT} on ${env.HOST}; use a port above 1023 or run with the right privileges`);
+    throw err;
+  }
+
   const wss = new WebSocketServer({
     server,
     path: yoga.graphqlEndpoint,
@@ -289,26 +309,6 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   }, (env.DISTR_KEEPALIVE_SECONDS * 1000) / KEEPALIVE_SLICES);
   keepalive.unref();
 
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(env.PORT, env.HOST, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (err) {
-    // Nothing may keep the process alive after a failed start: release what was opened.
-    clearInterval(keepalive);
-    await Promise.resolve(wsServer.dispose()).catch(() => {});
-    await runtime.connections.stop();
-    await bus.stop();
-    await orm.close();
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new HubStartError(`port ${env.PORT} on ${env.HOST} is already in use; stop what listens there or set PORT to a free port`);
-    if (code === 'EACCES') throw new HubStartError(`not allowed to listen on port ${env.PORT} on ${env.HOST}; use a port above 1023 or run with the right privileges`);
-    throw err;
-  }
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   if (!env.DISTR_PUBLIC_URL) runtime.env = { ...env, PORT: port };
