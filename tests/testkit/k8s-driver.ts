@@ -152,12 +152,15 @@ export function useKubernetesDriverSuite(): KubernetesDriverSuite {
 /** An apply/restart/remove context that is never aborted. */
 export const ctx = () => ({ signal: new AbortController().signal });
 
-/** observe() every 100 ms until `done`; fails with the last status. */
+/**
+ * observe() every 100 ms until `done`; fails with the last status. The bound is generous (the
+ * simulated controller's readiness delay is well under a second): a wait, not a timing claim.
+ */
 export async function observeUntil(
   driver: KubernetesDriver,
   deployment: KubernetesDesiredDeployment,
   done: (s: ObservedStatus) => boolean,
-  timeoutMs = 8_000,
+  timeoutMs = 40_000,
 ): Promise<ObservedStatus> {
   const deadline = Date.now() + timeoutMs;
   let last: ObservedStatus | null = null;
