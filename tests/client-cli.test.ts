@@ -205,9 +205,9 @@ describe('status --watch', () => {
     await report('progressing', 'starting');
     const child = spawnDistr(['status', deployment.id, '--watch']);
     const { out, until } = collect(child);
-    await until(() => out.stdout.includes('progressing  starting'), 'the initial status event');
+    // stdout and stderr are separate pipes: wait for both, in no particular order.
+    await until(() => out.stdout.includes('progressing  starting') && out.stderr.includes('watching shop@edge for status changes'), 'the initial status event and the progress line');
     expect(out.stdout).toMatch(new RegExp(`^DEPLOYMENT .*\n${deployment.id}\\s+shop\\s+1\\.0\\.0\\s+edge\\s+progressing`));
-    expect(out.stderr).toContain('watching shop@edge for status changes');
     await report('healthy', 'all good');
     await until(() => out.stdout.includes('healthy  all good'), 'the healthy event');
     expect(out.stdout).toMatch(/\n\S+Z {2}shop@edge {2}healthy {2}all good\n/);
