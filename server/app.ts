@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { useServer } from 'graphql-ws/use/ws';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -17,7 +18,7 @@ import { openOrm, migrate, pendingMigrations, type Orm } from './db/orm.js';
 import { EventBus } from './events/bus.js';
 import { AgentTokens } from './auth/agent-tokens.js';
 import { LoginRateLimiter } from './auth/rate-limit.js';
-import { authenticate, bearerFrom, GenerationCache } from './auth/principal.js';
+import { authenticate, bearerFrom, credentialFromParams, GenerationCache } from './auth/principal.js';
 import { newSecret } from './auth/secrets.js';
 import { AgentConnections } from './agents/connections.js';
 import { DesiredStateFanout } from './agents/fanout.js';
@@ -74,7 +75,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
+    // Every GraphiQL asset (JS, CSS, editor workers) inlined by the hub: the playground works offline.
     graphiql: { subscriptionsProtocol: 'WS', title: 'distr hub' },
+    renderGraphiQL,
     logging: false,
     plugins: [
       maxDepthPlugin({ n: env.DISTR_MAX_QUERY_DEPTH, exposeLimits: true }),
@@ -146,9 +149,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
-        const payload = ctx.connectionParams ?? {};
-        const token = typeof payload.token === 'string' ? payload.token : bearerFrom(typeof payload.authorization === 'string' ? payload.authorization : null);
-        const auth = await authenticate(rootEm.fork(), runtime, token);
+        const auth = await authenticate(rootEm.fork(), runtime, credentialFromParams(ctx.connectionParams));
         if (!auth.ok) {
           ctx.extra.socket.close(auth.code, auth.reason);
           return false;
@@ -173,7 +174,20 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       },
       onSubscribe: async (ctx, _id, payload) => {
         // A small initial context (not the whole graphql-ws context): it lives as long as the subscription.
-        const initial = { req: undefined, params: payload, wsPrincipal: ctx.extra.principal ?? null };
+        let principal = ctx.extra.principal ?? null;
+        if (!principal) {
+          // A socket opened without credentials (GraphiQL's, whose connection_init is empty) may
+          // authenticate each operation by the headers it carries in `extensions.headers`.
+          // Vendors only: an agent's liveness is tied to an authenticated socket.
+          const bearer = credentialFromParams(payload.extensions);
+          if (bearer) {
+            const auth = await authenticate(rootEm.fork(), runtime, bearer);
+            if (!auth.ok) return [new GraphQLError(auth.reason, { extensions: { code: auth.code === 4401 ? 'UNAUTHENTICATED' : 'FORBIDDEN' } })];
+            if (auth.principal?.kind === 'agent') return [new GraphQLError('agents authenticate in connection_init', { extensions: { code: 'FORBIDDEN' } })];
+            principal = auth.principal;
+          }
+        }
+        const initial = { req: undefined, params: payload, wsPrincipal: principal };
         let em: EntityManager | undefined;
         Object.defineProperty(initial, 'em', { enumerable: true, configurable: true, get: () => (em ??= rootEm.fork()) });
         const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(initial);
