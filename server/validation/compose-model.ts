@@ -103,11 +103,12 @@ function checkFormats(name: string, service: Dict): void {
     const error = sizeError(v);
     if (error) throw new ModelError(`${base}.${parts.join('.')}`, error);
   }
-  const env = service.environment;
-  if (isDict(env)) {
-    for (const key of Object.keys(env)) {
-      if (key !== key.trimEnd()) throw new ModelError(`${base}.environment`, `environment variable ${key} is declared with a trailing space`);
-    }
+  // The list form only (compose's MappingWithEquals): `- "FOO =bar"`.
+  for (const [where, entries] of [['environment', service.environment], ['build.args', at(service, ['build', 'args'])]] as const) {
+    list(entries).forEach((entry, i) => {
+      const key = String(entry).split('=')[0]!;
+      if (key !== '' && /\s$/u.test(key)) throw new ModelError(`${base}.${where}[${i}]`, `environment variable ${key} is declared with a trailing space`);
+    });
   }
   if (typeof service.cpus === 'string' && !/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(service.cpus)) {
     throw new ModelError(`${base}.cpus`, `invalid cpus value ${JSON.stringify(service.cpus)}`);

@@ -88,7 +88,9 @@ export function checkCompose(text: string, options: ComposeCheckOptions = {}): C
   const env = options.environment ?? {};
   const mode = options.mode ?? 'deployment';
   const result: ComposeCheck = { findings: [], requiredVariables: [], unsetVariables: [], model: null };
-  const error = (code: string, path: string, message: string, hint: string | null = null) => result.findings.push(finding('error', code, field, path, message, hint));
+  // Every message names the path it is about (compose's own messages mostly do; ours always).
+  const error = (code: string, path: string, message: string, hint: string | null = null) =>
+    result.findings.push(finding('error', code, field, path, path !== '' && !message.startsWith(path) ? `${path}: ${message}` : message, hint));
 
   let docs;
   try {
@@ -111,7 +113,7 @@ export function checkCompose(text: string, options: ComposeCheckOptions = {}): C
     }
     const policy = policyFindings(field, doc.value);
     if (policy.length > 0) {
-      result.findings.push(...policy);
+      result.findings.push(...policy.map((f) => ({ ...f, message: `${f.path}: ${f.message}` })));
       return result;
     }
     let cfg: Dict;
@@ -153,7 +155,7 @@ export function checkCompose(text: string, options: ComposeCheckOptions = {}): C
     const problems = composeSchemaProblems(dict);
     if (problems.length > 0) {
       for (const p of problems) {
-        const message = p.path === '' ? p.message : `${p.path} ${p.message}`;
+        const message = p.path === '' ? p.message : `${p.path}: ${p.message}`;
         if (related(p.path, deferred)) {
           result.findings.push(finding('warning', 'compose_unchecked', field, p.path, `${message} (with the required variables unset; deployments must set them)`));
         } else error('compose_schema', p.path, message, HINT_SCHEMA);
@@ -175,7 +177,7 @@ export function checkCompose(text: string, options: ComposeCheckOptions = {}): C
     if (e instanceof ModelError) {
       if (related(e.path, deferred)) {
         result.findings.push(finding('warning', 'compose_unchecked', field, e.path, `${e.message} (with the required variables unset; deployments must set them)`));
-      } else error('compose_rule', e.path, e.path && !e.message.includes(e.path) ? `${e.path}: ${e.message}` : e.message);
+      } else error('compose_rule', e.path, e.message);
       return result;
     }
     throw e;
