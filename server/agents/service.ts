@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
-import { MAX_LOG_BATCH, type DeploymentPhase, type LogLine, type ResourceStatus } from '../../agent/core/protocol.js';
+import { MAX_LOG_BATCH, type DeploymentPhase, type LogLine, type ResourceStatus } from '../../protocol/index.js';
 import type { AgentPrincipal, HubRuntime } from '../context.js';
 import { InvalidInputError } from '../errors.js';
 import { secretMatches } from '../auth/secrets.js';
