@@ -18,7 +18,11 @@ import { openOrm, migrate, pendingMigrations, type Orm } from './db/orm.js';
 import { EventBus } from './events/bus.js';
 import { AgentTokens } from './auth/agent-tokens.js';
 import { LoginRateLimiter } from './auth/rate-limit.js';
-import { authenticate, bearerFrom, credentialFromParams, GenerationCache } from './auth/principal.js';
+import { authenticate, bearerFrom, credentialFromParams, GenerationCache, API_KEY_REFUSED } from './auth/principal.js';
+import { currentApiKeyPrincipal } from './auth/api-keys.js';
+import { CLOSE_UNAUTHORIZED, VendorSockets } from './auth/vendor-sockets.js';
+import { databaseUnavailableError, isDatabaseUnavailable } from './db/unavailable.js';
+import { corsFor, originAllowed } from './cors.js';
 import { newSecret } from './auth/secrets.js';
 import { AgentConnections } from './agents/connections.js';
 import { DesiredStateFanout } from './agents/fanout.js';
@@ -40,6 +44,8 @@ type WsExtra = {
   socket: WebSocket;
   principal?: Principal | null;
   connectionId?: string;
+  /** Stops tracking a vendor socket (see VendorSockets). */
+  untrack?: () => void;
 };
 
 /** Start the hub on an existing database: migrate, bootstrap, serve yoga + graphql-ws on one port. */
@@ -67,6 +73,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     loginLimiter: new LoginRateLimiter(env.DISTR_AGENT_LOGIN_MAX_FAILURES),
     fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' })),
     generations,
+    vendorSockets: new VendorSockets(rootEm, bus, logger.child({ source: 'vendor-sockets' })),
     instanceId,
     rootEm,
   };
@@ -78,6 +85,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     // Every GraphiQL asset (JS, CSS, editor workers) inlined by the hub: the playground works offline.
     graphiql: { subscriptionsProtocol: 'WS', title: 'distr hub' },
     renderGraphiQL,
+    cors: corsFor(env.DISTR_CORS_ORIGINS),
     logging: false,
     plugins: [
       maxDepthPlugin({ n: env.DISTR_MAX_QUERY_DEPTH, exposeLimits: true }),
@@ -96,6 +104,10 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         }
         if (error instanceof GraphQLError && !original) return error;
         if (original instanceof GraphQLError) return original;
+        if (isDatabaseUnavailable(original ?? error)) {
+          logger.warn({ err: (original ?? error) as Error }, 'database unavailable');
+          return databaseUnavailableError();
+        }
         logger.error({ err: (original ?? error) as Error }, 'unexpected error in resolver');
         return new GraphQLError(message, { extensions: { code: 'INTERNAL' } });
       },
@@ -108,8 +120,15 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         return { principal: initial.wsPrincipal, hub: runtime } as Omit<Context, 'em'> as Context;
       }
       const em = rootEm.fork();
-      const auth = await authenticate(em, runtime, bearerFrom(initial.request.headers.get('authorization')));
-      if (!auth.ok) throw new GraphQLError(auth.reason, { extensions: { code: auth.code === 4401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', http: { status: 401 } } });
+      let auth;
+      try {
+        auth = await authenticate(em, runtime, bearerFrom(initial.request.headers.get('authorization')));
+      } catch (err) {
+        if (isDatabaseUnavailable(err)) throw databaseUnavailableError();
+        throw err;
+      }
+      // The auth rule (docs/architecture.md): a credential that identifies no one now is 401 UNAUTHENTICATED.
+      if (!auth.ok) throw new GraphQLError(auth.reason, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
       return { em, principal: auth.principal, hub: runtime };
     },
   });
@@ -123,7 +142,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         if (pending > 0) return sendJson(res, 503, { status: 'migrations pending', pending });
         return sendJson(res, 200, { status: 'ready' });
       } catch (err) {
-        return sendJson(res, 503, { status: 'database unreachable', error: (err as Error).message });
+        // The reason goes to the log, never to the caller: it names the database's address.
+        logger.warn({ err }, 'readiness check: database unreachable');
+        return sendJson(res, 503, { status: 'database unreachable' });
       }
     }
     if (req.method === 'POST') {
@@ -142,14 +163,28 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const server = createServer((req, res) => void handle(req, res));
   server.keepAliveTimeout = 65_000;
 
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: env.DISTR_MAX_BODY_BYTES });
+  const wss = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    maxPayload: env.DISTR_MAX_BODY_BYTES,
+    // Browsers do not apply CORS to websockets: refuse a foreign page's upgrade here (agents and
+    // other non-browser clients send no Origin).
+    verifyClient: ({ origin, req }: { origin?: string; req: IncomingMessage }) => originAllowed(origin, req.headers.host, env.DISTR_CORS_ORIGINS),
+  });
   const wsLogger = logger.child({ source: 'ws' });
   const wsServer = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
-        const auth = await authenticate(rootEm.fork(), runtime, credentialFromParams(ctx.connectionParams));
+        let auth;
+        try {
+          auth = await authenticate(rootEm.fork(), runtime, credentialFromParams(ctx.connectionParams));
+        } catch (err) {
+          wsLogger.warn({ err }, 'authenticating a websocket failed');
+          ctx.extra.socket.close(1011, isDatabaseUnavailable(err) ? 'the database is unavailable; retry shortly' : 'internal error');
+          return false;
+        }
         if (!auth.ok) {
           ctx.extra.socket.close(auth.code, auth.reason);
           return false;
@@ -159,6 +194,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         // for the socket's whole life (tens of thousands of idle agents).
         (ctx.extra as { request?: IncomingMessage }).request = undefined;
         const principal = auth.principal;
+        if (principal?.kind === 'vendor') {
+          ctx.extra.untrack = runtime.vendorSockets.track(principal.apiKeyId, auth.credentialExpiresAt ?? null, (code, reason) => ctx.extra.socket.close(code, reason));
+        }
         if (principal?.kind === 'agent') {
           ctx.extra.connectionId = await runtime.connections.opened({
             targetId: principal.targetId,
@@ -170,9 +208,28 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         return true;
       },
       onClose: async (ctx) => {
+        ctx.extra.untrack?.();
         if (ctx.extra.connectionId) await runtime.connections.closed(ctx.extra.connectionId).catch((err: Error) => wsLogger.warn({ err: err.message }, 'closing connection row failed'));
       },
       onSubscribe: async (ctx, _id, payload) => {
+        // Every operation on a vendor socket is authorized against the key's state now, not at
+        // connect: a revoked or expired key ends the socket; a changed role applies at once.
+        const connected = ctx.extra.principal;
+        if (connected?.kind === 'vendor') {
+          let current;
+          try {
+            current = await currentApiKeyPrincipal(rootEm.fork(), connected.apiKeyId);
+          } catch (err) {
+            if (isDatabaseUnavailable(err)) return [databaseUnavailableError()];
+            throw err;
+          }
+          if (!current) {
+            ctx.extra.untrack?.();
+            ctx.extra.socket.close(CLOSE_UNAUTHORIZED, API_KEY_REFUSED);
+            return [new GraphQLError(API_KEY_REFUSED, { extensions: { code: 'UNAUTHENTICATED' } })];
+          }
+          ctx.extra.principal = current.principal;
+        }
         // A small initial context (not the whole graphql-ws context): it lives as long as the subscription.
         let principal = ctx.extra.principal ?? null;
         if (!principal) {

@@ -166,6 +166,7 @@ builder.mutationFields((t) => ({
   agentPushLogs: t.field({
     type: PushLogsResultRef,
     description: 'Append a batch of log lines (at most 500); returns how many were stored.',
+    extensions: { textCheckedByField: true },
     authScopes: { agent: true },
     errors: { types: MUTATION_ERRORS },
     args: { lines: t.arg({ type: [LogLineInput], required: true }) },

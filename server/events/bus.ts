@@ -12,6 +12,8 @@ export interface BusTopics {
   targetsChanged: { targetIds: string[] };
   /** A target's agent credential was rotated: sockets holding an older generation must close. */
   credentialRotated: { targetId: string; generation: number };
+  /** A vendor API key was revoked: every replica closes the sockets opened with it. */
+  apiKeyRevoked: { apiKeyId: string };
   /** A deployment's observed status changed (a transition was stored). */
   statusChanged: { organizationId: string; targetId: string; deploymentId: string };
   /** An agent connected or disconnected. */
