@@ -10,6 +10,7 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { eventually as pollUntil } from './testkit/agent-process.js';
+import { WAIT_BOUND_MS } from './testkit/changes.js';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -140,7 +141,7 @@ async function startAgent(): Promise<void> {
   });
   child.all!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   agent = { process: child, output: () => out };
-  await eventually('the agent to connect to the hub', () => out.includes('"connected to hub"'), 30_000);
+  await eventually('the agent to connect to the hub', () => out.includes('"connected to hub"'));
 }
 
 async function stopAgent(): Promise<void> {
@@ -162,7 +163,7 @@ afterAll(async () => {
 });
 
 /** Poll until `check` holds; fails at once, with the process output, if the agent exits. */
-function eventually<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000): Promise<T> {
+function eventually<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = WAIT_BOUND_MS): Promise<T> {
   return pollUntil(check, what, timeoutMs, undefined, () =>
     agent.process.exitCode !== null ? `the agent exited (code ${agent.process.exitCode})\n${processOutput()}` : null,
   );
