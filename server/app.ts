@@ -28,6 +28,7 @@ import { AgentConnections } from './agents/connections.js';
 import { DesiredStateFanout } from './agents/fanout.js';
 import { bootstrapFirstRun, sharedSetting } from './orgs/bootstrap.js';
 import { schema } from './schema/index.js';
+import { HubMetrics, routeOf } from './metrics/metrics.js';
 
 export interface RunningHub {
   url: string;
@@ -57,7 +58,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
 
   const first = await bootstrapFirstRun(rootEm.fork());
   const jwtSecret = env.DISTR_JWT_SECRET ?? (await sharedSetting(rootEm.fork(), 'agent_token_key', newSecret));
-  const bus = new EventBus(databaseUrl, logger.child({ source: 'bus' }));
+  let connections: AgentConnections | null = null;
+  const metrics = new HubMetrics({ connectedAgents: () => connections?.localCount ?? 0, rootEm });
+  const bus = new EventBus(databaseUrl, logger.child({ source: 'bus' }), () => metrics.busReconnects.inc());
   await bus.start();
   const instanceId = randomUUID();
   const generations = new GenerationCache();
@@ -69,11 +72,12 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     logger,
     bus,
     agentTokens: new AgentTokens(jwtSecret, env.DISTR_AGENT_TOKEN_TTL_SECONDS),
-    connections: new AgentConnections(rootEm, bus, instanceId, logger.child({ source: 'connections' })),
+    connections: (connections = new AgentConnections(rootEm, bus, instanceId, logger.child({ source: 'connections' }))),
     loginLimiter: new LoginRateLimiter(env.DISTR_AGENT_LOGIN_MAX_FAILURES),
-    fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' })),
+    fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' }), metrics),
     generations,
     vendorSockets: new VendorSockets(rootEm, bus, logger.child({ source: 'vendor-sockets' })),
+    metrics,
     instanceId,
     rootEm,
   };
@@ -135,6 +139,13 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
+    const route = routeOf(url);
+    res.once('finish', () => metrics.httpRequests.inc({ route, status: String(res.statusCode) }));
+    if (url === '/metrics' && req.method === 'GET') {
+      const body = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      return res.end(body);
+    }
     if (url === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (url === '/readyz') {
       try {
@@ -186,9 +197,11 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           return false;
         }
         if (!auth.ok) {
+          metrics.wsConnections.inc({ outcome: 'refused' });
           ctx.extra.socket.close(auth.code, auth.reason);
           return false;
         }
+        metrics.wsConnections.inc({ outcome: 'accepted' });
         ctx.extra.principal = auth.principal;
         // The upgrade request (headers and all) is not needed once authenticated; do not keep it
         // for the socket's whole life (tens of thousands of idle agents).
@@ -257,9 +270,12 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           rootValue: { execute, subscribe },
         };
         const errors = validate(args.schema, args.document);
-        if (errors.length > 0) return errors;
+        if (errors.length > 0) return errors; // counted by onError
+        metrics.wsOperations.inc({ outcome: 'started' });
         return args;
       },
+      onError: () => void metrics.wsOperations.inc({ outcome: 'error' }),
+      onComplete: () => void metrics.wsOperations.inc({ outcome: 'completed' }),
     },
     wss,
     0, // no per-socket ping timers from graphql-ws: the keepalive below pings every socket
