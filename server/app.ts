@@ -30,6 +30,9 @@ import { bootstrapFirstRun, sharedSetting } from './orgs/bootstrap.js';
 import { schema } from './schema/index.js';
 import { HubMetrics, routeOf } from './metrics/metrics.js';
 
+/** A start-up failure stated as one sentence a person can act on. */
+export class HubStartError extends Error {}
+
 export interface RunningHub {
   url: string;
   port: number;
@@ -238,7 +241,8 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           }
           if (!current) {
             ctx.extra.untrack?.();
-            ctx.extra.socket.close(CLOSE_UNAUTHORIZED, API_KEY_REFUSED);
+            // The refusal goes out first, then the socket ends.
+            setImmediate(() => ctx.extra.socket.close(CLOSE_UNAUTHORIZED, API_KEY_REFUSED));
             return [new GraphQLError(API_KEY_REFUSED, { extensions: { code: 'UNAUTHENTICATED' } })];
           }
           ctx.extra.principal = current.principal;
@@ -315,7 +319,26 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   }, (env.DISTR_KEEPALIVE_SECONDS * 1000) / KEEPALIVE_SLICES);
   keepalive.unref();
 
-  await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(env.PORT, env.HOST, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start: release what was opened.
+    clearInterval(keepalive);
+    await Promise.resolve(wsServer.dispose()).catch(() => {});
+    await runtime.connections.stop();
+    await bus.stop();
+    await orm.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new HubStartError(`port ${env.PORT} on ${env.HOST} is already in use; stop what listens there or set PORT to a free port`);
+    if (code === 'EACCES') throw new HubStartError(`not allowed to listen on port ${env.PORT} on ${env.HOST}; use a port above 1023 or run with the right privileges`);
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   if (!env.DISTR_PUBLIC_URL) runtime.env = { ...env, PORT: port };
