@@ -10,7 +10,7 @@ import Docker from 'dockerode';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerDriver, type DockerDriverOptions } from '../agent/docker/driver.js';
-import type { DockerDesiredDeployment, LogLine } from '../agent/core/protocol.js';
+import type { DockerDesiredDeployment, LogLine } from '../protocol/index.js';
 import type { ObservedStatus } from '../agent/core/driver.js';
 import { Changes, ObservedList, WAIT_BOUND_MS } from './testkit/changes.js';
 

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PermanentApplyError } from '../agent/core/driver.js';
-import type { LogLine } from '../agent/core/protocol.js';
+import type { LogLine } from '../protocol/index.js';
 import { serveOciRegistry } from './k8s-standin/oci-registry.js';
 import { ObservedList } from './testkit/changes.js';
 import { ctx, helmRevision, observeUntil, useKubernetesDriverSuite } from './testkit/k8s-driver.js';

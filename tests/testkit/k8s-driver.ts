@@ -11,7 +11,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { ObservedStatus } from '../../agent/core/driver.js';
-import type { KubernetesDesiredDeployment } from '../../agent/core/protocol.js';
+import type { KubernetesDesiredDeployment } from '../../protocol/index.js';
 import { KubernetesDriver } from '../../agent/kubernetes/driver.js';
 import type { ChartRepo } from '../k8s-standin/chart-repo.js';
 import { serveChartRepo } from '../k8s-standin/chart-repo.js';
