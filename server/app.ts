@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { useServer } from 'graphql-ws/use/ws';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -17,7 +18,7 @@ import { openOrm, migrate, pendingMigrations, type Orm } from './db/orm.js';
 import { EventBus } from './events/bus.js';
 import { AgentTokens } from './auth/agent-tokens.js';
 import { LoginRateLimiter } from './auth/rate-limit.js';
-import { authenticate, bearerFrom, GenerationCache, API_KEY_REFUSED } from './auth/principal.js';
+import { authenticate, bearerFrom, credentialFromParams, GenerationCache, API_KEY_REFUSED } from './auth/principal.js';
 import { currentApiKeyPrincipal } from './auth/api-keys.js';
 import { CLOSE_UNAUTHORIZED, VendorSockets } from './auth/vendor-sockets.js';
 import { databaseUnavailableError, isDatabaseUnavailable } from './db/unavailable.js';
@@ -27,6 +28,7 @@ import { AgentConnections } from './agents/connections.js';
 import { DesiredStateFanout } from './agents/fanout.js';
 import { bootstrapFirstRun, sharedSetting } from './orgs/bootstrap.js';
 import { schema } from './schema/index.js';
+import { HubMetrics, routeOf } from './metrics/metrics.js';
 
 /** A start-up failure stated as one sentence a person can act on. */
 export class HubStartError extends Error {}
@@ -59,7 +61,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
 
   const first = await bootstrapFirstRun(rootEm.fork());
   const jwtSecret = env.DISTR_JWT_SECRET ?? (await sharedSetting(rootEm.fork(), 'agent_token_key', newSecret));
-  const bus = new EventBus(databaseUrl, logger.child({ source: 'bus' }));
+  let connections: AgentConnections | null = null;
+  const metrics = new HubMetrics({ connectedAgents: () => connections?.localCount ?? 0, rootEm });
+  const bus = new EventBus(databaseUrl, logger.child({ source: 'bus' }), () => metrics.busReconnects.inc());
   await bus.start();
   const instanceId = randomUUID();
   const generations = new GenerationCache();
@@ -71,11 +75,12 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     logger,
     bus,
     agentTokens: new AgentTokens(jwtSecret, env.DISTR_AGENT_TOKEN_TTL_SECONDS),
-    connections: new AgentConnections(rootEm, bus, instanceId, logger.child({ source: 'connections' })),
+    connections: (connections = new AgentConnections(rootEm, bus, instanceId, logger.child({ source: 'connections' }))),
     loginLimiter: new LoginRateLimiter(env.DISTR_AGENT_LOGIN_MAX_FAILURES),
-    fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' })),
+    fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' }), metrics),
     generations,
     vendorSockets: new VendorSockets(rootEm, bus, logger.child({ source: 'vendor-sockets' })),
+    metrics,
     instanceId,
     rootEm,
   };
@@ -84,7 +89,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
+    // Every GraphiQL asset (JS, CSS, editor workers) inlined by the hub: the playground works offline.
     graphiql: { subscriptionsProtocol: 'WS', title: 'distr hub' },
+    renderGraphiQL,
     cors: corsFor(env.DISTR_CORS_ORIGINS),
     logging: false,
     plugins: [
@@ -135,6 +142,13 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
+    const route = routeOf(url);
+    res.once('finish', () => metrics.httpRequests.inc({ route, status: String(res.statusCode) }));
+    if (url === '/metrics' && req.method === 'GET') {
+      const body = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      return res.end(body);
+    }
     if (url === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (url === '/readyz') {
       try {
@@ -197,20 +211,20 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
-        const payload = ctx.connectionParams ?? {};
-        const token = typeof payload.token === 'string' ? payload.token : bearerFrom(typeof payload.authorization === 'string' ? payload.authorization : null);
         let auth;
         try {
-          auth = await authenticate(rootEm.fork(), runtime, token);
+          auth = await authenticate(rootEm.fork(), runtime, credentialFromParams(ctx.connectionParams));
         } catch (err) {
           wsLogger.warn({ err }, 'authenticating a websocket failed');
           ctx.extra.socket.close(1011, isDatabaseUnavailable(err) ? 'the database is unavailable; retry shortly' : 'internal error');
           return false;
         }
         if (!auth.ok) {
+          metrics.wsConnections.inc({ outcome: 'refused' });
           ctx.extra.socket.close(auth.code, auth.reason);
           return false;
         }
+        metrics.wsConnections.inc({ outcome: 'accepted' });
         ctx.extra.principal = auth.principal;
         // The upgrade request (headers and all) is not needed once authenticated; do not keep it
         // for the socket's whole life (tens of thousands of idle agents).
@@ -254,7 +268,20 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           ctx.extra.principal = current.principal;
         }
         // A small initial context (not the whole graphql-ws context): it lives as long as the subscription.
-        const initial = { req: undefined, params: payload, wsPrincipal: ctx.extra.principal ?? null };
+        let principal = ctx.extra.principal ?? null;
+        if (!principal) {
+          // A socket opened without credentials (GraphiQL's, whose connection_init is empty) may
+          // authenticate each operation by the headers it carries in `extensions.headers`.
+          // Vendors only: an agent's liveness is tied to an authenticated socket.
+          const bearer = credentialFromParams(payload.extensions);
+          if (bearer) {
+            const auth = await authenticate(rootEm.fork(), runtime, bearer);
+            if (!auth.ok) return [new GraphQLError(auth.reason, { extensions: { code: auth.code === 4401 ? 'UNAUTHENTICATED' : 'FORBIDDEN' } })];
+            if (auth.principal?.kind === 'agent') return [new GraphQLError('agents authenticate in connection_init', { extensions: { code: 'FORBIDDEN' } })];
+            principal = auth.principal;
+          }
+        }
+        const initial = { req: undefined, params: payload, wsPrincipal: principal };
         let em: EntityManager | undefined;
         Object.defineProperty(initial, 'em', { enumerable: true, configurable: true, get: () => (em ??= rootEm.fork()) });
         const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(initial);
@@ -267,9 +294,12 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           rootValue: { execute, subscribe },
         };
         const errors = validate(args.schema, args.document);
-        if (errors.length > 0) return errors;
+        if (errors.length > 0) return errors; // counted by onError
+        metrics.wsOperations.inc({ outcome: 'started' });
         return args;
       },
+      onError: () => void metrics.wsOperations.inc({ outcome: 'error' }),
+      onComplete: () => void metrics.wsOperations.inc({ outcome: 'completed' }),
     },
     wss,
     0, // no per-socket ping timers from graphql-ws: the keepalive below pings every socket

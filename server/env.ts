@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, parseEnvironment } from '../agent/core/config.js';
+import { ConfigError, parseEnvironment } from '../protocol/env.js';
 
 /**
  * The hub's configuration: every environment variable it reads, parsed once at start. Nothing

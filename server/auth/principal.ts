@@ -90,3 +90,21 @@ export function bearerFrom(header: string | null | undefined): string | null {
   const match = /^Bearer\s+(.+)$/i.exec(header.trim());
   return match ? match[1]!.trim() : null;
 }
+
+/**
+ * The credential a graphql-ws client sent in its connection_init payload: `token`, or an
+ * `Authorization: Bearer …` entry in any case spelling, at the top level or under `headers`
+ * (what header-minded clients, GraphiQL included, tend to send).
+ */
+export function credentialFromParams(params: unknown, depth = 0): string | null {
+  if (!params || typeof params !== 'object') return null;
+  const record = params as Record<string, unknown>;
+  if (typeof record.token === 'string' && record.token) return record.token;
+  for (const [key, value] of Object.entries(record)) {
+    if (key.toLowerCase() === 'authorization' && typeof value === 'string') return bearerFrom(value);
+  }
+  for (const [key, value] of Object.entries(record)) {
+    if (depth === 0 && key.toLowerCase() === 'headers') return credentialFromParams(value, 1);
+  }
+  return null;
+}
