@@ -122,7 +122,7 @@ export async function startFleet(
   url: string,
   key: string,
   n: number,
-  opts: { labels?: (i: number) => Record<string, string>; policy?: Policy; name?: string } = {},
+  opts: { labels?: (i: number) => Record<string, string>; policy?: Policy; name?: string; hubOf?: (i: number, url: string) => string } = {},
 ): Promise<Fleet> {
   let hubUrl = url;
   const name = opts.name ?? 'fleet';
@@ -137,7 +137,7 @@ export async function startFleet(
     if (target.__typename !== 'DeploymentTarget') throw new Error(JSON.stringify(target));
     const deployment = await createDeployment(url, key, { targetId: target.id, versionId: v1.id, docker: { composeType: 'compose' } });
     const access = await createAccess(url, key, target.id);
-    agents.push(new FleetAgent(i, target.id, deployment.id, access.secret, () => hubUrl, (a, r) => policy(a, r)));
+    agents.push(new FleetAgent(i, target.id, deployment.id, access.secret, () => (opts.hubOf ? opts.hubOf(i, hubUrl) : hubUrl), (a, r) => policy(a, r)));
   }
   await Promise.all(agents.map((a) => a.connect()));
   // Everyone healthy at v1 before the test starts.
