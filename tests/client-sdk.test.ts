@@ -62,7 +62,7 @@ describe('the SDK appendix flow', () => {
     expect(access.targetId).toBe(deployment.deploymentTarget.id);
     expect(access.secret.length).toBeGreaterThan(16);
     expect(access.installCommand).toMatch(/^helm /m);
-    expect(access.installCommand).toContain(access.secret);
+    expect(access.installCommand).not.toContain(access.secret); // read from a file, never on a command line
 
     const v2 = await service.createKubernetesApplicationVersion(app.id, 'v1.1.0', { ...chart, chartVersion: '1.1.0' });
     const updated = await service.updateDeployment({
@@ -233,8 +233,8 @@ describe('errors', () => {
     const badKey = new DistrService({ hubUrl: hub.url, apiKey: 'dk_nope' });
     const auth = await badKey.listApplications().catch((e: unknown) => e);
     expect(auth).toBeInstanceOf(DistrRequestError);
-    // The hub answers an unknown key with FORBIDDEN (a missing one would be UNAUTHENTICATED).
-    expect(auth).toMatchObject({ code: 'FORBIDDEN', status: 401, isAuthFailure: true, message: 'API key invalid, expired or revoked' });
+    // The auth rule: a key that identifies no one is 401 UNAUTHENTICATED, like a missing one.
+    expect(auth).toMatchObject({ code: 'UNAUTHENTICATED', status: 401, isAuthFailure: true, message: 'API key invalid, expired or revoked' });
     const closedPort = await freePort(); // free now, so nothing listens there
     const down = new DistrService({ hubUrl: `http://127.0.0.1:${closedPort}`, apiKey: hub.apiKey });
     const network = await down.listApplications().catch((e: unknown) => e);
@@ -279,6 +279,6 @@ describe('watchDeploymentStatus', () => {
     const watch = new DistrService({ hubUrl: hub.url, apiKey: 'dk_nope' }).watchDeploymentStatus();
     const error = await watch[Symbol.asyncIterator]().next().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DistrRequestError);
-    expect(error).toMatchObject({ code: 'FORBIDDEN', isAuthFailure: true, message: 'API key invalid, expired or revoked' });
+    expect(error).toMatchObject({ code: 'UNAUTHENTICATED', isAuthFailure: true, message: 'API key invalid, expired or revoked' });
   });
 });

@@ -12,6 +12,8 @@ export interface BusTopics {
   targetsChanged: { targetIds: string[] };
   /** A target's agent credential was rotated: sockets holding an older generation must close. */
   credentialRotated: { targetId: string; generation: number };
+  /** A vendor API key was revoked: every replica closes the sockets opened with it. */
+  apiKeyRevoked: { apiKeyId: string };
   /** A deployment's observed status changed (a transition was stored). */
   statusChanged: { organizationId: string; targetId: string; deploymentId: string };
   /** An agent connected or disconnected. */
@@ -20,6 +22,8 @@ export interface BusTopics {
   rolloutsChanged: { organizationId: string; rolloutIds: string[] };
   /** The rollout controller moved a rollout on (members or state): watchers reload it. */
   rolloutProgressed: { organizationId: string; rolloutId: string };
+  /** Log lines of a deployment were stored, up to row id `lastId` (a bigint as text). */
+  logsAppended: { organizationId: string; deploymentId: string; lastId: string };
 }
 export type Topic = keyof BusTopics;
 type Handler<T extends Topic> = (payload: BusTopics[T]) => void;
@@ -39,6 +43,7 @@ export class EventBus {
   constructor(
     private readonly databaseUrl: string,
     private readonly logger: Logger,
+    private readonly onReconnect: () => void = () => {},
   ) {}
 
   async start(): Promise<void> {
@@ -68,6 +73,7 @@ export class EventBus {
       if (this.stopped) return;
       this.connect()
         .then(() => {
+          this.onReconnect();
           // Changes may have been missed while disconnected: tell every subscriber to reload.
           this.emitLocal('targetsChanged', { targetIds: ['*'] });
         })

@@ -20,6 +20,7 @@ import type { KubeObject } from './object-store.js';
 import { ObjectStore } from './object-store.js';
 import { PodLogs } from './pod-logs.js';
 import { findTypeByKind } from './resource-types.js';
+import { Changes } from '../testkit/changes.js';
 
 export type { KubeObject } from './object-store.js';
 export type { ReadinessOptions } from './controller.js';
@@ -50,6 +51,8 @@ export interface KubeStandIn {
   setReadiness(options: ReadinessOptions): void;
   /** Append a line to a pod container's log. */
   appendPodLog(namespace: string, pod: string, container: string, line: string): void;
+  /** Resolves once `check` holds, re-checked at every object change (create, update, delete): no polling. */
+  until<T>(check: () => T | false | null | undefined, what: string): Promise<T>;
   /** Every request seen, for debugging and assertions. */
   requests: RequestRecord[];
   close(): Promise<void>;
@@ -68,6 +71,8 @@ export async function startKubeStandIn(options: KubeStandInOptions = {}): Promis
   const requests: RequestRecord[] = [];
   let policy: ReadinessPolicy = toReadinessPolicy(options.readiness ?? {});
   const controller = new SimulatedController(store, logs, () => policy);
+  const changes = new Changes();
+  store.events.on('event', () => changes.changed());
 
   for (const ns of options.namespaces ?? ['default', 'kube-system']) {
     store.create(typeOf('Namespace'), undefined, { metadata: { name: ns }, status: { phase: 'Active' } });
@@ -109,6 +114,7 @@ export async function startKubeStandIn(options: KubeStandInOptions = {}): Promis
       policy = toReadinessPolicy(readiness, policy);
     },
     appendPodLog: (namespace, pod, container, line) => logs.append(namespace, pod, container, line),
+    until: (check, what) => changes.until(check, what),
     async close() {
       controller.stop();
       server.closeAllConnections();
