@@ -26,6 +26,7 @@ import { corsFor, originAllowed } from './cors.js';
 import { newSecret } from './auth/secrets.js';
 import { AgentConnections } from './agents/connections.js';
 import { DesiredStateFanout } from './agents/fanout.js';
+import { RolloutController } from './rollouts/controller.js';
 import { bootstrapFirstRun, sharedSetting } from './orgs/bootstrap.js';
 import { schema } from './schema/index.js';
 import { HubMetrics, routeOf } from './metrics/metrics.js';
@@ -83,7 +84,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     metrics,
     instanceId,
     rootEm,
+    rollouts: new RolloutController(rootEm, bus, databaseUrl, instanceId, logger.child({ source: 'rollouts' })),
   };
+  runtime.rollouts.start();
 
   const yoga = createYoga<{ req?: IncomingMessage; wsPrincipal?: Principal | null }, Context>({
     schema,
@@ -356,6 +359,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await runtime.connections.stop();
+      await runtime.rollouts.stop();
       await bus.stop();
       await orm.close();
     },

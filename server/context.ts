@@ -8,6 +8,7 @@ import type { AgentConnections } from './agents/connections.js';
 import type { LoginRateLimiter } from './auth/rate-limit.js';
 import type { DesiredStateFanout } from './agents/fanout.js';
 import type { GenerationCache } from './auth/principal.js';
+import type { RolloutController } from './rollouts/controller.js';
 import type { VendorSockets } from './auth/vendor-sockets.js';
 import type { HubMetrics } from './metrics/metrics.js';
 
@@ -50,6 +51,8 @@ export interface HubRuntime {
   instanceId: string;
   /** Root EntityManager: fork it, never use it directly. */
   rootEm: EntityManager;
+  /** Steps running rollouts while this replica leads (see server/rollouts/controller.ts). */
+  rollouts: RolloutController;
 }
 
 export interface Context {

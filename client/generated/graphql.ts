@@ -30,13 +30,17 @@ export type CreateDeploymentInput = {
 };
 
 export type CreateDeploymentTargetInput = {
+  labels?: Array<LabelInput> | null | undefined;
   /** Stream deployment logs to the hub (default false). */
   logsEnabled?: boolean | null | undefined;
+  maintenanceWindows?: Array<MaintenanceWindowInput> | null | undefined;
   name: string;
   /** Required for kubernetes targets. */
   namespace?: string | null | undefined;
   /** Required for kubernetes targets. */
   scope?: TargetScope | null | undefined;
+  /** IANA time zone of the maintenance windows (default UTC). */
+  timeZone?: string | null | undefined;
   type: DeploymentType;
 };
 
@@ -99,6 +103,19 @@ export type KubernetesDeploymentInput = {
   valuesYaml?: string | null | undefined;
 };
 
+export type LabelInput = {
+  key: string;
+  value: string;
+};
+
+export type MaintenanceWindowInput = {
+  days: Array<Weekday>;
+  /** HH:MM (24 h); not after start: the window runs over midnight. */
+  end: string;
+  /** HH:MM (24 h), local time. */
+  start: string;
+};
+
 export type Role =
   | 'admin'
   | 'read_only'
@@ -115,6 +132,15 @@ export type UpdateDeploymentInput = {
   /** Switch to this version of the same application. */
   versionId?: string | null | undefined;
 };
+
+export type Weekday =
+  | 'fri'
+  | 'mon'
+  | 'sat'
+  | 'sun'
+  | 'thu'
+  | 'tue'
+  | 'wed';
 
 export type ApiKeyFieldsFragment = { id: string, name: string, roleCap: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null };
 
