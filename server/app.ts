@@ -18,15 +18,23 @@ import { openOrm, migrate, pendingMigrations, type Orm } from './db/orm.js';
 import { EventBus } from './events/bus.js';
 import { AgentTokens } from './auth/agent-tokens.js';
 import { LoginRateLimiter } from './auth/rate-limit.js';
-import { authenticate, bearerFrom, credentialFromParams, GenerationCache } from './auth/principal.js';
+import { authenticate, bearerFrom, credentialFromParams, GenerationCache, API_KEY_REFUSED } from './auth/principal.js';
+import { currentApiKeyPrincipal } from './auth/api-keys.js';
+import { CLOSE_UNAUTHORIZED, VendorSockets } from './auth/vendor-sockets.js';
+import { databaseUnavailableError, isDatabaseUnavailable } from './db/unavailable.js';
+import { corsFor, originAllowed } from './cors.js';
 import { newSecret } from './auth/secrets.js';
 import { handleAuthRoute, sameOrigin } from './auth/http.js';
-import { CSRF_HEADER, sessionCookieFrom, sessionFor } from './auth/sessions.js';
+import { CSRF_HEADER, sessionById, sessionCookieFrom, sessionFor } from './auth/sessions.js';
 import { AgentConnections } from './agents/connections.js';
 import { DesiredStateFanout } from './agents/fanout.js';
+import { RolloutController } from './rollouts/controller.js';
 import { bootstrapFirstRun, sharedSetting } from './orgs/bootstrap.js';
 import { schema } from './schema/index.js';
 import { HubMetrics, routeOf } from './metrics/metrics.js';
+
+/** A start-up failure stated as one sentence a person can act on. */
+export class HubStartError extends Error {}
 
 export interface RunningHub {
   url: string;
@@ -45,6 +53,8 @@ type WsExtra = {
   socket: WebSocket;
   principal?: Principal | null;
   connectionId?: string;
+  /** Stops tracking a vendor socket (see VendorSockets). */
+  untrack?: () => void;
 };
 
 /** Start the hub on an existing database: migrate, bootstrap, serve yoga + graphql-ws on one port. */
@@ -74,10 +84,13 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     loginLimiter: new LoginRateLimiter(env.DISTR_AGENT_LOGIN_MAX_FAILURES),
     fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' }), metrics),
     generations,
+    vendorSockets: new VendorSockets(rootEm, bus, logger.child({ source: 'vendor-sockets' })),
     metrics,
     instanceId,
     rootEm,
+    rollouts: new RolloutController(rootEm, bus, databaseUrl, instanceId, logger.child({ source: 'rollouts' })),
   };
+  runtime.rollouts.start();
 
   const yoga = createYoga<{ req?: IncomingMessage; wsPrincipal?: Principal | null }, Context>({
     schema,
@@ -86,6 +99,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     // Every GraphiQL asset (JS, CSS, editor workers) inlined by the hub: the playground works offline.
     graphiql: { subscriptionsProtocol: 'WS', title: 'distr hub' },
     renderGraphiQL,
+    cors: corsFor(env.DISTR_CORS_ORIGINS),
     logging: false,
     plugins: [
       maxDepthPlugin({ n: env.DISTR_MAX_QUERY_DEPTH, exposeLimits: true }),
@@ -104,6 +118,10 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         }
         if (error instanceof GraphQLError && !original) return error;
         if (original instanceof GraphQLError) return original;
+        if (isDatabaseUnavailable(original ?? error)) {
+          logger.warn({ err: (original ?? error) as Error }, 'database unavailable');
+          return databaseUnavailableError();
+        }
         logger.error({ err: (original ?? error) as Error }, 'unexpected error in resolver');
         return new GraphQLError(message, { extensions: { code: 'INTERNAL' } });
       },
@@ -118,17 +136,24 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       const em = rootEm.fork();
       const bearer = bearerFrom(initial.request.headers.get('authorization'));
       const cookie = bearer ? null : sessionCookieFrom(initial.request.headers.get('cookie'));
-      if (cookie) {
-        // A console session. Writes must carry its CSRF token (a header another site cannot set).
-        const signedIn = await sessionFor(em, cookie);
-        if (!signedIn) throw new GraphQLError('session expired or signed out: sign in again', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
-        if (initial.request.method !== 'GET' && initial.request.headers.get(CSRF_HEADER) !== signedIn.session.csrfToken) {
-          throw new GraphQLError('missing or wrong X-CSRF-Token header for a cookie-authenticated request', { extensions: { code: 'FORBIDDEN', http: { status: 403 } } });
+      let auth;
+      try {
+        if (cookie) {
+          // A console session. Its POSTs must carry its CSRF token (a header another site cannot set).
+          const signedIn = await sessionFor(em, cookie);
+          if (!signedIn) throw new GraphQLError('session expired or signed out: sign in again', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+          if (initial.request.method !== 'GET' && initial.request.headers.get(CSRF_HEADER) !== signedIn.session.csrfToken) {
+            throw new GraphQLError('missing or wrong X-CSRF-Token header for a cookie-authenticated request', { extensions: { code: 'FORBIDDEN', http: { status: 403 } } });
+          }
+          return { em, principal: signedIn.principal, hub: runtime };
         }
-        return { em, principal: signedIn.principal, hub: runtime };
+        auth = await authenticate(em, runtime, bearer);
+      } catch (err) {
+        if (isDatabaseUnavailable(err)) throw databaseUnavailableError();
+        throw err;
       }
-      const auth = await authenticate(em, runtime, bearer);
-      if (!auth.ok) throw new GraphQLError(auth.reason, { extensions: { code: auth.code === 4401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', http: { status: 401 } } });
+      // The auth rule (docs/architecture.md): a credential that identifies no one now is 401 UNAUTHENTICATED.
+      if (!auth.ok) throw new GraphQLError(auth.reason, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
       return { em, principal: auth.principal, hub: runtime };
     },
   });
@@ -150,7 +175,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         if (pending > 0) return sendJson(res, 503, { status: 'migrations pending', pending });
         return sendJson(res, 200, { status: 'ready' });
       } catch (err) {
-        return sendJson(res, 503, { status: 'database unreachable', error: (err as Error).message });
+        // The reason goes to the log, never to the caller: it names the database's address.
+        logger.warn({ err }, 'readiness check: database unreachable');
+        return sendJson(res, 503, { status: 'database unreachable' });
       }
     }
     if (req.method === 'POST') {
@@ -169,27 +196,61 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const server = createServer((req, res) => void handle(req, res));
   server.keepAliveTimeout = 65_000;
 
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: env.DISTR_MAX_BODY_BYTES });
+  // Listen before the websocket server attaches, so a busy port is this one clear error.
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(env.PORT, env.HOST, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start: release what was opened.
+    await runtime.connections.stop();
+    await bus.stop();
+    await orm.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new HubStartError(`port ${env.PORT} on ${env.HOST} is already in use; stop what listens there or set PORT to a free port`);
+    if (code === 'EACCES') throw new HubStartError(`not allowed to listen on port ${env.PORT} on ${env.HOST}; use a port above 1023 or run with the right privileges`);
+    throw err;
+  }
+
+  const wss = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    maxPayload: env.DISTR_MAX_BODY_BYTES,
+    // Browsers do not apply CORS to websockets: refuse a foreign page's upgrade here (agents and
+    // other non-browser clients send no Origin).
+    verifyClient: ({ origin, req }: { origin?: string; req: IncomingMessage }) => originAllowed(origin, req.headers.host, env.DISTR_CORS_ORIGINS),
+  });
   const wsLogger = logger.child({ source: 'ws' });
   const wsServer = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
-        const credential = credentialFromParams(ctx.connectionParams);
-        // Without a credential in connection_init, the console's session cookie (same origin only:
-        // browsers send cookies on cross-site websocket upgrades too).
-        const cookie = credential ? null : sessionCookieFrom(ctx.extra.request.headers.cookie);
-        if (cookie && sameOrigin(ctx.extra.request.headers)) {
-          const signedIn = await sessionFor(rootEm.fork(), cookie);
-          if (signedIn) {
-            metrics.wsConnections.inc({ outcome: 'accepted' });
-            ctx.extra.principal = signedIn.principal;
-            (ctx.extra as { request?: IncomingMessage }).request = undefined;
-            return true;
+        let auth;
+        try {
+          const credential = credentialFromParams(ctx.connectionParams);
+          // Without a credential in connection_init, the console's session cookie (same origin only:
+          // browsers send cookies on cross-site websocket upgrades too).
+          const cookie = credential ? null : sessionCookieFrom(ctx.extra.request.headers.cookie);
+          if (cookie && sameOrigin(ctx.extra.request.headers)) {
+            const signedIn = await sessionFor(rootEm.fork(), cookie);
+            if (signedIn) {
+              metrics.wsConnections.inc({ outcome: 'accepted' });
+              ctx.extra.principal = signedIn.principal;
+              (ctx.extra as { request?: IncomingMessage }).request = undefined;
+              return true;
+            }
           }
+          auth = await authenticate(rootEm.fork(), runtime, credential);
+        } catch (err) {
+          wsLogger.warn({ err }, 'authenticating a websocket failed');
+          ctx.extra.socket.close(1011, isDatabaseUnavailable(err) ? 'the database is unavailable; retry shortly' : 'internal error');
+          return false;
         }
-        const auth = await authenticate(rootEm.fork(), runtime, credential);
         if (!auth.ok) {
           metrics.wsConnections.inc({ outcome: 'refused' });
           ctx.extra.socket.close(auth.code, auth.reason);
@@ -201,6 +262,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         // for the socket's whole life (tens of thousands of idle agents).
         (ctx.extra as { request?: IncomingMessage }).request = undefined;
         const principal = auth.principal;
+        if (principal?.kind === 'vendor' && principal.apiKeyId) {
+          ctx.extra.untrack = runtime.vendorSockets.track(principal.apiKeyId, auth.credentialExpiresAt ?? null, (code, reason) => ctx.extra.socket.close(code, reason));
+        }
         if (principal?.kind === 'agent') {
           ctx.extra.connectionId = await runtime.connections.opened({
             targetId: principal.targetId,
@@ -212,9 +276,37 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         return true;
       },
       onClose: async (ctx) => {
+        ctx.extra.untrack?.();
         if (ctx.extra.connectionId) await runtime.connections.closed(ctx.extra.connectionId).catch((err: Error) => wsLogger.warn({ err: err.message }, 'closing connection row failed'));
       },
       onSubscribe: async (ctx, _id, payload) => {
+        // Every operation on a vendor socket is authorized against the key's state now, not at
+        // connect: a revoked or expired key ends the socket; a changed role applies at once.
+        const connected = ctx.extra.principal;
+        if (connected?.kind === 'vendor' && connected.sessionId) {
+          // A console session: signed out or expired ends the socket; a changed role applies at once.
+          const current = await sessionById(rootEm.fork(), connected.sessionId);
+          if (!current) {
+            setImmediate(() => ctx.extra.socket.close(CLOSE_UNAUTHORIZED, 'session expired or signed out'));
+            return [new GraphQLError('session expired or signed out: sign in again', { extensions: { code: 'UNAUTHENTICATED' } })];
+          }
+          ctx.extra.principal = current.principal;
+        } else if (connected?.kind === 'vendor' && connected.apiKeyId) {
+          let current;
+          try {
+            current = await currentApiKeyPrincipal(rootEm.fork(), connected.apiKeyId);
+          } catch (err) {
+            if (isDatabaseUnavailable(err)) return [databaseUnavailableError()];
+            throw err;
+          }
+          if (!current) {
+            ctx.extra.untrack?.();
+            // The refusal goes out first, then the socket ends.
+            setImmediate(() => ctx.extra.socket.close(CLOSE_UNAUTHORIZED, API_KEY_REFUSED));
+            return [new GraphQLError(API_KEY_REFUSED, { extensions: { code: 'UNAUTHENTICATED' } })];
+          }
+          ctx.extra.principal = current.principal;
+        }
         // A small initial context (not the whole graphql-ws context): it lives as long as the subscription.
         let principal = ctx.extra.principal ?? null;
         if (!principal) {
@@ -287,7 +379,6 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   }, (env.DISTR_KEEPALIVE_SECONDS * 1000) / KEEPALIVE_SLICES);
   keepalive.unref();
 
-  await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   if (!env.DISTR_PUBLIC_URL) runtime.env = { ...env, PORT: port };
@@ -306,6 +397,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await runtime.connections.stop();
+      await runtime.rollouts.stop();
       await bus.stop();
       await orm.close();
     },

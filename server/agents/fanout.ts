@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createHash } from 'node:crypto';
-import type { DesiredState } from '../../agent/core/protocol.js';
+import type { WireDesiredState as DesiredState } from '../../protocol/index.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../logger.js';
 import { PushChannel } from './channel.js';

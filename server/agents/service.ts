@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
-import { MAX_LOG_BATCH, type DeploymentPhase, type LogLine, type ResourceStatus } from '../../agent/core/protocol.js';
+import { MAX_LOG_BATCH, type DeploymentPhase, type LogLine, type ResourceStatus } from '../../protocol/index.js';
 import type { AgentPrincipal, HubRuntime } from '../context.js';
 import { InvalidInputError } from '../errors.js';
 import { secretMatches } from '../auth/secrets.js';
@@ -18,20 +18,27 @@ export interface StatusReportInput {
 
 /** Longest status message stored; agents may send docker's or helm's whole stderr. */
 const MAX_MESSAGE = 4000;
+/** Target secrets are 43 characters; anything much longer is not one. */
+const MAX_SECRET_LENGTH = 256;
 /** Log lines kept per deployment; older ones are pruned. */
 const LOG_RETENTION = 5000;
 
 /** Exchange a target id and its secret for a short-lived agent token. Failures are rate-limited per target. */
 export async function agentLogin(em: EntityManager, hub: HubRuntime, targetId: string, secret: string) {
+  // A malformed id or secret is refused before the limiter and the database: made-up ids must not
+  // cost memory (the limiter only ever holds targets that exist).
+  if (!isUuid(targetId) || secret.length > MAX_SECRET_LENGTH) {
+    throw new GraphQLError('invalid target id or secret', { extensions: { code: 'UNAUTHENTICATED' } });
+  }
   const retryAfter = hub.loginLimiter.retryAfter(targetId);
   if (retryAfter > 0) {
     throw new GraphQLError(`too many failed logins for this target; retry in ${retryAfter} s`, {
       extensions: { code: 'RATE_LIMITED', retryAfterSeconds: retryAfter },
     });
   }
-  const target = isUuid(targetId) ? await em.findOne(DeploymentTarget, { id: targetId }) : null;
+  const target = await em.findOne(DeploymentTarget, { id: targetId });
   if (!target || !secretMatches(secret, target.credentialHash ?? null)) {
-    hub.loginLimiter.recordFailure(targetId);
+    if (target) hub.loginLimiter.recordFailure(targetId);
     throw new GraphQLError('invalid target id or secret', { extensions: { code: 'UNAUTHENTICATED' } });
   }
   hub.loginLimiter.reset(targetId);

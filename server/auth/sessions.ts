@@ -61,7 +61,15 @@ export async function signIn(em: EntityManager, email: string, password: string)
 
 /** The session a cookie names, if valid now; the role is read afresh (a demoted member is demoted at once). */
 export async function sessionFor(em: EntityManager, cookieValue: string): Promise<SignedIn | null> {
-  const session = await em.findOne(Session, { tokenHash: hashSecret(cookieValue) }, { populate: ['user', 'organization'] });
+  return current(em, await em.findOne(Session, { tokenHash: hashSecret(cookieValue) }, { populate: ['user', 'organization'] }));
+}
+
+/** A session by id (a console socket re-checks it on every operation). */
+export async function sessionById(em: EntityManager, id: string): Promise<SignedIn | null> {
+  return current(em, await em.findOne(Session, { id }, { populate: ['user', 'organization'] }));
+}
+
+async function current(em: EntityManager, session: Session | null): Promise<SignedIn | null> {
   const now = Date.now();
   if (!session || session.expiresAt.getTime() <= now || now - session.lastSeenAt.getTime() > IDLE_TTL_MS) return null;
   const membership = await em.findOne(Membership, { organization: session.organization.id, user: session.user.id });
