@@ -8,7 +8,7 @@ import {
   LogEntry,
   StatusTransition,
 } from '../deployments/entities.js';
-import { Membership, Organization, Setting, User } from '../orgs/entities.js';
+import { Invitation, Membership, Organization, Setting, User } from '../orgs/entities.js';
 import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
 
 /** Every entity of the hub, in one list for the ORM and the migrator. */
@@ -16,6 +16,7 @@ export const entities = [
   Organization,
   User,
   Membership,
+  Invitation,
   Setting,
   ApiKey,
   Application,
