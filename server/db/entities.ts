@@ -8,7 +8,7 @@ import {
   LogEntry,
   StatusTransition,
 } from '../deployments/entities.js';
-import { Membership, Organization, Setting, User } from '../orgs/entities.js';
+import { Invitation, Membership, Organization, Setting, User } from '../orgs/entities.js';
 import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
 import { Rollout, RolloutEvent, RolloutMember } from '../rollouts/entities.js';
 
@@ -17,6 +17,7 @@ export const entities = [
   Organization,
   User,
   Membership,
+  Invitation,
   Setting,
   ApiKey,
   Session,
