@@ -2,8 +2,11 @@
 # Prepares this machine (Debian 12, root) for the tests that use real components: a Docker engine
 # (Debian docker.io, started by hand: no systemd here), docker compose v2 (from Debian trixie's
 # .deb, since bookworm only has v1), helm, and the local image local/busybox:test (no image
-# registry is reachable). Idempotent: on a prepared machine it only checks and returns quickly.
-# Details: shared TEST-ENV.md. Stop the engine again with scripts/stop-test-docker.sh.
+# registry is reachable), and a real Kubernetes control plane (scripts/build-test-k8s.sh builds it
+# once from the Go module proxy, scripts/start-test-k8s.sh starts it; skipped with
+# DISTR_TEST_ENV_SKIP_K8S=1). Idempotent: on a prepared machine it only checks and returns quickly.
+# Details: shared TEST-ENV.md. Stop them again with scripts/stop-test-docker.sh and
+# scripts/stop-test-k8s.sh.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -138,4 +141,14 @@ if ! docker image inspect "$test_image" >/dev/null 2>&1; then
   rm -rf "$rootfs"
 fi
 
-echo "test env ready: engine $(docker version --format '{{.Server.Version}}'), client $(docker version --format '{{.Client.Version}}'), compose $(docker compose version --short), $("$root/.bin/helm" version --short), image $test_image"
+# --- the Kubernetes control plane --------------------------------------------------------------
+k8s_summary="kubernetes skipped"
+if [ "${DISTR_TEST_ENV_SKIP_K8S:-}" != 1 ]; then
+  t=$SECONDS
+  bash "$root/scripts/build-test-k8s.sh" >/dev/null
+  log "kubernetes binaries ready in $((SECONDS - t)) s"
+  bash "$root/scripts/start-test-k8s.sh" >/dev/null
+  k8s_summary="kubernetes control plane at ${DISTR_TEST_K8S_STATE:-/tmp/distr-test-k8s}/cluster.json"
+fi
+
+echo "test env ready: engine $(docker version --format '{{.Server.Version}}'), client $(docker version --format '{{.Client.Version}}'), compose $(docker compose version --short), $("$root/.bin/helm" version --short), image $test_image, $k8s_summary"

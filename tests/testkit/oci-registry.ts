@@ -1,4 +1,8 @@
 /**
+ * NOTE: a hand-written test fixture, to be replaced by the real CNCF distribution registry testkit
+ * (Debian docker-registry) that issue 13 ("artifacts") adds; until it lands on main the OCI chart
+ * tests use this.
+ *
  * A minimal read-only OCI registry (distribution spec: /v2/, tags, manifests, blobs) over plain
  * HTTP on 127.0.0.1, serving Helm chart artifacts built from packaged .tgz charts: the manifest
  * and the config blob are crafted here the way `helm push` would, so no upload API is needed.
@@ -10,7 +14,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { execa } from 'execa';
 import YAML from 'yaml';
-import { HELM_BIN } from './helm-env.js';
+import { HELM_BIN } from './helm.js';
 
 const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 const HELM_CONFIG_TYPE = 'application/vnd.cncf.helm.config.v1+json';
