@@ -189,7 +189,8 @@ cat >"$info" <<EOF
   "tokenFile": "$pki/admin.token",
   "kubectl": "$bin/kubectl",
   "kubernetesVersion": "$("$bin/kubectl" version --client -o json | sed -n 's/.*"gitVersion": "\([^"]*\)".*/\1/p' | head -n 1)",
-  "logs": "$state/logs"
+  "logs": "$state/logs",
+  "podinfoChart": "$bin/charts/podinfo"
 }
 EOF
 rss=$(ps -o rss= -p "$etcd_pid,$api_pid,$kcm_pid,$scheduler_pid,$kwok_pid" | awk '{ s += $1 } END { printf "%d", s / 1024 }')

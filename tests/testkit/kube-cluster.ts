@@ -26,10 +26,12 @@ export interface ClusterInfo {
   kubectl: string;
   kubernetesVersion: string;
   logs: string;
+  /** The public podinfo chart's source (see scripts/build-test-k8s.sh). */
+  podinfoChart: string;
 }
 
 /** Any object, as read from the API (untyped: tests look at what Kubernetes wrote). */
-export type KubeObject = KubernetesObject & { spec?: any; status?: any; data?: Record<string, string> };
+export type KubeObject = KubernetesObject & { spec?: any; status?: any; data?: Record<string, string>; [field: string]: any };
 
 export const STATE_DIR = process.env.DISTR_TEST_K8S_STATE ?? '/tmp/distr-test-k8s';
 
@@ -65,6 +67,7 @@ const API_VERSIONS: Record<string, string> = {
   ClusterRoleBinding: 'rbac.authorization.k8s.io/v1',
   CustomResourceDefinition: 'apiextensions.k8s.io/v1',
   ClusterLogs: 'kwok.x-k8s.io/v1alpha1',
+  Ingress: 'networking.k8s.io/v1',
 };
 const apiVersionOf = (kind: string) => API_VERSIONS[kind] ?? 'v1';
 
