@@ -12,6 +12,7 @@ import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
 import { repoRoot, startTestHub, type TestHub } from './testkit/hub.js';
 import { COMPOSE_TWO_SERVICES, createDockerVersion, ok } from './testkit/flow.js';
 import { agentLogin, reportStatus } from './testkit/agent-socket.js';
+import { Changes } from './testkit/changes.js';
 import { freePort } from '../server/db/embedded.js';
 
 const BIN = path.join(repoRoot, 'client/cli/bin.js');
@@ -185,40 +186,31 @@ describe('status --watch', () => {
     return { deployment, report };
   }
 
-  /** Output of a running process as it arrives. */
+  /** Output of a running process as it arrives; `until` re-checks at each chunk (no polling). */
   function collect(child: ResultPromise) {
     const out = { stdout: '', stderr: '' };
-    child.stdout!.on('data', (c: Buffer) => (out.stdout += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (out.stderr += c.toString()));
-    return out;
+    const changes = new Changes();
+    child.stdout!.on('data', (c: Buffer) => ((out.stdout += c.toString()), changes.changed()));
+    child.stderr!.on('data', (c: Buffer) => ((out.stderr += c.toString()), changes.changed()));
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`distr exited (${code}) early:\n${JSON.stringify(out)}`))));
+    exited.catch(() => {});
+    const until = (check: () => boolean, what: string) => Promise.race([changes.until(check, what), exited]);
+    return { out, until };
   }
 
-  /** The hub sends nothing when a subscription starts: report (a new message each round) until one is printed. */
-  async function reportUntilPrinted(out: { stdout: string }, report: (phase: string, message: string) => Promise<unknown>, phase: string) {
-    for (let round = 0; round < 100; round++) {
-      if (out.stdout.includes("round-")) return;
-      await report(phase, `round-${round}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`no ${phase} event printed:\n${JSON.stringify(out)}`);
-  }
-
-  async function waitFor(check: () => boolean, what: string, out: unknown) {
-    const deadline = Date.now() + 20_000;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`${what} did not happen:\n${JSON.stringify(out)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
+  // A watch of one deployment starts with its current status: once that first event is printed
+  // the subscription is live, and every later transition reaches it (no sleep, no re-reporting).
   test('prints the table, then each status change; a progress line on stderr; ctrl-c exits 0', async () => {
     const { deployment, report } = await seedWatched();
+    await report('progressing', 'starting');
     const child = spawnDistr(['status', deployment.id, '--watch']);
-    const out = collect(child);
-    await waitFor(() => out.stderr.includes('watching shop@edge for status changes'), 'subscription', out);
-    expect(out.stdout).toMatch(new RegExp(`^DEPLOYMENT .*\n${deployment.id}\\s+shop\\s+1\\.0\\.0\\s+edge\\s+pending`));
-    await reportUntilPrinted(out, report, 'healthy');
-    expect(out.stdout).toMatch(/\n\S+Z {2}shop@edge {2}healthy {2}round-\d+\n/);
+    const { out, until } = collect(child);
+    await until(() => out.stdout.includes('progressing  starting'), 'the initial status event');
+    expect(out.stdout).toMatch(new RegExp(`^DEPLOYMENT .*\n${deployment.id}\\s+shop\\s+1\\.0\\.0\\s+edge\\s+progressing`));
+    expect(out.stderr).toContain('watching shop@edge for status changes');
+    await report('healthy', 'all good');
+    await until(() => out.stdout.includes('healthy  all good'), 'the healthy event');
+    expect(out.stdout).toMatch(/\n\S+Z {2}shop@edge {2}healthy {2}all good\n/);
     child.kill('SIGINT');
     const result = await child;
     expect(result.exitCode).toBe(0);
@@ -226,15 +218,15 @@ describe('status --watch', () => {
 
   test('--json --until healthy: one JSON event per line, exits by itself once healthy', async () => {
     const { deployment, report } = await seedWatched();
+    await report('progressing', 'starting');
     const child = spawnDistr(['status', deployment.id, '--watch', '--json', '--until', 'healthy']);
-    const out = collect(child);
-    await waitFor(() => out.stderr.includes('watching'), 'subscription', out);
-    await reportUntilPrinted(out, report, 'progressing');
+    const { out, until } = collect(child);
+    await until(() => out.stdout.includes('"starting"'), 'the initial status event');
     await report('healthy', 'all good');
     const result = await child;
     expect(result.exitCode).toBe(0);
     const events = out.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(events.map((e) => [e.phase, e.message])).toEqual([['progressing', 'starting'], ['healthy', 'all good']]);
     expect(events.at(-1)).toMatchObject({ deploymentId: deployment.id, phase: 'healthy', message: 'all good', revisionId: deployment.currentRevision.id });
-    expect(events.slice(0, -1).every((e) => e.phase === 'progressing')).toBe(true);
   });
 });
