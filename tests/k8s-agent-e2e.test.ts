@@ -4,8 +4,9 @@
  * (releases in helm's default Secret storage) and the tests' REAL Kubernetes control plane
  * (testkit/kube-cluster.ts; kwok simulates the node's pods). The agent runs with the identity its
  * chart gives it: a token of the chart's ServiceAccount, bound to the chart's namespace Role.
- * Charts come from a real Helm repository and a plain-http OCI registry, both served by this file
- * on 127.0.0.1.
+ * Charts come from a real Helm repository served by this file and from the real OCI registry
+ * (Debian docker-registry, testkit/registry.ts) with htpasswd auth, both on 127.0.0.1; the agent's
+ * helm is logged in to the registry beforehand (the agent has no registry credentials of its own).
  *
  * One hub, one namespace and one agent serve the whole file; every test uses its own deployment
  * (its own helm release), so the tests do not depend on one another.
@@ -22,8 +23,8 @@ import type { HelmTestEnv } from './testkit/helm.js';
 import { createHelmTestEnv, HELM_BIN } from './testkit/helm.js';
 import type { AgentIdentity, Kube, KubeObject } from './testkit/kube-cluster.js';
 import { adminKube, agentIdentity, createNamespace } from './testkit/kube-cluster.js';
-import type { OciRegistry } from './testkit/oci-registry.js';
-import { serveOciRegistry } from './testkit/oci-registry.js';
+import type { TestRegistry } from './testkit/registry.js';
+import { startTestRegistry } from './testkit/registry.js';
 import { writeTestChart } from './testkit/test-chart.js';
 import {
   createAccess,
@@ -47,7 +48,7 @@ let identity: AgentIdentity;
 let removeNamespace: () => Promise<void>;
 let helmEnv: HelmTestEnv;
 let repo: ChartRepo;
-let registry: OciRegistry;
+let registry: TestRegistry;
 let hub: HubProcess;
 let key: string;
 let agent: { process: ResultPromise; output: () => string };
@@ -72,7 +73,7 @@ beforeAll(async () => {
   postgres = await startTestPostgres();
   const chartsDir = await tempDir('k8s-e2e-charts-');
   repo = await serveChartRepo([await writeTestChart(chartsDir, { version: '1.0.0' }), await writeTestChart(chartsDir, { version: '1.1.0' })]);
-  registry = await serveOciRegistry();
+  registry = await startTestRegistry();
   kube = await adminKube();
   const ns = await createNamespace(kube, 'e2e');
   NAMESPACE = ns.name;
@@ -110,6 +111,12 @@ beforeAll(async () => {
  */
 async function startAgent(): Promise<void> {
   const agentHome = await tempDir('k8s-e2e-agent-helm-');
+  // Credentials for the OCI registry in the agent's helm config (as an operator would set up).
+  const user = registry.users[0]!;
+  await execa(HELM_BIN, ['registry', 'login', registry.host, '--username', user.username, '--password-stdin', '--insecure'], {
+    env: { ...process.env, HELM_CONFIG_HOME: path.join(agentHome, 'config'), HELM_CACHE_HOME: path.join(agentHome, 'cache'), HELM_DATA_HOME: path.join(agentHome, 'data') },
+    input: user.password,
+  });
   let out = '';
   // Run node directly (not npx) so SIGTERM reaches the agent itself.
   const child = execa(process.execPath, ['--import', 'tsx', 'agent/main.ts'], {
@@ -152,7 +159,7 @@ afterAll(async () => {
   await hub?.stop();
   await identity?.remove();
   await removeNamespace?.();
-  await registry?.close();
+  await registry?.stop();
   await repo?.close();
   await helmEnv?.close();
   await postgres?.stop();
@@ -314,9 +321,9 @@ describe('the Kubernetes agent process against a hub process, real helm and a re
     expect((await kube.get('ConfigMap', NAMESPACE, 'drifty-config'))?.data).toEqual({ MESSAGE: 'newer' });
   });
 
-  test('installs a chart version from a plain-http OCI registry', async () => {
+  test('installs a chart version from a plain-http OCI registry (the real registry, with credentials)', async () => {
     onTestFailed(() => console.log(processOutput()));
-    const chartUrl = await registry.addChart(path.join(repo.dir, 'web-1.1.0.tgz'));
+    const chartUrl = await registry.pushChart(path.join(repo.dir, 'web-1.1.0.tgz'));
     const ociVersion = await createKubernetesVersion(hub.url, key, { applicationId: app.id, name: '1.1.0-oci', chartType: 'oci', chartUrl, chartVersion: '1.1.0' });
     expect(ociVersion).toMatchObject({ __typename: 'ApplicationVersion', chartType: 'oci', chartUrl });
     const d = await deploy('from-oci', 'message: from-oci\n', ociVersion.id);
@@ -324,7 +331,7 @@ describe('the Kubernetes agent process against a hub process, real helm and a re
     const releases = JSON.parse(await helm(['list', '-n', NAMESPACE, '-o', 'json'])) as { name: string; chart: string }[];
     expect(releases.find((r) => r.name === 'from-oci')).toMatchObject({ chart: 'web-1.1.0' });
     expect((await kube.get('ConfigMap', NAMESPACE, 'from-oci-config'))?.data).toEqual({ MESSAGE: 'from-oci' });
-    expect(registry.requests.some((r) => r.startsWith('GET /v2/charts/web/blobs/sha256:'))).toBe(true);
+    expect(registry.output()).toContain('/v2/charts/web/blobs/sha256:');
   });
 
   // Keep this test last: it restarts the agent, which re-applies every deployment of the target.

@@ -7,13 +7,14 @@
  * Ownership records: k8s-ownership.test.ts; vendor charts (CRD, HPA, PDB, podinfo): k8s-charts.test.ts.
  */
 import path from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { PermanentApplyError } from '../agent/core/driver.js';
 import type { LogLine } from '../agent/core/protocol.js';
 import { ObservedList } from './testkit/changes.js';
 import { podLogs, staticVolumeFor } from './testkit/kube-cluster.js';
 import { ctx, eventually, helmRevision, observeUntil, useKubernetesDriverSuite } from './testkit/k8s-driver.js';
-import { serveOciRegistry } from './testkit/oci-registry.js';
+import { startTestRegistry } from './testkit/registry.js';
 
 const suite = useKubernetesDriverSuite();
 const { setup, onCleanup } = suite;
@@ -249,17 +250,23 @@ describe('KubernetesDriver with real helm against a real Kubernetes API server',
     expect(later.items.map((l) => l.line)).toEqual(['after since']);
   });
 
-  it('installs an oci:// chart from a plain-http OCI registry', async () => {
+  it('installs an oci:// chart from the real plain-http OCI registry, with credentials in helm\'s registry config', async () => {
     const f = await setup();
-    const registry = await serveOciRegistry();
-    onCleanup(() => registry.close());
-    const chartUrl = await registry.addChart(path.join(suite.repo.dir, 'web-1.1.0.tgz'));
+    const registry = await startTestRegistry();
+    onCleanup(() => registry.stop());
+    const chartUrl = await registry.pushChart(path.join(suite.repo.dir, 'web-1.1.0.tgz'));
+    // The agent has no registry credentials of its own: an operator logs its helm in.
+    const user = registry.users[0]!;
+    await execa(f.agentHelm.helmBin, ['registry', 'login', registry.host, '--username', user.username, '--password-stdin', '--insecure'], {
+      env: { ...process.env, ...f.agentHelm.env },
+      input: user.password,
+    });
     const deployment = f.desired({ chart: { type: 'oci', url: chartUrl, name: null, version: '1.1.0' }, values: { message: 'from-oci' } });
     await f.newDriver({ plainHttp: true }).apply(deployment, ctx());
     const releases = JSON.parse(await f.helm(['list', '-n', f.namespace, '-o', 'json'])) as { name: string; chart: string }[];
     expect(releases).toMatchObject([{ name: 'web', chart: 'web-1.1.0' }]);
     expect((await f.kube.get('ConfigMap', f.namespace, 'web-config'))?.data).toEqual({ MESSAGE: 'from-oci' });
     expect((await observeUntil(f.driver, deployment, (s) => s.phase === 'healthy')).phase).toBe('healthy');
-    expect(registry.requests.some((r) => r.startsWith('GET /v2/charts/web/blobs/sha256:'))).toBe(true);
+    expect(registry.output()).toContain('/v2/charts/web/blobs/sha256:');
   });
 });

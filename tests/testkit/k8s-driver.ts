@@ -16,6 +16,7 @@ import type { KubernetesDesiredDeployment } from '../../agent/core/protocol.js';
 import { KubernetesDriver } from '../../agent/kubernetes/driver.js';
 import type { ChartRepo } from './chart-repo.js';
 import { serveChartRepo } from './chart-repo.js';
+import type { HelmTestEnv } from './helm.js';
 import { createHelmTestEnv } from './helm.js';
 import type { AgentIdentity, Kube } from './kube-cluster.js';
 import { adminKube, agentIdentity, createNamespace } from './kube-cluster.js';
@@ -29,6 +30,8 @@ export interface Fixture {
   /** The agent's identity (ServiceAccount token bound to the chart's RBAC). */
   identity: AgentIdentity;
   driver: KubernetesDriver;
+  /** The agent's helm environment (its kubeconfig and HELM_*_HOME). */
+  agentHelm: HelmTestEnv;
   stateDir: string;
   /** helm as the admin, by hand. */
   helm(args: string[]): Promise<string>;
@@ -135,7 +138,7 @@ export function useKubernetesDriverSuite(): KubernetesDriverSuite {
       options: { timeoutSeconds: 60, atomic: false, wait: false, ignoreDrift: false },
       ...overrides,
     });
-    return { kube: admin, namespace, identity, stateDir, helm: adminHelm.run, newDriver, desired, namespaceFor, driver: newDriver() };
+    return { kube: admin, namespace, identity, agentHelm, stateDir, helm: adminHelm.run, newDriver, desired, namespaceFor, driver: newDriver() };
   }
 
   return {
