@@ -26,7 +26,7 @@ alive() {
 }
 
 ready() { # the recorded control plane answers /readyz and all its processes live
-  [ -f "$info" ] || return 1
+  [ -f "$info" ] && [ -f "$state/pids" ] || return 1
   local pid
   for pid in $(awk '{ print $2 }' "$state/pids"); do alive "$pid" || return 1; done
   curl -fsS --max-time 5 --cacert "$state/pki/ca.crt" -H "Authorization: Bearer $(cat "$state/pki/admin.token")" \
@@ -116,7 +116,8 @@ chmod 600 "$kubeconfig"
 launch() { # name command...: in its own session so it outlives this script; prints the pid
   local name=$1
   shift
-  setsid nohup "$@" >"$state/logs/$name.log" 2>&1 </dev/null &
+  # 8>&-: the daemons must not inherit (and hold forever) this script's lock.
+  setsid nohup "$@" >"$state/logs/$name.log" 2>&1 </dev/null 8>&- &
   echo "$name $!" >>"$state/pids"
   echo $!
 }

@@ -16,7 +16,7 @@ import { eventually as pollUntil } from './testkit/agent-process.js';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { afterAll, beforeAll, describe, expect, onTestFailed, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, onTestFailed, test, vi } from 'vitest';
 import type { ChartRepo } from './testkit/chart-repo.js';
 import { serveChartRepo } from './testkit/chart-repo.js';
 import type { HelmTestEnv } from './testkit/helm.js';
@@ -39,6 +39,9 @@ import {
 } from './testkit/flow.js';
 import { repoRoot, spawnHub, type HubProcess } from './testkit/hub.js';
 import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
+
+// Real controllers on a loaded 2-core machine: a rollout, a deadline or a garbage collection takes seconds.
+vi.setConfig({ testTimeout: 180_000 });
 
 let NAMESPACE: string;
 
@@ -167,7 +170,7 @@ afterAll(async () => {
 });
 
 /** Poll until `check` holds; fails at once, with the process output, if the agent exits. */
-function eventually<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000): Promise<T> {
+function eventually<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000): Promise<T> {
   return pollUntil(check, what, timeoutMs, undefined, () =>
     agent.process.exitCode !== null ? `the agent exited (code ${agent.process.exitCode})\n${processOutput()}` : null,
   );
