@@ -87,7 +87,9 @@ beforeAll(async () => {
   // HELM_*_HOME folders.
   helmEnv = await createHelmTestEnv({ kubeconfigPath: kube.kubeconfigPath });
 
-  hub = await spawnHub(await postgres.freshDatabase('hub'));
+  // The hub's default keepalive (15 s), not the testkit's 2 s: this file does not test keepalive,
+  // and an agent busy running helm on a loaded machine can miss a 2 s pong and be dropped.
+  hub = await spawnHub(await postgres.freshDatabase('hub'), { env: { DISTR_KEEPALIVE_SECONDS: '15' } });
   key = hub.bootstrapKey!;
   app = await createApplication(hub.url, key, 'web', 'kubernetes');
   version = await createKubernetesVersion(hub.url, key, {
