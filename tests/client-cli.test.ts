@@ -175,6 +175,37 @@ describe('typed errors', () => {
   });
 });
 
+describe('api-keys', () => {
+  test('create prints the secret once; list shows state; revoke by name ends the key (exit 3 after); usage and refusals', async () => {
+    const created = await distr(['api-keys', 'create', 'ci', '--role', 'read_only']);
+    expect(created.exitCode).toBe(0);
+    const [, id, secret] = /^created API key ci \(([0-9a-f-]{36}), read_only\)\nsecret \(shown once\): (distr_\S+)$/.exec(created.stdout) ?? [];
+    expect(secret).toBeDefined();
+    // The new key works with its role: it reads, it cannot write.
+    expect((await distr(['apps', 'list', '--json'], { DISTR_API_KEY: secret! })).exitCode).toBe(0);
+    expect(await distr(['apps', 'create', 'x', '--type', 'docker'], { DISTR_API_KEY: secret! })).toMatchObject({ exitCode: 3 });
+
+    const table = await distr(['api-keys', 'list']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+ROLE\s+CREATED\s+LAST USED\s+STATE$/);
+    expect(table.stdout).toMatch(new RegExp(`${id}\\s+ci\\s+read_only\\s+\\S+\\s+\\S+\\s+active(\\n|$)`));
+    expect(table.stdout).not.toContain(secret!.split('_').at(-1));
+
+    expect(await distr(['api-keys', 'revoke', 'ci'])).toMatchObject({ exitCode: 0, stdout: `revoked API key ci (${id})` });
+    expect(await distr(['apps', 'list'], { DISTR_API_KEY: secret! })).toMatchObject({ exitCode: 3, stderr: 'error: API key invalid, expired or revoked' });
+    const listed = await distrJson<any[]>(['api-keys', 'list']);
+    expect(listed.find((k) => k.id === id)).toMatchObject({ name: 'ci', roleCap: 'read_only', revokedAt: expect.any(String) });
+
+    const expiring = await distrJson(['api-keys', 'create', 'nightly', '--expires-at', '2099-01-01T00:00:00Z']);
+    expect(expiring).toMatchObject({ apiKey: { name: 'nightly', expiresAt: '2099-01-01T00:00:00.000Z' }, secret: expect.stringMatching(/^distr_/) });
+    expect((await distr(['api-keys', 'list'])).stdout).toMatch(/nightly\s+admin\s+.*active until 2099-01-01T00:00:00.000Z/);
+
+    expect(await distr(['api-keys', 'create', 'x', '--expires-at', 'soon'])).toMatchObject({ exitCode: 2, stderr: 'error: --expires-at: "soon" is not an ISO 8601 time (e.g. 2027-01-01T00:00:00Z)' });
+    expect(await distr(['api-keys', 'create', 'x', '--expires-at', '2001-01-01T00:00:00Z'])).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/^error: .*expiresAt.*must be in the future/) });
+    expect(await distr(['api-keys', 'revoke', 'nope'])).toMatchObject({ exitCode: 1, stderr: 'error: API key nope not found' });
+    expect((await distr(['api-keys', '--help'])).stdout).toMatch(/list[\s\S]*create[\s\S]*revoke/);
+  });
+});
+
 describe('status --watch', () => {
   async function seedWatched() {
     const app = await service.createApplication({ type: 'docker', name: 'shop' });
@@ -205,9 +236,9 @@ describe('status --watch', () => {
     await report('progressing', 'starting');
     const child = spawnDistr(['status', deployment.id, '--watch']);
     const { out, until } = collect(child);
-    await until(() => out.stdout.includes('progressing  starting'), 'the initial status event');
+    // stdout and stderr are separate pipes: wait for both, in no particular order.
+    await until(() => out.stdout.includes('progressing  starting') && out.stderr.includes('watching shop@edge for status changes'), 'the initial status event and the progress line');
     expect(out.stdout).toMatch(new RegExp(`^DEPLOYMENT .*\n${deployment.id}\\s+shop\\s+1\\.0\\.0\\s+edge\\s+progressing`));
-    expect(out.stderr).toContain('watching shop@edge for status changes');
     await report('healthy', 'all good');
     await until(() => out.stdout.includes('healthy  all good'), 'the healthy event');
     expect(out.stdout).toMatch(/\n\S+Z {2}shop@edge {2}healthy {2}all good\n/);

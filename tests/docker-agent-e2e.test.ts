@@ -10,6 +10,7 @@ import path from 'node:path';
 import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
 import { spawnHub, type HubProcess } from './testkit/hub.js';
 import { spawnAgent, eventually, type AgentProcess } from './testkit/agent-process.js';
+import { WAIT_BOUND_MS } from './testkit/changes.js';
 import {
   COMPOSE_TWO_SERVICES,
   createAccess,
@@ -88,7 +89,7 @@ function removeProjectLater(deploymentId: string) {
   });
 }
 
-async function waitStatus(env: Env, deploymentId: string, phase: string, revisionId?: string, timeoutMs = 45_000) {
+async function waitStatus(env: Env, deploymentId: string, phase: string, revisionId?: string, timeoutMs = WAIT_BOUND_MS) {
   return eventually(
     async () => {
       const d = await deploymentStatus(env.hub.url, env.key, deploymentId);
@@ -132,7 +133,7 @@ test('deploy, upgrade with new env, force restart, delete keeping volumes', asyn
       return now.length === 2 && now.every((c) => startedBefore.has(c.Id) && c.State.StartedAt !== startedBefore.get(c.Id));
     },
     'containers restarted',
-    20_000,
+    WAIT_BOUND_MS,
     env.logs,
   );
   await waitStatus(env, d.id, 'healthy', restarted.currentRevision.id);
@@ -142,7 +143,7 @@ test('deploy, upgrade with new env, force restart, delete keeping volumes', asyn
   expect((await docker.getVolume(volume).inspect()).Name).toBe(volume);
   cleanups.push(() => docker.getVolume(volume).remove());
   await deleteDeployment(env.hub.url, env.key, d.id);
-  await eventually(async () => (await containersOf(d.id)).length === 0, 'containers removed', 20_000, env.logs);
+  await eventually(async () => (await containersOf(d.id)).length === 0, 'containers removed', WAIT_BOUND_MS, env.logs);
   expect((await docker.getVolume(volume).inspect()).Name).toBe(volume);
 });
 
@@ -184,11 +185,11 @@ test('an agent killed mid-apply converges after it restarts', async () => {
   const d = await createDeployment(env.hub.url, env.key, { targetId: env.seed.target.id, versionId: v.id, docker: { composeType: 'compose' } });
   removeProjectLater(d.id);
   await waitStatus(env, d.id, 'progressing', d.currentRevision.id);
-  await eventually(async () => (await containersOf(d.id)).length > 0, 'apply under way', 10_000, env.logs);
+  await eventually(async () => (await containersOf(d.id)).length > 0, 'apply under way', WAIT_BOUND_MS, env.logs);
   await env.agent.kill();
   const restarted = spawnAgent(env.agentEnv);
   env.agent = restarted;
-  await waitStatus(env, d.id, 'healthy', d.currentRevision.id, 40_000);
+  await waitStatus(env, d.id, 'healthy', d.currentRevision.id);
   const running = await containersOf(d.id);
   expect(running.map((c) => c.State.Status).sort()).toEqual(['running', 'running']);
 });
@@ -218,7 +219,7 @@ test('after a hub restart the agent reconnects and the deployment keeps running 
       return lines.some((l) => l.line.includes('web up')) && lines.some((l) => l.line.includes('worker hello')) ? lines : null;
     },
     'log lines at the hub',
-    20_000,
+    WAIT_BOUND_MS,
     env.logs,
   );
   expect(logs.length).toBeGreaterThanOrEqual(2);

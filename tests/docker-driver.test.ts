@@ -10,9 +10,9 @@ import Docker from 'dockerode';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerDriver, type DockerDriverOptions } from '../agent/docker/driver.js';
-import type { DockerDesiredDeployment, LogLine } from '../agent/core/protocol.js';
+import type { DockerDesiredDeployment, LogLine } from '../protocol/index.js';
 import type { ObservedStatus } from '../agent/core/driver.js';
-import { Changes, ObservedList } from './testkit/changes.js';
+import { Changes, ObservedList, WAIT_BOUND_MS } from './testkit/changes.js';
 
 const SOCKET = '/var/run/docker.sock';
 const IMAGE = 'local/busybox:test';
@@ -63,7 +63,7 @@ function driver(options: Partial<DockerDriverOptions> = {}): DockerDriver {
   return new DockerDriver({ workRoot, socketPath: SOCKET, ...options });
 }
 
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = WAIT_BOUND_MS): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = await read();
   while (!done(last)) {
@@ -298,7 +298,8 @@ ${service(`    depends_on:
     );
     const abort = new AbortController();
     const applying = d.apply(deployment, { signal: abort.signal });
-    await eventually(() => projectContainers(project), (containers) => containers.length === 2);
+    // Abort while `up` waits on gate's health: both containers exist and gate is running.
+    await eventually(() => projectContainers(project), (containers) => containers.length === 2 && containers.some((c) => c.Labels['com.docker.compose.service'] === 'gate' && c.State === 'running'));
     abort.abort();
     // The cancellation's own error (not compose giving up on the gate) proves the abort stopped it.
     await expect(applying).rejects.toThrow('docker compose up cancelled');

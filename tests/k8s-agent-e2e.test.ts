@@ -13,10 +13,11 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { eventually as pollUntil } from './testkit/agent-process.js';
+import { WAIT_BOUND_MS } from './testkit/changes.js';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { afterAll, beforeAll, describe, expect, onTestFailed, test, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, onTestFailed, test } from 'vitest';
 import type { ChartRepo } from './testkit/chart-repo.js';
 import { serveChartRepo } from './testkit/chart-repo.js';
 import type { HelmTestEnv } from './testkit/helm.js';
@@ -40,8 +41,6 @@ import {
 import { repoRoot, spawnHub, type HubProcess } from './testkit/hub.js';
 import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
 
-// Real controllers on a loaded 2-core machine: a rollout, a deadline or a garbage collection takes seconds.
-vi.setConfig({ testTimeout: 180_000 });
 
 let NAMESPACE: string;
 
@@ -149,7 +148,7 @@ async function startAgent(): Promise<void> {
   });
   child.all!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   agent = { process: child, output: () => out };
-  await eventually('the agent to connect to the hub', () => out.includes('"connected to hub"'), 30_000);
+  await eventually('the agent to connect to the hub', () => out.includes('"connected to hub"'));
 }
 
 async function stopAgent(): Promise<void> {
@@ -172,7 +171,7 @@ afterAll(async () => {
 });
 
 /** Poll until `check` holds; fails at once, with the process output, if the agent exits. */
-function eventually<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000): Promise<T> {
+function eventually<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = WAIT_BOUND_MS): Promise<T> {
   return pollUntil(check, what, timeoutMs, undefined, () =>
     agent.process.exitCode !== null ? `the agent exited (code ${agent.process.exitCode})\n${processOutput()}` : null,
   );

@@ -7,13 +7,11 @@
  * scripts/build-test-k8s.sh) with its HPA on. Fixture charts: tests/fixtures/charts/.
  */
 import path from 'node:path';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from './testkit/hub.js';
 import { ctx, eventually, helmRevision, observeUntil, useKubernetesDriverSuite } from './testkit/k8s-driver.js';
 import { testCluster } from './testkit/kube-cluster.js';
 
-// Real controllers on a loaded 2-core machine: a rollout, a deadline or a garbage collection takes seconds.
-vi.setConfig({ testTimeout: 180_000 });
 
 const suite = useKubernetesDriverSuite();
 const { setup, onCleanup } = suite;

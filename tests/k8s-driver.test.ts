@@ -8,16 +8,14 @@
  */
 import path from 'node:path';
 import { execa } from 'execa';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PermanentApplyError } from '../agent/core/driver.js';
-import type { LogLine } from '../agent/core/protocol.js';
+import type { LogLine } from '../protocol/index.js';
 import { ObservedList } from './testkit/changes.js';
 import { podLogs, staticVolumeFor } from './testkit/kube-cluster.js';
 import { ctx, eventually, helmRevision, observeUntil, useKubernetesDriverSuite } from './testkit/k8s-driver.js';
 import { startTestRegistry } from './testkit/registry.js';
 
-// Real controllers on a loaded 2-core machine: a rollout, a deadline or a garbage collection takes seconds.
-vi.setConfig({ testTimeout: 180_000 });
 
 const suite = useKubernetesDriverSuite();
 const { setup, onCleanup } = suite;

@@ -9,12 +9,10 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClusterOwnershipStore, OwnershipConflictError, ownershipObjectName } from '../agent/kubernetes/ownership.js';
 import { ctx, eventually, helmRevision, observeUntil, useKubernetesDriverSuite } from './testkit/k8s-driver.js';
 
-// Real controllers on a loaded 2-core machine: a rollout, a deadline or a garbage collection takes seconds.
-vi.setConfig({ testTimeout: 180_000 });
 
 const suite = useKubernetesDriverSuite();
 const { setup, tempDir } = suite;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DeploymentDriver } from './driver.js';
 import { PermanentApplyError } from './driver.js';
-import type { DesiredDeployment, StatusReport } from './protocol.js';
+import type { DesiredDeployment, StatusReport } from '../../protocol/index.js';
 import type { StateStore } from './state-store.js';
 import { backoffDelay, sleep, untilAborted } from './backoff.js';
 

@@ -1,6 +1,6 @@
 import { execa, type ResultPromise } from 'execa';
 import { repoRoot } from './hub.js';
-import { Changes } from './changes.js';
+import { Changes, WAIT_BOUND_MS } from './changes.js';
 
 export interface AgentProcess {
   process: ResultPromise;
@@ -56,7 +56,7 @@ export function spawnAgent(env: Record<string, string>): AgentProcess {
 export async function eventually<T>(
   check: () => Promise<T | null | undefined | false> | T | null | undefined | false,
   what: string,
-  timeoutMs = 20_000,
+  timeoutMs = WAIT_BOUND_MS,
   onFail?: () => string,
   stopReason?: () => string | null,
 ): Promise<T> {

@@ -1,7 +1,10 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { DESIRED_STATE_SUBSCRIPTION } from '../../agent/core/hub-client.js';
-import { gql, ok } from './graphql.js';
+import { AgentDesiredStateDocument, AgentLoginDocument, AgentReportStatusDocument, type AgentStatusReportInput } from '../../protocol/index.js';
+import { gql, ok, operationText } from './graphql.js';
+
+/** The agent's own subscription document (protocol/operations/agent.graphql). */
+export const DESIRED_STATE_SUBSCRIPTION = operationText(AgentDesiredStateDocument);
 
 /** A simulated agent's socket: the real graphql-ws protocol, with helpers to await what arrives. */
 export interface AgentSocket {
@@ -14,7 +17,7 @@ export interface AgentSocket {
 }
 
 export async function agentLogin(url: string, targetId: string, secret: string): Promise<string> {
-  const data = await ok(url, `mutation($t: ID!, $s: String!) { agentLogin(targetId: $t, secret: $s) { token } }`, { t: targetId, s: secret }, null);
+  const data = await ok(url, AgentLoginDocument, { targetId, secret }, null);
   return data.agentLogin.token;
 }
 
@@ -68,13 +71,7 @@ function unwrap(v: any) {
   return v.data?.agentDesiredState ?? v.data;
 }
 
-/** Report status as an agent over HTTP. */
-export async function reportStatus(url: string, token: string, reports: Record<string, unknown>[]) {
-  const res = await gql(
-    url,
-    `mutation($r: [AgentStatusReportInput!]!) { agentReportStatus(reports: $r) { __typename ... on AgentStatusReportResult { accepted changed ignored } ... on Error { message } } }`,
-    { r: reports },
-    token,
-  );
-  return res;
+/** Report status as an agent over HTTP; `phase` is loose so tests can send what the schema refuses. */
+export async function reportStatus(url: string, token: string, reports: (Omit<AgentStatusReportInput, 'phase'> & { phase: string })[]) {
+  return gql(url, AgentReportStatusDocument, { reports: reports as AgentStatusReportInput[] }, token);
 }

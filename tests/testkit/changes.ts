@@ -47,3 +47,11 @@ export class ObservedList<T> extends Changes {
     this.changed();
   }
 }
+
+/**
+ * The bound on waits that poll outside state (docker, helm, the hub over HTTP) for which there is
+ * no event to wait on: a hang guard far above anything expected on a loaded 2-core machine, never
+ * a claim about speed (figures live in bench/ and BENCHMARKS.md). Test timeouts are above it
+ * (vitest.config.ts).
+ */
+export const WAIT_BOUND_MS = 120_000;

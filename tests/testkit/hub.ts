@@ -31,9 +31,11 @@ export interface TestHub {
 }
 
 /** A hub in this process on a free port, on the given (fresh) database. */
-export async function startTestHub(databaseUrl: string, env: Record<string, string> = {}): Promise<TestHub> {
-  const hubEnv = parseHubEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', DISTR_KEEPALIVE_SECONDS: '2', ...env });
-  const hub = await startHub(hubEnv, databaseUrl, createLogger(hubEnv.LOG_LEVEL));
+export async function startTestHub(databaseUrl: string, env: Record<string, string> = {}, opts: { logLines?: string[] } = {}): Promise<TestHub> {
+  const hubEnv = parseHubEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: opts.logLines ? 'info' : 'silent', DISTR_KEEPALIVE_SECONDS: '2', ...env });
+  // With logLines, every JSON log line the hub writes is collected there (as written, after redaction).
+  const sink = opts.logLines ? { write: (line: string) => void opts.logLines!.push(line) } : undefined;
+  const hub = await startHub(hubEnv, databaseUrl, createLogger(hubEnv.LOG_LEVEL, sink));
   if (!hub.bootstrapKey) throw new Error('test hub expected an empty database');
   const bus = hub.runtime.bus;
   const waiting = new Map<keyof BusTopics, (() => void)[]>();

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { ObservedStatus } from '../../agent/core/driver.js';
-import type { KubernetesDesiredDeployment } from '../../agent/core/protocol.js';
+import type { KubernetesDesiredDeployment } from '../../protocol/index.js';
 import { KubernetesDriver } from '../../agent/kubernetes/driver.js';
 import type { ChartRepo } from './chart-repo.js';
 import { serveChartRepo } from './chart-repo.js';
@@ -21,6 +21,7 @@ import { createHelmTestEnv } from './helm.js';
 import type { AgentIdentity, Kube } from './kube-cluster.js';
 import { adminKube, agentIdentity, createNamespace } from './kube-cluster.js';
 import { writeTestChart } from './test-chart.js';
+import { WAIT_BOUND_MS } from './changes.js';
 
 export interface Fixture {
   /** The admin's view of the cluster (for looking, and for changes "by hand"). */
@@ -154,12 +155,12 @@ export function useKubernetesDriverSuite(): KubernetesDriverSuite {
 /** An apply/restart/remove context that is never aborted. */
 export const ctx = () => ({ signal: new AbortController().signal });
 
-/** observe() every 200 ms until `done`; fails with the last status. */
+/** observe() every 200 ms until `done`; fails with the last status. The bound is a hang guard (WAIT_BOUND_MS), not a timing claim. */
 export async function observeUntil(
   driver: KubernetesDriver,
   deployment: KubernetesDesiredDeployment,
   done: (s: ObservedStatus) => boolean,
-  timeoutMs = 45_000,
+  timeoutMs = WAIT_BOUND_MS,
 ): Promise<ObservedStatus> {
   const deadline = Date.now() + timeoutMs;
   let last: ObservedStatus | null = null;
