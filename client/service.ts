@@ -38,6 +38,7 @@ import type {
 } from './types.js';
 import { isBehind, latestVersion } from './versions.js';
 import { watchDeploymentStatus, type WatchOptions } from './watch.js';
+import { RolloutsClient } from './rollouts.js';
 
 const TYPED_ERRORS = new Set(['NotFoundError', 'InvalidInputError', 'RuleViolationError', 'ConflictError']);
 /** The hub's largest page (Pothos relay default). */
@@ -73,6 +74,8 @@ export class DistrService {
   readonly endpoint: string;
   private readonly apiKey: string;
   private readonly sdk: Sdk;
+  /** Staged rollouts, rollback, target labels and maintenance windows. */
+  readonly rollouts: RolloutsClient;
 
   constructor(options: DistrServiceOptions = {}) {
     const hubUrl = options.hubUrl ?? process.env.DISTR_HUB_URL;
@@ -91,6 +94,7 @@ export class DistrService {
         throw requestErrorFrom(err, this.hubUrl);
       }
     });
+    this.rollouts = new RolloutsClient(this.sdk, this.endpoint, apiKey, unwrap, allPages);
   }
 
   // ---- applications and versions ----
