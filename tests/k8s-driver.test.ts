@@ -49,12 +49,14 @@ describe('KubernetesDriver with real helm against the Kubernetes stand-in', () =
 
   it('reports a Deployment that never becomes ready as an error naming it', async () => {
     const f = await setup();
-    // A longer progress deadline: the CrashLoopBackOff window must outlast a slow helm under load.
-    f.kube.setReadiness({ neverReady: ['broken'], progressDeadlineMs: 3_000 });
+    // The progress deadline passes when the test says so: the CrashLoopBackOff phase has no
+    // wall-clock window a slow helm under load could miss.
+    f.kube.setReadiness({ neverReady: ['broken'], progressDeadlineMs: Infinity });
     const deployment = desired({ deploymentId: 'dep-broken', releaseName: 'broken' });
     await f.driver.apply(deployment, ctx());
     const crashing = await observeUntil(f.driver, deployment, (s) => s.phase === 'error');
     expect(crashing.message).toMatch(/^Deployment broken: pod broken-\S+ container web CrashLoopBackOff/);
+    f.kube.expireProgressDeadlines();
     const stuck = await observeUntil(f.driver, deployment, (s) => s.message.includes('ProgressDeadlineExceeded'));
     expect(stuck).toMatchObject({ phase: 'error', resources: [{ kind: 'Deployment', name: 'broken', phase: 'error' }] });
     expect(stuck.message).toMatch(/^Deployment broken: ProgressDeadlineExceeded/);

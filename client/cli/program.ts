@@ -15,6 +15,7 @@ function withPlacement(targets: Command): Command {
   addTargetPlacementCommands(targets);
   return targets;
 }
+import { logsCommand } from './commands/logs.js';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, connection: 3 } as const;
 const CLI_VERSION = '0.1.0';
@@ -35,7 +36,7 @@ export function buildProgram(): Command {
     '\nExit codes: 0 ok, 1 the hub refused the request, 2 usage error, 3 hub unreachable or API key refused.\n' +
       'Applications and targets may be given by id or by name.',
   );
-  for (const command of [applicationsCommand(), versionsCommand(), withPlacement(targetsCommand()), deployCommand(), updateCommand(), rolloutsCommand(), rollbackCommand(), statusCommand(), restartCommand(), undeployCommand(), apiKeysCommand()]) {
+  for (const command of [applicationsCommand(), versionsCommand(), withPlacement(targetsCommand()), deployCommand(), updateCommand(), rolloutsCommand(), rollbackCommand(), statusCommand(), logsCommand(), restartCommand(), undeployCommand(), apiKeysCommand()]) {
     program.addCommand(inheritSettings(command, program));
   }
   return program;

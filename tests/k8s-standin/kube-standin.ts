@@ -49,6 +49,8 @@ export interface KubeStandIn {
   create(kind: string, namespace: string | null, object: Omit<KubeObject, 'metadata'> & { metadata: { name: string } & Record<string, unknown> }): KubeObject;
   /** Change how the simulated controller treats workloads from now on. */
   setReadiness(options: ReadinessOptions): void;
+  /** With `progressDeadlineMs: Infinity`: never-ready workloads hit their progress deadline now. */
+  expireProgressDeadlines(): void;
   /** Append a line to a pod container's log. */
   appendPodLog(namespace: string, pod: string, container: string, line: string): void;
   /** Resolves once `check` holds, re-checked at every object change (create, update, delete): no polling. */
@@ -115,6 +117,7 @@ export async function startKubeStandIn(options: KubeStandInOptions = {}): Promis
     },
     appendPodLog: (namespace, pod, container, line) => logs.append(namespace, pod, container, line),
     until: (check, what) => changes.until(check, what),
+    expireProgressDeadlines: () => controller.expireProgressDeadlines(),
     async close() {
       controller.stop();
       server.closeAllConnections();
