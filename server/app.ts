@@ -32,6 +32,7 @@ import { RolloutController } from './rollouts/controller.js';
 import { bootstrapFirstRun, sharedSetting } from './orgs/bootstrap.js';
 import { schema } from './schema/index.js';
 import { HubMetrics, routeOf } from './metrics/metrics.js';
+import { serveConsole } from './console.js';
 
 /** A start-up failure stated as one sentence a person can act on. */
 export class HubStartError extends Error {}
@@ -191,6 +192,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         });
       }
     }
+    if ((req.method === 'GET' || req.method === 'HEAD') && route === 'console') return serveConsole(req, res);
     return yoga(req, res);
   };
   const server = createServer((req, res) => void handle(req, res));
