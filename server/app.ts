@@ -23,6 +23,8 @@ import { AgentConnections } from './agents/connections.js';
 import { DesiredStateFanout } from './agents/fanout.js';
 import { bootstrapFirstRun, sharedSetting } from './orgs/bootstrap.js';
 import { schema } from './schema/index.js';
+import { loadKeyring } from './secrets/encryption.js';
+import { reencryptStaleValues } from './secrets/rotation.js';
 
 export interface RunningHub {
   url: string;
@@ -48,6 +50,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
   const rootEm = orm.em as unknown as EntityManager;
 
+  const keyring = await loadKeyring(env);
+  const reencrypted = await reencryptStaleValues(rootEm.fork(), keyring);
+  logger.info({ keyId: keyring.current.id, source: keyring.source, reencrypted }, 'encryption key loaded');
   const first = await bootstrapFirstRun(rootEm.fork());
   const jwtSecret = env.DISTR_JWT_SECRET ?? (await sharedSetting(rootEm.fork(), 'agent_token_key', newSecret));
   const bus = new EventBus(databaseUrl, logger.child({ source: 'bus' }));
@@ -64,8 +69,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     agentTokens: new AgentTokens(jwtSecret, env.DISTR_AGENT_TOKEN_TTL_SECONDS),
     connections: new AgentConnections(rootEm, bus, instanceId, logger.child({ source: 'connections' })),
     loginLimiter: new LoginRateLimiter(env.DISTR_AGENT_LOGIN_MAX_FAILURES),
-    fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' })),
+    fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' }), keyring),
     generations,
+    keyring,
     instanceId,
     rootEm,
   };

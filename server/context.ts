@@ -8,6 +8,7 @@ import type { AgentConnections } from './agents/connections.js';
 import type { LoginRateLimiter } from './auth/rate-limit.js';
 import type { DesiredStateFanout } from './agents/fanout.js';
 import type { GenerationCache } from './auth/principal.js';
+import type { Keyring } from './secrets/encryption.js';
 
 /** A vendor calling with an API key. */
 export interface VendorPrincipal {
@@ -41,6 +42,8 @@ export interface HubRuntime {
   loginLimiter: LoginRateLimiter;
   fanout: DesiredStateFanout;
   generations: GenerationCache;
+  /** Encrypts secrets and registry passwords at rest (the key never goes to the database). */
+  keyring: Keyring;
   /** Unique per hub process; tags this process's agent connection rows. */
   instanceId: string;
   /** Root EntityManager: fork it, never use it directly. */

@@ -41,6 +41,8 @@ function desired(
     versionName: '1.0.0',
     restartMarker: null,
     logsEnabled: true,
+    registryAuths: [],
+    error: null,
     composeType: 'compose',
     projectName,
     composeFile,

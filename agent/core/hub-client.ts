@@ -16,7 +16,8 @@ export const DESIRED_STATE_SUBSCRIPTION = `subscription AgentDesiredState { agen
   targetId targetType namespace scope
   deleted { deploymentId removeVolumes }
   deployments {
-    deploymentId revisionId type applicationName versionName restartMarker logsEnabled
+    deploymentId revisionId type applicationName versionName restartMarker logsEnabled error
+    registryAuths { host username password }
     docker { composeType projectName composeFile envFile }
     kubernetes { releaseName namespace chart { type url name version } values timeoutSeconds atomic wait ignoreDrift }
   } } }`;
@@ -41,6 +42,8 @@ interface WireDeployment {
   versionName: string;
   restartMarker: string | null;
   logsEnabled: boolean;
+  error: string | null;
+  registryAuths: { host: string; username: string; password: string }[];
   docker: { composeType: 'compose' | 'swarm'; projectName: string; composeFile: string; envFile: string } | null;
   kubernetes: {
     releaseName: string;
@@ -63,6 +66,8 @@ export function fromWire(d: WireDeployment): DesiredDeployment {
     versionName: d.versionName,
     restartMarker: d.restartMarker,
     logsEnabled: d.logsEnabled,
+    registryAuths: d.registryAuths ?? [],
+    error: d.error ?? null,
   };
   if (d.type === 'docker' && d.docker) return { ...base, type: 'docker', ...d.docker };
   const k = d.kubernetes!;

@@ -31,6 +31,14 @@ export interface KubernetesOptions {
   ignoreDrift: boolean;
 }
 
+/** Credentials for one registry host (images, OCI and repository charts). Never logged. */
+export interface RegistryAuth {
+  /** As image references name it: `ghcr.io`, `127.0.0.1:5000`, `docker.io`. */
+  host: string;
+  username: string;
+  password: string;
+}
+
 interface DesiredDeploymentBase {
   deploymentId: string;
   /** The current revision: the agent reports status against it. */
@@ -43,6 +51,17 @@ interface DesiredDeploymentBase {
    */
   restartMarker: string | null;
   logsEnabled: boolean;
+  /**
+   * The registry credentials this deployment may use: docker gets those of its images' hosts,
+   * kubernetes every one its application and target admit (images are known only to the chart).
+   * Not part of what is applied: a change alone does not redeploy (see the worker).
+   */
+  registryAuths: RegistryAuth[];
+  /**
+   * Set when the hub could not render this deployment (e.g. a secret it references is gone): the
+   * agent reports it as the deployment's error and leaves what runs untouched.
+   */
+  error: string | null;
 }
 
 export interface DockerDesiredDeployment extends DesiredDeploymentBase {

@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import type { DeletedDeployment, DesiredDeployment, DesiredState, DockerDesiredDeployment, KubernetesDesiredDeployment } from '../../agent/core/protocol.js';
+import type { DeletedDeployment, DesiredDeployment, DesiredState, DockerDesiredDeployment, KubernetesDesiredDeployment, RegistryAuth } from '../../agent/core/protocol.js';
 import type { AgentPrincipal, Context } from '../context.js';
 import { builder } from '../schema/builder.js';
 import { MUTATION_ERRORS } from '../schema/errors.js';
@@ -51,6 +51,15 @@ const KubernetesDesiredRef = builder.objectRef<KubernetesDesiredDeployment>('Des
   }),
 });
 
+const RegistryAuthRef = builder.objectRef<RegistryAuth>('DesiredRegistryAuth').implement({
+  description: 'Credentials for one registry host, sent only to the agent whose deployment needs them.',
+  fields: (t) => ({
+    host: t.exposeString('host'),
+    username: t.exposeString('username'),
+    password: t.exposeString('password', { authScopes: { agent: true } }),
+  }),
+});
+
 const DesiredDeploymentRef = builder.objectRef<DesiredDeployment>('DesiredDeployment').implement({
   description: 'What the agent must run for one deployment.',
   fields: (t) => ({
@@ -64,6 +73,11 @@ const DesiredDeploymentRef = builder.objectRef<DesiredDeployment>('DesiredDeploy
       description: 'Id of the newest force-restart revision; restart once whenever it changes.',
     }),
     logsEnabled: t.exposeBoolean('logsEnabled'),
+    registryAuths: t.field({ type: [RegistryAuthRef], authScopes: { agent: true }, resolve: (d) => d.registryAuths }),
+    error: t.exposeString('error', {
+      nullable: true,
+      description: 'Set when the hub cannot render this deployment (e.g. a referenced secret is gone): report it, change nothing.',
+    }),
     docker: t.field({ type: DockerDesiredRef, nullable: true, resolve: (d) => (d.type === 'docker' ? d : null) }),
     kubernetes: t.field({ type: KubernetesDesiredRef, nullable: true, resolve: (d) => (d.type === 'kubernetes' ? d : null) }),
   }),
