@@ -8,6 +8,8 @@ import { ConfigError, parseHubEnv } from './env.js';
 import { createLogger } from './logger.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { startHub } from './app.js';
+import { hubUrlWarning } from './targets/install.js';
+import { publicHubUrl } from './targets/service.js';
 
 let env;
 try {
@@ -44,6 +46,9 @@ if (hub.bootstrapKey) {
   );
   if (env.DISTR_BOOTSTRAP_KEY_FILE) await writeFile(env.DISTR_BOOTSTRAP_KEY_FILE, hub.bootstrapKey, { mode: 0o600 });
 }
+
+const urlWarning = hubUrlWarning(publicHubUrl(hub.runtime.env), env.DISTR_PUBLIC_URL !== undefined);
+if (urlWarning) logger.warn({ publicUrl: publicHubUrl(hub.runtime.env) }, urlWarning);
 
 // Logged last, after the first-run key: scripts and tests wait for this line.
 logger.info({ port: hub.port, graphql: `${hub.url}/graphql` }, 'hub listening');
