@@ -24,6 +24,8 @@ import { DesiredStateFanout } from './agents/fanout.js';
 import { bootstrapFirstRun, sharedSetting } from './orgs/bootstrap.js';
 import { schema } from './schema/index.js';
 import { loadKeyring } from './secrets/encryption.js';
+import { AGENT_CHART_PATH } from './targets/install.js';
+import { agentChartArchive } from './targets/chart-archive.js';
 import { reencryptStaleValues } from './secrets/rotation.js';
 
 export interface RunningHub {
@@ -120,6 +122,16 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     if (url === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (url === AGENT_CHART_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
+      try {
+        const archive = await agentChartArchive();
+        res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': String(archive.length) });
+        return res.end(req.method === 'HEAD' ? undefined : archive);
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, 'packing the agent chart failed');
+        return sendJson(res, 500, { status: 'agent chart unavailable' });
+      }
+    }
     if (url === '/readyz') {
       try {
         const pending = await pendingMigrations(orm);
