@@ -84,6 +84,9 @@ fi
 # --- helm ------------------------------------------------------------------------------------
 bash "$root/scripts/install-helm.sh" >/dev/null
 
+# --- the compose differential test's oracle (a newer compose, in .bin) -----------------------
+bash "$root/scripts/install-compose-oracle.sh" >/dev/null
+
 # --- the Docker engine -----------------------------------------------------------------------
 if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
   log "starting dockerd (data under $docker_root)"

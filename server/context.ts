@@ -9,6 +9,8 @@ import type { LoginRateLimiter } from './auth/rate-limit.js';
 import type { DesiredStateFanout } from './agents/fanout.js';
 import type { GenerationCache } from './auth/principal.js';
 import type { Keyring } from './secrets/encryption.js';
+import type { VendorSockets } from './auth/vendor-sockets.js';
+import type { HubMetrics } from './metrics/metrics.js';
 
 /** A vendor calling with an API key. */
 export interface VendorPrincipal {
@@ -44,6 +46,9 @@ export interface HubRuntime {
   generations: GenerationCache;
   /** Encrypts secrets and registry passwords at rest (the key never goes to the database). */
   keyring: Keyring;
+  /** This process's websockets opened with vendor API keys (closed on revocation and expiry). */
+  vendorSockets: VendorSockets;
+  metrics: HubMetrics;
   /** Unique per hub process; tags this process's agent connection rows. */
   instanceId: string;
   /** Root EntityManager: fork it, never use it directly. */

@@ -387,6 +387,21 @@ describe('distr-hub chart', () => {
     });
   });
 
+  test('pods carry Prometheus scrape annotations; a ServiceMonitor is optional', async () => {
+    const plain = await render(hubChart, 'distr', 'distr', sets(hubValues));
+    expect(only(plain, 'Deployment').spec.template.metadata.annotations).toMatchObject({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': '8080',
+      'prometheus.io/path': '/metrics',
+    });
+    expect(plain.filter((o) => o.kind === 'ServiceMonitor')).toEqual([]);
+    const monitored = await render(hubChart, 'distr', 'distr', sets({ ...hubValues, 'metrics.serviceMonitor.enabled': 'true', 'metrics.serviceMonitor.labels.release': 'prom' }));
+    const monitor = only(monitored, 'ServiceMonitor');
+    expect(monitor.metadata.labels?.release).toBe('prom');
+    expect(monitor.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '30s' }]);
+    expect(monitor.spec.selector.matchLabels).toEqual(only(monitored, 'Service').spec.selector);
+  });
+
   test('without database.url or database.existingSecret lint and template fail naming database', async () => {
     const lint = await helm(['lint', '--strict', hubChart]);
     expect(lint.exitCode).not.toBe(0);

@@ -40,10 +40,11 @@ test('the kubernetes command fetches the agent chart from the hub and renders it
   const target = await createTarget(hub.url, hub.apiKey, { name: 'k8s', type: 'kubernetes', namespace: 'customer', scope: 'namespace' });
   const a = await access(target.id);
   expect(a.warnings.join()).toMatch(/DISTR_PUBLIC_URL is not set/);
-  expect(a.installCommand.split('\n').filter((l) => l.includes('helm')).join('\n')).not.toContain(a.secret);
+  expect(a.installCommand).not.toContain(a.secret);
   const helmBin = path.join(repoRoot, '.bin', 'helm');
   const asTemplate = a.installCommand.replace(/^helm install /m, `'${helmBin}' template `).replace(' --create-namespace', '');
   const rendered = await execa('bash', ['-euc', asTemplate], {
+    input: `${a.secret}\n`,
     env: { ...process.env, HOME: home, HELM_CACHE_HOME: path.join(home, 'c'), HELM_CONFIG_HOME: path.join(home, 'g'), HELM_DATA_HOME: path.join(home, 'd') },
   });
   const objects = parseAllDocuments(rendered.stdout).map((d) => d.toJS()).filter(Boolean);
@@ -57,9 +58,8 @@ test('the kubernetes command fetches the agent chart from the hub and renders it
 test('the docker command names the secret file, not the secret, for docker run; warnings when loopback', async () => {
   const target = await createTarget(hub.url, hub.apiKey, { name: 'host', type: 'docker' });
   const a = await access(target.id);
-  const run = a.installCommand.slice(a.installCommand.indexOf('docker run'));
-  expect(run).not.toContain(a.secret);
-  expect(run).toContain('DISTR_TARGET_SECRET_FILE=/run/secrets/distr-target-secret');
+  expect(a.installCommand).not.toContain(a.secret);
+  expect(a.installCommand).toContain('DISTR_TARGET_SECRET_FILE=/run/secrets/distr-agent-secret');
   expect(run).toContain('/var/run/docker.sock:/var/run/docker.sock');
   expect(a.installComposeFile).toContain('DISTR_TARGET_SECRET_FILE');
   expect(a.installComposeFile).not.toContain(a.secret);

@@ -4,7 +4,7 @@ import Docker from 'dockerode';
 import { parse as parseEnvFile } from 'dotenv';
 import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
 import { PermanentApplyError } from '../core/driver.js';
-import type { DeletedDeployment, DesiredDeployment, DockerDesiredDeployment, LogLine, RegistryAuth } from '../core/protocol.js';
+import type { DeletedDeployment, DesiredDeployment, DockerDesiredDeployment, LogLine, RegistryAuth } from '../../protocol/index.js';
 import { cliEnvironment, runCli, silentLogger, type DriverLogger } from './cli.js';
 import { followProjectLogs } from './logs.js';
 import { classifyContainer, summarizeContainers } from './status.js';

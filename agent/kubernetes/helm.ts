@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
-import type { ChartRef } from '../core/protocol.js';
+import type { ChartRef } from '../../protocol/index.js';
 
 export interface HelmOptions {
   /** helm binary; default `helm` on PATH. */

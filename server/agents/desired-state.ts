@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import deepmerge from 'deepmerge';
 import { parse as parseYaml } from 'yaml';
 import dotenv from 'dotenv';
-import type { DesiredDeployment, DesiredState } from '../../agent/core/protocol.js';
+import type { WireDeployment, WireDesiredState } from '../../protocol/index.js';
 import { formatEnvFile } from '../validation.js';
 import type { Keyring } from '../secrets/encryption.js';
 import { loadRegistryCredentials, loadSecretValues, registryHostOf, type SecretLookup } from '../secrets/resolve.js';
@@ -46,19 +46,20 @@ export function imageHostsOf(composeFile: string): Set<string> | null {
   return hosts;
 }
 
+/** One row of the query below; its column types come from the contract where it has them. */
 interface DesiredRow {
   target_id: string;
   organization_id: string;
   application_id: string | null;
   revision_created_at: Date | null;
-  target_type: DesiredState['targetType'];
+  target_type: WireDesiredState['targetType'];
   namespace: string | null;
-  scope: DesiredState['scope'];
+  scope: WireDesiredState['scope'];
   logs_enabled: boolean;
   deployment_id: string | null;
-  compose_type: 'compose' | 'swarm' | null;
+  compose_type: NonNullable<WireDeployment['docker']>['composeType'] | null;
   release_name: string | null;
-  helm_options: { timeoutSeconds: number; atomic: boolean; wait: boolean; ignoreDrift: boolean } | null;
+  helm_options: Pick<NonNullable<WireDeployment['kubernetes']>, 'timeoutSeconds' | 'atomic' | 'wait' | 'ignoreDrift'> | null;
   revision_id: string | null;
   env_file: string | null;
   values_yaml: string | null;
@@ -66,7 +67,7 @@ interface DesiredRow {
   version_name: string | null;
   compose_file: string | null;
   env_template: string | null;
-  chart_type: 'oci' | 'repository' | null;
+  chart_type: NonNullable<WireDeployment['kubernetes']>['chart']['type'] | null;
   chart_url: string | null;
   chart_name: string | null;
   chart_version: string | null;
@@ -80,9 +81,9 @@ interface DesiredRow {
  * the hub's hottest read (every change, every agent connect), and hydrating entities for it cost
  * more than the database work.
  */
-export async function loadDesiredStates(em: EntityManager, targetIds: readonly string[], keyring: Keyring): Promise<Map<string, DesiredState>> {
+export async function loadDesiredStates(em: EntityManager, targetIds: readonly string[], keyring: Keyring): Promise<Map<string, WireDesiredState>> {
   const ids = [...new Set(targetIds)];
-  const states = new Map<string, DesiredState>();
+  const states = new Map<string, WireDesiredState>();
   if (ids.length === 0) return states;
   const since = new Date(Date.now() - TOMBSTONE_DAYS * 86_400_000);
   const [rows, tombstones] = await Promise.all([
@@ -166,27 +167,30 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
       registryAuths,
       error,
     };
-    let desired: DesiredDeployment;
-    if (row.compose_type) {
-      desired = {
-        ...base,
-        type: 'docker',
-        composeType: row.compose_type,
-        projectName: projectName(row.deployment_id),
-        composeFile: row.compose_file ?? '',
-        envFile: formatEnvFile(env ?? {}),
-      };
-    } else {
-      desired = {
-        ...base,
-        type: 'kubernetes',
-        releaseName: row.release_name!,
-        namespace: state.namespace ?? 'default',
-        chart: { type: row.chart_type!, url: row.chart_url!, name: row.chart_name ?? null, version: row.chart_version! },
-        values: values ?? {},
-        options: row.helm_options ?? { timeoutSeconds: 300, atomic: false, wait: false, ignoreDrift: false },
-      };
-    }
+    const desired: WireDeployment = row.compose_type
+      ? {
+          ...base,
+          type: 'docker',
+          docker: {
+            composeType: row.compose_type,
+            projectName: projectName(row.deployment_id),
+            composeFile: row.compose_file ?? '',
+            envFile: formatEnvFile(env ?? {}),
+          },
+          kubernetes: null,
+        }
+      : {
+          ...base,
+          type: 'kubernetes',
+          docker: null,
+          kubernetes: {
+            releaseName: row.release_name!,
+            namespace: state.namespace ?? 'default',
+            chart: { type: row.chart_type!, url: row.chart_url!, name: row.chart_name ?? null, version: row.chart_version! },
+            values: values ?? {},
+            ...(row.helm_options ?? { timeoutSeconds: 300, atomic: false, wait: false, ignoreDrift: false }),
+          },
+        };
     state.deployments.push(desired);
   });
   for (const t of tombstones) states.get(t.target_id)?.deleted.push({ deploymentId: t.deployment_id, removeVolumes: t.remove_volumes });

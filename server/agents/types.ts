@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import type { DeletedDeployment, DesiredDeployment, DesiredState, DockerDesiredDeployment, KubernetesDesiredDeployment, RegistryAuth } from '../../agent/core/protocol.js';
+import type { WireDeployment, WireDesiredState } from '../../protocol/index.js';
 import type { AgentPrincipal, Context } from '../context.js';
 import { builder } from '../schema/builder.js';
 import { MUTATION_ERRORS } from '../schema/errors.js';
@@ -20,7 +20,11 @@ const AgentTokenRef = builder.objectRef<{ token: string; expiresAt: Date }>('Age
   }),
 });
 
-const ChartRefType = builder.objectRef<KubernetesDesiredDeployment['chart']>('DesiredChart').implement({
+// The parent types are the contract's wire shapes (protocol/generated, from the agent's own
+// documents): what the hub builds is what the agent's query selects, checked by tsc.
+type WireKubernetes = NonNullable<WireDeployment['kubernetes']>;
+
+const ChartRefType = builder.objectRef<WireKubernetes['chart']>('DesiredChart').implement({
   fields: (t) => ({
     type: t.field({ type: ChartTypeEnum, resolve: (c) => c.type }),
     url: t.exposeString('url'),
@@ -29,7 +33,7 @@ const ChartRefType = builder.objectRef<KubernetesDesiredDeployment['chart']>('De
   }),
 });
 
-const DockerDesiredRef = builder.objectRef<DockerDesiredDeployment>('DesiredDockerDeployment').implement({
+const DockerDesiredRef = builder.objectRef<NonNullable<WireDeployment['docker']>>('DesiredDockerDeployment').implement({
   fields: (t) => ({
     composeType: t.field({ type: ComposeTypeEnum, resolve: (d) => d.composeType }),
     projectName: t.exposeString('projectName'),
@@ -38,20 +42,20 @@ const DockerDesiredRef = builder.objectRef<DockerDesiredDeployment>('DesiredDock
   }),
 });
 
-const KubernetesDesiredRef = builder.objectRef<KubernetesDesiredDeployment>('DesiredKubernetesDeployment').implement({
+const KubernetesDesiredRef = builder.objectRef<WireKubernetes>('DesiredKubernetesDeployment').implement({
   fields: (t) => ({
     releaseName: t.exposeString('releaseName'),
     namespace: t.exposeString('namespace'),
     chart: t.field({ type: ChartRefType, resolve: (d) => d.chart }),
     values: t.field({ type: 'JSON', description: 'Base values deep-merged with the revision values.', resolve: (d) => d.values }),
-    timeoutSeconds: t.int({ resolve: (d) => d.options.timeoutSeconds }),
-    atomic: t.boolean({ resolve: (d) => d.options.atomic }),
-    wait: t.boolean({ resolve: (d) => d.options.wait }),
-    ignoreDrift: t.boolean({ resolve: (d) => d.options.ignoreDrift }),
+    timeoutSeconds: t.exposeInt('timeoutSeconds'),
+    atomic: t.exposeBoolean('atomic'),
+    wait: t.exposeBoolean('wait'),
+    ignoreDrift: t.exposeBoolean('ignoreDrift', { description: 'Report no drift error when the release was changed by hand.' }),
   }),
 });
 
-const RegistryAuthRef = builder.objectRef<RegistryAuth>('DesiredRegistryAuth').implement({
+const RegistryAuthRef = builder.objectRef<WireDeployment['registryAuths'][number]>('DesiredRegistryAuth').implement({
   description: 'Credentials for one registry host, sent only to the agent whose deployment needs them.',
   fields: (t) => ({
     host: t.exposeString('host'),
@@ -60,11 +64,11 @@ const RegistryAuthRef = builder.objectRef<RegistryAuth>('DesiredRegistryAuth').i
   }),
 });
 
-const DesiredDeploymentRef = builder.objectRef<DesiredDeployment>('DesiredDeployment').implement({
+const DesiredDeploymentRef = builder.objectRef<WireDeployment>('DesiredDeployment').implement({
   description: 'What the agent must run for one deployment.',
   fields: (t) => ({
     deploymentId: t.exposeID('deploymentId'),
-    revisionId: t.exposeID('revisionId'),
+    revisionId: t.exposeID('revisionId', { description: 'The current revision: the agent reports status against it.' }),
     type: t.field({ type: DeploymentTypeEnum, resolve: (d) => d.type }),
     applicationName: t.exposeString('applicationName'),
     versionName: t.exposeString('versionName'),
@@ -78,16 +82,16 @@ const DesiredDeploymentRef = builder.objectRef<DesiredDeployment>('DesiredDeploy
       nullable: true,
       description: 'Set when the hub cannot render this deployment (e.g. a referenced secret is gone): report it, change nothing.',
     }),
-    docker: t.field({ type: DockerDesiredRef, nullable: true, resolve: (d) => (d.type === 'docker' ? d : null) }),
-    kubernetes: t.field({ type: KubernetesDesiredRef, nullable: true, resolve: (d) => (d.type === 'kubernetes' ? d : null) }),
+    docker: t.field({ type: DockerDesiredRef, nullable: true, resolve: (d) => d.docker }),
+    kubernetes: t.field({ type: KubernetesDesiredRef, nullable: true, resolve: (d) => d.kubernetes }),
   }),
 });
 
-const DeletedDeploymentRef = builder.objectRef<DeletedDeployment>('DeletedDeploymentNotice').implement({
+const DeletedDeploymentRef = builder.objectRef<WireDesiredState['deleted'][number]>('DeletedDeploymentNotice').implement({
   fields: (t) => ({ deploymentId: t.exposeID('deploymentId'), removeVolumes: t.exposeBoolean('removeVolumes') }),
 });
 
-const DesiredStateRef = builder.objectRef<DesiredState>('DesiredState').implement({
+const DesiredStateRef = builder.objectRef<WireDesiredState>('DesiredState').implement({
   description: "The whole desired state of the agent's target. Level-triggered: each event replaces the previous one.",
   fields: (t) => ({
     targetId: t.exposeID('targetId'),
@@ -176,11 +180,12 @@ builder.mutationFields((t) => ({
   agentPushLogs: t.field({
     type: PushLogsResultRef,
     description: 'Append a batch of log lines (at most 500); returns how many were stored.',
+    extensions: { textCheckedByField: true },
     authScopes: { agent: true },
     errors: { types: MUTATION_ERRORS },
     args: { lines: t.arg({ type: [LogLineInput], required: true }) },
     resolve: (_r, args, ctx) =>
-      pushLogs(ctx.em, agentOf(ctx), args.lines.map((l) => ({ ...l, deploymentId: String(l.deploymentId), stream: l.stream as 'stdout' | 'stderr' }))).then(
+      pushLogs(ctx.em, ctx.hub, agentOf(ctx), args.lines.map((l) => ({ ...l, deploymentId: String(l.deploymentId), stream: l.stream as 'stdout' | 'stderr' }))).then(
         (stored) => ({ stored }),
       ),
   }),
@@ -201,6 +206,6 @@ builder.subscriptionFields((t) => ({
     description: "The agent's target's whole desired state: first at once, then after every committed change that touches it.",
     authScopes: { agent: true },
     subscribe: (_r, _a, ctx) => ctx.hub.fanout.subscribe(agentOf(ctx).targetId),
-    resolve: (state: DesiredState) => state,
+    resolve: (state: WireDesiredState) => state,
   }),
 }));

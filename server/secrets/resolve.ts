@@ -5,7 +5,7 @@
  * Also: which registry credentials a deployment gets.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { RegistryAuth } from '../../agent/core/protocol.js';
+import type { RegistryAuth } from '../../protocol/index.js';
 import type { Keyring } from './encryption.js';
 
 interface ValueRow {

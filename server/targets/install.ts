@@ -6,41 +6,47 @@ export const DEFAULT_DOCKER_AGENT_IMAGE = `ghcr.io/distr-ts/docker-agent:${AGENT
 /** The agent chart the hub serves itself (server/targets/chart-archive.ts). */
 export const AGENT_CHART_PATH = `/charts/distr-agent-${AGENT_VERSION}.tgz`;
 
+/** Where the install commands keep the target secret on the host (mode 0600, folder 0700). */
+export const SECRET_FOLDER = '$HOME/.distr-agent';
+
 export interface InstallInstructions {
-  /** A shell snippet to run as printed on the docker host / a machine with helm and cluster access. */
+  /** Shell commands to run as printed on the docker host / a machine with helm and cluster access. */
   command: string;
-  /** docker only: the same agent as a compose file (next to the secret file the command writes). */
+  /** docker only: the same agent as a compose file (the secret file written by the command's first lines). */
   composeFile: string | null;
 }
 
-/** Short, stable per target: lets several agents (targets) share one docker host. */
-const suffix = (target: DeploymentTarget) => target.id.slice(0, 8);
-
-/** Single-quoted for sh: the secret is URL-safe base64, but never trust that in a command. */
-const shQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
 /**
- * Ready-to-run instructions that install the agent. The target secret goes into a file (mode
- * 0600) that the agent reads (DISTR_TARGET_SECRET_FILE / --set-file), never onto a command line
- * where `ps` or `docker inspect` would show it.
+ * Ready-to-run instructions that install the agent for a target of either type. The secret is
+ * never part of them: the first line asks for it (`read -s`, a shell builtin: no echo, nothing in
+ * `ps` or the shell history) and writes it to a private file; docker mounts that file and the
+ * agent reads it through DISTR_TARGET_SECRET_FILE, helm reads it with --set-file. The secret
+ * itself is the `secret` field shown once next to these instructions. Names carry the target id,
+ * so agents of several targets can share a host; the chart comes from the hub itself.
  */
-export function installInstructions(target: DeploymentTarget, hubUrl: string, secret: string, dockerImage = DEFAULT_DOCKER_AGENT_IMAGE): InstallInstructions {
-  const name = `distr-agent-${suffix(target)}`;
+export function installInstructions(target: DeploymentTarget, hubUrl: string, dockerImage = DEFAULT_DOCKER_AGENT_IMAGE): InstallInstructions {
+  const name = `distr-agent-${target.id.slice(0, 8)}`;
+  const secretFile = `${SECRET_FOLDER}/${target.id}.secret`;
+  const storeSecret = [
+    `# Paste the agent secret (shown once by the hub) when asked; it is stored in ${secretFile}.`,
+    `mkdir -p "${SECRET_FOLDER}" && chmod 700 "${SECRET_FOLDER}" && read -rs -p 'Agent secret: ' DISTR_SECRET && echo && ` +
+      `(umask 077 && printf '%s' "$DISTR_SECRET" > "${secretFile}") && unset DISTR_SECRET`,
+  ];
   if (target.type === 'docker') {
-    const dir = `"$HOME/.${name}"`;
     const command = [
-      `mkdir -p ${dir} && (umask 077 && printf '%s' ${shQuote(secret)} > ${dir}/target-secret)`,
+      ...storeSecret,
+      // Host networking: the agent only dials out (to the hub, to registries), like any host process.
       `docker run -d --name ${name} --restart unless-stopped --network host \\`,
       '  -v /var/run/docker.sock:/var/run/docker.sock \\',
       `  -v ${name}-state:/var/lib/distr-agent \\`,
-      `  -v ${dir}/target-secret:/run/secrets/distr-target-secret:ro \\`,
+      `  -v "${secretFile}:/run/secrets/distr-agent-secret:ro" \\`,
       `  -e DISTR_HUB_URL=${hubUrl} \\`,
       `  -e DISTR_TARGET_ID=${target.id} \\`,
-      '  -e DISTR_TARGET_SECRET_FILE=/run/secrets/distr-target-secret \\',
+      '  -e DISTR_TARGET_SECRET_FILE=/run/secrets/distr-agent-secret \\',
       `  ${dockerImage}`,
     ].join('\n');
     const composeFile = [
-      '# Next to a file target-secret holding the target secret (mode 0600); then: docker compose up -d',
+      `# After the first two lines of the install command (they store the secret): docker compose up -d`,
       'services:',
       '  agent:',
       `    image: ${dockerImage}`,
@@ -50,11 +56,11 @@ export function installInstructions(target: DeploymentTarget, hubUrl: string, se
       '    environment:',
       `      DISTR_HUB_URL: ${hubUrl}`,
       `      DISTR_TARGET_ID: ${target.id}`,
-      '      DISTR_TARGET_SECRET_FILE: /run/secrets/distr-target-secret',
+      '      DISTR_TARGET_SECRET_FILE: /run/secrets/distr-agent-secret',
       '    volumes:',
       '      - /var/run/docker.sock:/var/run/docker.sock',
       '      - state:/var/lib/distr-agent',
-      '      - ./target-secret:/run/secrets/distr-target-secret:ro',
+      `      - ${secretFile.replace('$HOME', '${HOME}')}:/run/secrets/distr-agent-secret:ro`,
       'volumes:',
       '  state:',
       `    name: ${name}-state`,
@@ -62,13 +68,12 @@ export function installInstructions(target: DeploymentTarget, hubUrl: string, se
     ].join('\n');
     return { command, composeFile };
   }
-  const secretFile = `"$HOME/.${name}-secret"`;
   const command = [
-    `(umask 077 && printf '%s' ${shQuote(secret)} > ${secretFile})`,
+    ...storeSecret,
     `helm install ${name} ${hubUrl}${AGENT_CHART_PATH} --namespace ${target.namespace} --create-namespace \\`,
     `  --set hub.url=${hubUrl} \\`,
     `  --set target.id=${target.id} \\`,
-    `  --set-file target.secret=${secretFile} \\`,
+    `  --set-file target.secret="${secretFile}" \\`,
     `  --set scope=${target.scope}`,
   ].join('\n');
   return { command, composeFile: null };

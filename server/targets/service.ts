@@ -113,7 +113,7 @@ export class TargetService {
       return t;
     });
     const hubUrl = publicHubUrl(this.hub.env);
-    const install = installInstructions(target, hubUrl, secret, this.hub.env.DISTR_DOCKER_AGENT_IMAGE);
+    const install = installInstructions(target, hubUrl, this.hub.env.DISTR_DOCKER_AGENT_IMAGE);
     const warning = hubUrlWarning(hubUrl, this.hub.env.DISTR_PUBLIC_URL !== undefined);
     return { target, secret, hubUrl, installCommand: install.command, installComposeFile: install.composeFile, warnings: warning ? [warning] : [] };
   }
