@@ -60,7 +60,7 @@ test('the docker command names the secret file, not the secret, for docker run; 
   const a = await access(target.id);
   expect(a.installCommand).not.toContain(a.secret);
   expect(a.installCommand).toContain('DISTR_TARGET_SECRET_FILE=/run/secrets/distr-agent-secret');
-  expect(run).toContain('/var/run/docker.sock:/var/run/docker.sock');
+  expect(a.installCommand).toContain('/var/run/docker.sock:/var/run/docker.sock');
   expect(a.installComposeFile).toContain('DISTR_TARGET_SECRET_FILE');
   expect(a.installComposeFile).not.toContain(a.secret);
   expect(a.warnings).toHaveLength(1);
