@@ -141,6 +141,7 @@ export class KubernetesDriver implements DeploymentDriver {
           wait: deployment.options.wait,
           atomic: deployment.options.atomic,
           createNamespace: this.options.scope === 'cluster',
+          registryAuths: deployment.registryAuths,
         },
         ctx.signal,
       );
