@@ -63,3 +63,10 @@ export class PermanentApplyError extends Error {
     this.name = 'PermanentApplyError';
   }
 }
+
+/** What registries answer when credentials are missing or wrong: retrying the same ones cannot help. */
+const REGISTRY_AUTH_FAILURE = /unauthorized|authentication required|authorization failed|no basic auth credentials|pull access denied|denied: requested access|401 Unauthorized|403 Forbidden/i;
+
+export function isRegistryAuthFailure(message: string): boolean {
+  return REGISTRY_AUTH_FAILURE.test(message);
+}

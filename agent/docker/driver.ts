@@ -3,7 +3,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { parse as parseEnvFile } from 'dotenv';
 import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
-import { PermanentApplyError } from '../core/driver.js';
+import { isRegistryAuthFailure, PermanentApplyError } from '../core/driver.js';
 import type { DeletedDeployment, DesiredDeployment, DockerDesiredDeployment, LogLine, RegistryAuth } from '../../protocol/index.js';
 import { cliEnvironment, runCli, silentLogger, type DriverLogger } from './cli.js';
 import { followProjectLogs } from './logs.js';
@@ -70,8 +70,6 @@ async function writeFileAtomic(file: string, content: string): Promise<void> {
   await rename(temp, file);
 }
 
-/** What registries answer when credentials are missing or wrong: retrying the same ones cannot help. */
-const REGISTRY_AUTH_FAILURE = /unauthorized|authentication required|no basic auth credentials|pull access denied|denied: requested access|401 Unauthorized|403 Forbidden/i;
 
 /** The docker CLI's config.json for these credentials (Docker Hub under its historical key). */
 export function dockerConfigJson(auths: readonly RegistryAuth[]): string {
@@ -198,7 +196,7 @@ export class DockerDriver implements DeploymentDriver {
       return await run();
     } catch (error) {
       const message = (error as Error).message;
-      if (REGISTRY_AUTH_FAILURE.test(message)) throw new PermanentApplyError(message);
+      if (isRegistryAuthFailure(message)) throw new PermanentApplyError(message);
       throw error;
     } finally {
       await rm(configFile, { force: true });
