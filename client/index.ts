@@ -15,5 +15,5 @@ export {
   type DistrRequestErrorCode,
 } from './errors.js';
 export { latestVersion, isBehind, semverOf } from './versions.js';
-export type { WatchOptions } from './watch.js';
+export type { WatchOptions, FollowLogsOptions } from './watch.js';
 export type * from './types.js';
