@@ -13,6 +13,10 @@ import { DeploymentTarget } from '../targets/entities.js';
  */
 export const Secret = defineEntity({
   name: 'Secret',
+  uniques: [
+    { name: 'secret_org_name_unique', expression: 'create unique index "secret_org_name_unique" on "secret" ("organization_id", "name") where "target_id" is null' },
+    { name: 'secret_target_name_unique', expression: 'create unique index "secret_target_name_unique" on "secret" ("target_id", "name") where "target_id" is not null' },
+  ],
   properties: {
     id: p.uuid().primary().onCreate(() => randomUUID()),
     organization: () => p.manyToOne(Organization).deleteRule('cascade'),
@@ -48,6 +52,7 @@ export type SecretValue = InferEntity<typeof SecretValue>;
  */
 export const RegistryCredential = defineEntity({
   name: 'RegistryCredential',
+  indexes: [{ properties: ['organization'] }],
   properties: {
     id: p.uuid().primary().onCreate(() => randomUUID()),
     organization: () => p.manyToOne(Organization).deleteRule('cascade'),
