@@ -7,7 +7,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
-import { PermanentApplyError } from '../core/driver.js';
+import { isRegistryAuthFailure, PermanentApplyError } from '../core/driver.js';
 import type { DeletedDeployment, DesiredDeployment, KubernetesDesiredDeployment, LogLine, ResourceStatus } from '../../protocol/index.js';
 import type { HelmReleaseStatus } from './helm.js';
 import { HelmCli, HelmError } from './helm.js';
@@ -138,6 +138,7 @@ export class KubernetesDriver implements DeploymentDriver {
           wait: deployment.options.wait,
           atomic: deployment.options.atomic,
           createNamespace: this.options.scope === 'cluster',
+          registryAuths: deployment.registryAuths,
         },
         ctx.signal,
       );
@@ -149,6 +150,8 @@ export class KubernetesDriver implements DeploymentDriver {
     const after = await this.helm.status(releaseName, namespace);
     await this.ownership.put({ ...base, revision: after?.version ?? null, inFlight: false, updatedAt: new Date().toISOString() });
     if (failure && isAtomicRollback(failure)) throw new PermanentApplyError((failure as Error).message);
+    // A registry refusing the chart: reported once, retried when the credential or revision changes.
+    if (failure instanceof HelmError && isRegistryAuthFailure(failure.message)) throw new PermanentApplyError(failure.message);
     if (failure) throw failure;
   }
 

@@ -131,6 +131,8 @@ export function useKubernetesDriverSuite(): KubernetesDriverSuite {
       applicationName: 'web',
       versionName: '1.0.0',
       restartMarker: null,
+      registryAuths: [],
+      error: null,
       logsEnabled: true,
       releaseName: 'web',
       namespace,
