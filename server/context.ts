@@ -12,14 +12,18 @@ import type { RolloutController } from './rollouts/controller.js';
 import type { VendorSockets } from './auth/vendor-sockets.js';
 import type { HubMetrics } from './metrics/metrics.js';
 
-/** A vendor calling with an API key. */
+/** A vendor calling with an API key, or a person signed in to the console (a session cookie). */
 export interface VendorPrincipal {
   kind: 'vendor';
   organizationId: string;
   userId: string;
   /** The user's role, capped by the key's role cap. */
   role: Role;
-  apiKeyId: string;
+  /** The API key used, or null for a console session. */
+  apiKeyId: string | null;
+  /** The console session used, if any; its CSRF token must accompany cookie-authenticated writes. */
+  sessionId?: string;
+  csrfToken?: string;
   /** Recorded on revisions as `createdBy`. */
   label: string;
 }

@@ -1,5 +1,5 @@
 import { ApplicationVersion, Application } from '../applications/entities.js';
-import { ApiKey } from '../auth/entities.js';
+import { ApiKey, Session } from '../auth/entities.js';
 import {
   DeletedDeployment,
   Deployment,
@@ -8,7 +8,7 @@ import {
   LogEntry,
   StatusTransition,
 } from '../deployments/entities.js';
-import { Membership, Organization, Setting, User } from '../orgs/entities.js';
+import { Invitation, Membership, Organization, Setting, User } from '../orgs/entities.js';
 import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
 import { Rollout, RolloutEvent, RolloutMember } from '../rollouts/entities.js';
 
@@ -17,8 +17,10 @@ export const entities = [
   Organization,
   User,
   Membership,
+  Invitation,
   Setting,
   ApiKey,
+  Session,
   Application,
   ApplicationVersion,
   DeploymentTarget,
