@@ -36,6 +36,7 @@ import { AGENT_CHART_PATH } from './targets/install.js';
 import { agentChartArchive } from './targets/chart-archive.js';
 import { reencryptStaleValues } from './secrets/rotation.js';
 import { HubMetrics, routeOf } from './metrics/metrics.js';
+import { serveConsole } from './console.js';
 
 /** A start-up failure stated as one sentence a person can act on. */
 export class HubStartError extends Error {}
@@ -209,6 +210,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         });
       }
     }
+    if ((req.method === 'GET' || req.method === 'HEAD') && route === 'console') return serveConsole(req, res);
     return yoga(req, res);
   };
   const server = createServer((req, res) => void handle(req, res));
