@@ -1,5 +1,5 @@
 import dotenv from 'dotenv';
-import { parseDocument, type ScalarTag } from 'yaml';
+import { parseDocument } from 'yaml';
 import { InvalidInputError } from './errors.js';
 
 /** Limits on user-supplied text, so one request cannot bloat rows or agent messages. */
@@ -41,18 +41,19 @@ export function limitDocument(field: string, text: string): string {
 /** Aliases one document may expand: enough for real files, far too few for a "billion laughs" bomb. */
 const MAX_YAML_ALIASES = 100;
 
-/** Compose's own merge tags (Compose Specification, "merge and override"). */
-const COMPOSE_TAGS: ScalarTag[] = ['!reset', '!override'].map((tag) => ({ tag, resolve: (value: string) => value }));
+/** Compose's own merge tags (Compose Specification, "merge and override"); compose reads them, we keep the value. */
+const COMPOSE_TAGS = ['!reset', '!override'];
 
 /**
  * Parse YAML that must be a mapping (or empty); the error names the line. Tags other than YAML's
  * own (and `allowedTags`) are refused: helm and compose would read them differently than we do.
  */
-export function parseYamlMapping(field: string, text: string, allowedTags: ScalarTag[] = []): Record<string, unknown> {
+export function parseYamlMapping(field: string, text: string, allowedTags: readonly string[] = []): Record<string, unknown> {
   limitDocument(field, text);
   if (text.trim() === '') return {};
-  const doc = parseDocument(text, { uniqueKeys: true, customTags: allowedTags });
-  const problem = doc.errors[0] ?? doc.warnings.find((w) => w.code === 'TAG_RESOLVE_FAILED');
+  const doc = parseDocument(text, { uniqueKeys: true });
+  const unknownTag = (message: string) => !allowedTags.some((tag) => message.startsWith(`Unresolved tag: ${tag} `));
+  const problem = doc.errors[0] ?? doc.warnings.find((w) => w.code === 'TAG_RESOLVE_FAILED' && unknownTag(w.message));
   if (problem) {
     const where = problem.linePos?.[0] ? ` (line ${problem.linePos[0].line}, column ${problem.linePos[0].col})` : '';
     const what = problem.code === 'TAG_RESOLVE_FAILED' ? 'uses an unknown YAML tag' : 'is not valid YAML';
