@@ -379,12 +379,18 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const KEEPALIVE_SLICES = 20;
   let pass: WebSocket[] = [];
   let cursor = 0;
+  let slice = 0;
   const keepalive = setInterval(() => {
-    if (cursor >= pass.length) {
+    // A pass starts once per interval (every KEEPALIVE_SLICES ticks), however few sockets there
+    // are: each socket is pinged once per interval and has the whole interval to answer. (Starting
+    // a pass whenever the last one ended pinged a lone socket every tick, and a loaded machine's
+    // late pong then got it terminated.)
+    if (slice === 0) {
       pass = [...wss.clients];
       cursor = 0;
     }
-    const end = Math.min(pass.length, cursor + Math.ceil(pass.length / KEEPALIVE_SLICES));
+    slice = (slice + 1) % KEEPALIVE_SLICES;
+    const end = slice === 0 ? pass.length : Math.min(pass.length, Math.ceil((pass.length * slice) / KEEPALIVE_SLICES));
     for (; cursor < end; cursor++) {
       const socket = pass[cursor]!;
       if (socket.readyState !== socket.OPEN) continue;
@@ -395,7 +401,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       alive.set(socket, false);
       socket.ping();
     }
-    if (cursor >= pass.length) pass = [];
+    if (slice === 0) pass = [];
   }, (env.DISTR_KEEPALIVE_SECONDS * 1000) / KEEPALIVE_SLICES);
   keepalive.unref();
 
