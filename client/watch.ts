@@ -57,7 +57,8 @@ export function watchDeploymentStatus(endpoint: string, apiKey: string, options:
         const { data, errors } = step.value;
         if (errors?.length) throw graphQLError(errors[0]);
         const event = data?.organizationEvents;
-        if (!event || event.kind !== 'status' || !event.status || !event.deploymentId) continue;
+        // resync events are followed by the current status when watching one deployment.
+        if (!event || event.kind !== 'status' || !event.status || !event.deploymentId || !event.targetId) continue;
         if (options.deploymentId && event.deploymentId !== options.deploymentId) continue;
         yield { deploymentId: event.deploymentId, targetId: event.targetId, ...event.status };
       }

@@ -1,3 +1,4 @@
+import { AgentCloseCode } from '../protocol/index.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
@@ -106,7 +107,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       }
       const em = rootEm.fork();
       const auth = await authenticate(em, runtime, bearerFrom(initial.request.headers.get('authorization')));
-      if (!auth.ok) throw new GraphQLError(auth.reason, { extensions: { code: auth.code === 4401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', http: { status: 401 } } });
+      if (!auth.ok) throw new GraphQLError(auth.reason, { extensions: { code: auth.code === AgentCloseCode.Unauthorized ? 'UNAUTHENTICATED' : 'FORBIDDEN', http: { status: 401 } } });
       return { em, principal: auth.principal, hub: runtime };
     },
   });
@@ -148,7 +149,8 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       onConnect: async (ctx) => {
         const payload = ctx.connectionParams ?? {};
         const token = typeof payload.token === 'string' ? payload.token : bearerFrom(typeof payload.authorization === 'string' ? payload.authorization : null);
-        const auth = await authenticate(rootEm.fork(), runtime, token);
+        // A socket always carries a credential: no token is "log in first" (4401), never anonymous.
+        const auth = token ? await authenticate(rootEm.fork(), runtime, token) : ({ ok: false, code: AgentCloseCode.Unauthorized, reason: 'no token in connection_init' } as const);
         if (!auth.ok) {
           ctx.extra.socket.close(auth.code, auth.reason);
           return false;
@@ -241,7 +243,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     bootstrapKey: first?.apiKey ?? null,
     async close() {
       clearInterval(keepalive);
-      for (const socket of wss.clients) socket.close(1001, 'hub shutting down');
+      for (const socket of wss.clients) socket.close(AgentCloseCode.GoingAway, 'hub shutting down');
       await wsServer.dispose();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

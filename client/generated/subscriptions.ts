@@ -12,7 +12,11 @@ export type DeploymentPhase =
   | 'running';
 
 export type OrganizationEventKind =
+  /** An agent connected or disconnected. */
   | 'liveness'
+  /** The hub may have missed events (its change-bus connection dropped and is back): re-read what you show. A subscription for one deployment also gets its current status right after. */
+  | 'resync'
+  /** A deployment status transition. */
   | 'status';
 
 export type OrganizationEventsSubscriptionVariables = Exact<{
@@ -20,7 +24,7 @@ export type OrganizationEventsSubscriptionVariables = Exact<{
 }>;
 
 
-export type OrganizationEventsSubscription = { organizationEvents: { kind: OrganizationEventKind, targetId: string, deploymentId: string | null, connected: boolean | null, status: { phase: DeploymentPhase, message: string, revisionId: string, changedAt: string } | null } };
+export type OrganizationEventsSubscription = { organizationEvents: { kind: OrganizationEventKind, targetId: string | null, deploymentId: string | null, connected: boolean | null, status: { phase: DeploymentPhase, message: string, revisionId: string, changedAt: string } | null } };
 
 
 export const OrganizationEventsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"subscription","name":{"kind":"Name","value":"OrganizationEvents"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"deploymentId"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"organizationEvents"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"deploymentId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"deploymentId"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"kind"}},{"kind":"Field","name":{"kind":"Name","value":"targetId"}},{"kind":"Field","name":{"kind":"Name","value":"deploymentId"}},{"kind":"Field","name":{"kind":"Name","value":"connected"}},{"kind":"Field","name":{"kind":"Name","value":"status"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"phase"}},{"kind":"Field","name":{"kind":"Name","value":"message"}},{"kind":"Field","name":{"kind":"Name","value":"revisionId"}},{"kind":"Field","name":{"kind":"Name","value":"changedAt"}}]}}]}}]}}]} as unknown as DocumentNode<OrganizationEventsSubscription, OrganizationEventsSubscriptionVariables>;

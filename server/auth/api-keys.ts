@@ -14,6 +14,11 @@ export function formatApiKey(id: string, secret: string): string {
   return `distr_${id}_${secret}`;
 }
 
+/** Whether a credential has the shape of an API key (it may still be unknown, revoked or expired). */
+export function looksLikeApiKey(presented: string): boolean {
+  return KEY_PATTERN.test(presented);
+}
+
 /** Resolve a bearer API key to a vendor principal, or null when it is not valid now. */
 export async function authenticateApiKey(em: EntityManager, presented: string): Promise<VendorPrincipal | null> {
   const match = KEY_PATTERN.exec(presented);

@@ -1,13 +1,14 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { HubRuntime, Principal } from '../context.js';
 import { DeploymentTarget } from '../targets/entities.js';
-import { authenticateApiKey } from './api-keys.js';
+import { AgentCloseCode } from '../../protocol/index.js';
+import { authenticateApiKey, looksLikeApiKey } from './api-keys.js';
 import { looksLikeAgentToken, type AgentTokens, type TokenCheck } from './agent-tokens.js';
 
 export type Authentication =
   | { ok: true; principal: Principal | null }
-  /** 4401: log in again (expired or malformed); 4403: revoked (rotated) or unknown key. */
-  | { ok: false; code: 4401 | 4403; reason: string };
+  /** 4401: log in again (missing, malformed, bad signature, expired); 4403: revoked (rotated) or unknown key. */
+  | { ok: false; code: typeof AgentCloseCode.Unauthorized | typeof AgentCloseCode.Forbidden; reason: string };
 
 /** Current credential generation per target, kept fresh by rotation events, so agent calls need no lookup. */
 export class GenerationCache {
@@ -66,15 +67,17 @@ export async function authenticate(em: EntityManager, hub: HubRuntime & { genera
   if (!bearer) return { ok: true, principal: null };
   if (looksLikeAgentToken(bearer)) {
     const check = await verifyAgentToken(hub.agentTokens, bearer);
-    if (!check.ok) return { ok: false, code: 4401, reason: check.reason === 'expired' ? 'agent token expired' : 'agent token invalid' };
+    if (!check.ok) return { ok: false, code: AgentCloseCode.Unauthorized, reason: check.reason === 'expired' ? 'agent token expired' : 'agent token invalid' };
     const current = await hub.generations.get(em, check.claims.targetId);
     if (current === null || current !== check.claims.generation) {
-      return { ok: false, code: 4403, reason: 'agent credential was rotated or the target deleted' };
+      return { ok: false, code: AgentCloseCode.Forbidden, reason: 'agent credential was rotated or the target deleted' };
     }
     return { ok: true, principal: { kind: 'agent', ...check.claims } };
   }
+  // Neither an agent token (a JWT) nor an API key: malformed, so "log in again", not "revoked".
+  if (!looksLikeApiKey(bearer)) return { ok: false, code: AgentCloseCode.Unauthorized, reason: 'credential is neither an agent token nor an API key' };
   const vendor = await authenticateApiKey(em, bearer);
-  if (!vendor) return { ok: false, code: 4403, reason: 'API key invalid, expired or revoked' };
+  if (!vendor) return { ok: false, code: AgentCloseCode.Forbidden, reason: 'API key invalid, expired or revoked' };
   return { ok: true, principal: vendor };
 }
 

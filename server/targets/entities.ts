@@ -31,6 +31,9 @@ export const DeploymentTarget = defineEntity({
     agentVersion: p.string().nullable(),
     agentHost: p.string().nullable(),
     lastSeenAt: p.datetime().nullable(),
+    /** The last refused agent login of this target (wrong secret, no access yet), for the vendor to see. */
+    lastLoginFailureAt: p.datetime().nullable(),
+    lastLoginFailureReason: p.string().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });
