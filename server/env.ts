@@ -33,6 +33,16 @@ const schema = z.object({
   DISTR_KEEPALIVE_SECONDS: z.coerce.number().min(0.1).default(15),
   /** Print the first-run admin key to this file as well as to the log (used by tests and scripts). */
   DISTR_BOOTSTRAP_KEY_FILE: z.string().optional(),
+  /**
+   * Browser origins (scheme://host[:port], comma-separated) allowed to call the API cross-origin,
+   * with credentials. Empty (the default): no cross-origin access; the console the hub serves
+   * itself is same-origin and needs none. Also checked on websocket upgrades.
+   */
+  DISTR_CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((o) => o.trim()).filter((o) => o !== ''))
+    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'each origin must be scheme://host[:port], without a path'))),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -9,7 +9,21 @@ export const LIMITS = {
   documentBytes: 256 * 1024,
 } as const;
 
+/** A NUL byte (PostgreSQL text cannot hold one) or a UTF-16 surrogate without its pair (not Unicode text). */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Every text input passes this (see schema/text-input-plugin.ts): text PostgreSQL and YAML can hold. */
+export function requireStorableText(field: string, value: string): string {
+  const bad = UNSTORABLE.exec(value);
+  if (bad) {
+    const what = bad[0] === '\u0000' ? 'a NUL byte' : 'an unpaired UTF-16 surrogate (not valid Unicode)';
+    throw new InvalidInputError(field, `contains ${what} at character ${bad.index + 1}`);
+  }
+  return value;
+}
+
 export function requireName(field: string, value: string): string {
+  requireStorableText(field, value);
   const name = value.trim();
   if (name.length === 0) throw new InvalidInputError(field, 'must not be empty');
   if (name.length > LIMITS.name) throw new InvalidInputError(field, `must be at most ${LIMITS.name} characters`);
@@ -17,23 +31,41 @@ export function requireName(field: string, value: string): string {
 }
 
 export function limitDocument(field: string, text: string): string {
+  requireStorableText(field, text);
   if (Buffer.byteLength(text) > LIMITS.documentBytes) {
     throw new InvalidInputError(field, `is larger than ${LIMITS.documentBytes / 1024} KiB`);
   }
   return text;
 }
 
-/** Parse YAML that must be a mapping (or empty); the error names the line. */
-export function parseYamlMapping(field: string, text: string): Record<string, unknown> {
+/** Aliases one document may expand: enough for real files, far too few for a "billion laughs" bomb. */
+const MAX_YAML_ALIASES = 100;
+
+/** Compose's own merge tags (Compose Specification, "merge and override"); compose reads them, we keep the value. */
+const COMPOSE_TAGS = ['!reset', '!override'];
+
+/**
+ * Parse YAML that must be a mapping (or empty); the error names the line. Tags other than YAML's
+ * own (and `allowedTags`) are refused: helm and compose would read them differently than we do.
+ */
+export function parseYamlMapping(field: string, text: string, allowedTags: readonly string[] = []): Record<string, unknown> {
   limitDocument(field, text);
   if (text.trim() === '') return {};
   const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0]!;
-    const where = first.linePos?.[0] ? ` (line ${first.linePos[0].line}, column ${first.linePos[0].col})` : '';
-    throw new InvalidInputError(field, `is not valid YAML${where}: ${first.message.split('\n')[0]}`);
+  const unknownTag = (message: string) => !allowedTags.some((tag) => message.startsWith(`Unresolved tag: ${tag} `));
+  const problem = doc.errors[0] ?? doc.warnings.find((w) => w.code === 'TAG_RESOLVE_FAILED' && unknownTag(w.message));
+  if (problem) {
+    const where = problem.linePos?.[0] ? ` (line ${problem.linePos[0].line}, column ${problem.linePos[0].col})` : '';
+    const what = problem.code === 'TAG_RESOLVE_FAILED' ? 'uses an unknown YAML tag' : 'is not valid YAML';
+    throw new InvalidInputError(field, `${what}${where}: ${problem.message.split('\n')[0]}`);
   }
-  const value = doc.toJS() as unknown;
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (err) {
+    if (err instanceof ReferenceError) throw new InvalidInputError(field, `expands too many YAML aliases (at most ${MAX_YAML_ALIASES})`);
+    throw err;
+  }
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw new InvalidInputError(field, 'must be a YAML mapping (key: value)');
   return value as Record<string, unknown>;
@@ -41,7 +73,7 @@ export function parseYamlMapping(field: string, text: string): Record<string, un
 
 /** A compose file must be a YAML mapping with a non-empty `services` mapping of mappings. */
 export function validateComposeFile(field: string, text: string): void {
-  const compose = parseYamlMapping(field, text);
+  const compose = parseYamlMapping(field, text, COMPOSE_TAGS);
   const services = compose.services;
   if (services === undefined || services === null) throw new InvalidInputError(field, 'is not a compose file: it has no `services`');
   if (typeof services !== 'object' || Array.isArray(services) || Object.keys(services).length === 0) {

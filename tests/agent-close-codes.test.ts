@@ -67,7 +67,7 @@ test('4401: no token in connection_init (not acknowledged as anonymous)', async 
 
 test('4401: a token that is neither a JWT nor an API key', async () => {
   const s = raw(hub.url, { token: 'not-a-jwt' });
-  expect(await s.closed).toMatchObject({ code: AgentCloseCode.Unauthorized, reason: expect.stringMatching(/neither an agent token nor an API key/) });
+  expect((await s.closed).code).toBe(AgentCloseCode.Unauthorized);
 });
 
 test('4401: a JWT with a bad signature, and an expired one', async () => {
@@ -82,7 +82,12 @@ test('4401: a JWT with a bad signature, and an expired one', async () => {
   expect(await raw(hub.url, { token }).closed).toMatchObject({ code: AgentCloseCode.Unauthorized, reason: 'agent token expired' });
 });
 
-test('4403: a rotated credential (at connect and on an open socket), a deleted target, an unknown API key', async () => {
+test('4401: a well-formed but unknown API key (the auth rule: a credential that identifies no one is 4401)', async () => {
+  const unknownKey = `distr_${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}_${'A'.repeat(43)}`;
+  expect(await raw(hub.url, { token: unknownKey }).closed).toMatchObject({ code: AgentCloseCode.Unauthorized });
+});
+
+test('4403: a rotated credential (at connect and on an open socket), a deleted target', async () => {
   const a = await agentToken('rotated');
   const open = raw(hub.url, { token: a.token });
   await open.acked;
@@ -94,8 +99,6 @@ test('4403: a rotated credential (at connect and on an open socket), a deleted t
   await ok(hub.url, `mutation($id: ID!) { deleteDeploymentTarget(id: $id) { __typename } }`, { id: b.target.id }, hub.apiKey);
   expect(await raw(hub.url, { token: b.token }).closed).toMatchObject({ code: AgentCloseCode.Forbidden });
 
-  const unknownKey = `distr_${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}_${'A'.repeat(43)}`;
-  expect(await raw(hub.url, { token: unknownKey }).closed).toMatchObject({ code: AgentCloseCode.Forbidden, reason: expect.stringMatching(/API key/) });
 });
 
 test('4400: an invalid message on an acknowledged socket', async () => {

@@ -89,6 +89,7 @@ export function onSocketClosed(code: number | undefined): CloseHandling {
     case AgentCloseCode.ConnectionInitialisationTimeout:
       return { relogin: false, level: 'warn', explanation: 'the hub waited too long for connection_init: reconnecting' };
     case AgentCloseCode.InternalServerError:
+    case AgentCloseCode.InternalError:
       return { relogin: false, level: 'warn', explanation: 'the hub failed while handling the socket: reconnecting with backoff' };
     case AgentCloseCode.GoingAway:
       return { relogin: false, level: 'info', explanation: 'the hub is shutting down: reconnecting with backoff' };

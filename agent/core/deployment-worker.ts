@@ -111,14 +111,15 @@ export class DeploymentWorker {
           if (superseded) continue;
           const message = (err as Error).message;
           const handling = handleApplyFailure(err, this.failures);
-          if (handling.kind === 'permanent') {
+          const permanent = handling.kind === 'permanent';
+          if (permanent) {
             this.permanentFailure = step.hash;
             this.failingHash = null;
-            log.error({ deployment: d.deploymentId, revision: d.revisionId, err: message }, 'apply failed permanently: waiting for a new revision');
           } else {
             retryIn = this.retryDelay(step.hash);
-            log.warn({ deployment: d.deploymentId, err: message, retryInMs: retryIn }, 'apply failed; retrying');
           }
+          // The decision is in the log line (retryInMs null: waits for a new revision), so an operator — and a test — sees it at once.
+          log.warn({ deployment: d.deploymentId, revision: d.revisionId, err: message, permanent, retryInMs: retryIn }, 'apply failed');
           this.report(d, 'error', message);
         }
       } else if (step.kind === 'record-revision') {

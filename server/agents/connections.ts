@@ -49,6 +49,11 @@ async function settle(waiters: Waiter[], work: () => Promise<void>): Promise<voi
  */
 export class AgentConnections {
   private readonly local = new Map<string, LocalConnection>();
+
+  /** Agent sockets open on this process. */
+  get localCount(): number {
+    return this.local.size;
+  }
   private readonly openings = new Map<string, Promise<void>>();
   private pendingOpens: PendingOpen[] = [];
   private pendingCloses: PendingClose[] = [];

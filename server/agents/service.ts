@@ -25,21 +25,28 @@ export interface StatusReportInput {
   resources?: ResourceStatus[] | null;
 }
 
+/** Target secrets are 43 characters; anything much longer is not one. */
+const MAX_SECRET_LENGTH = 256;
 /** Log lines kept per deployment; older ones are pruned. */
 const LOG_RETENTION = 5000;
 
 /** Exchange a target id and its secret for a short-lived agent token. Failures are rate-limited per target. */
 export async function agentLogin(em: EntityManager, hub: HubRuntime, targetId: string, secret: string) {
+  // A malformed id or secret is refused before the limiter and the database: made-up ids must not
+  // cost memory (the limiter only ever holds targets that exist).
+  if (!isUuid(targetId) || secret.length > MAX_SECRET_LENGTH) {
+    throw new GraphQLError('invalid target id or secret', { extensions: { code: 'UNAUTHENTICATED' } });
+  }
   const retryAfter = hub.loginLimiter.retryAfter(targetId);
   if (retryAfter > 0) {
     throw new GraphQLError(`too many failed logins for this target; retry in ${retryAfter} s`, {
       extensions: { code: 'RATE_LIMITED', retryAfterSeconds: retryAfter },
     });
   }
-  const target = isUuid(targetId) ? await em.findOne(DeploymentTarget, { id: targetId }) : null;
+  const target = await em.findOne(DeploymentTarget, { id: targetId });
   if (!target || !secretMatches(secret, target.credentialHash ?? null)) {
-    hub.loginLimiter.recordFailure(targetId);
     if (target) {
+      hub.loginLimiter.recordFailure(targetId);
       // Shown to the vendor on the target (never to the caller, who learns nothing about the target).
       const reason = target.credentialHash ? 'the secret does not match the target\'s current access (rotated?)' : 'no agent access has been created for this target';
       await em.nativeUpdate(DeploymentTarget, { id: target.id }, { lastLoginFailureAt: new Date(), lastLoginFailureReason: reason });
@@ -90,15 +97,20 @@ export async function reportStatus(em: EntityManager, hub: HubRuntime, agent: Ag
   });
   // The last report for a deployment in one batch wins.
   const byDeployment = new Map(reports.filter((r) => isUuid(r.deploymentId)).map((r) => [r.deploymentId, r]));
-  const none: ReportOutcome = { accepted: 0, changed: 0, ignored: reports.length, historyOnly: 0, refused: [] };
-  if (byDeployment.size === 0) return none;
+  if (byDeployment.size === 0) {
+    hub.metrics.statusReports.inc({ outcome: 'ignored' }, reports.length);
+    return { accepted: 0, changed: 0, ignored: reports.length, historyOnly: 0, refused: [] };
+  }
   const rows = [...byDeployment.values()].map((r) => ({
     ...r,
     message: r.message.slice(0, MAX_STATUS_MESSAGE),
     resources: (r.resources ?? []).map((res) => ({ ...res, message: res.message.slice(0, MAX_STATUS_MESSAGE) })),
   }));
   const outcome = await statusWriterOf(hub).submit(agent, rows);
-  return { ...outcome, ignored: reports.length - outcome.accepted - outcome.historyOnly - outcome.refused.length };
+  const ignored = reports.length - outcome.accepted - outcome.historyOnly - outcome.refused.length;
+  hub.metrics.statusReports.inc({ outcome: 'accepted' }, outcome.accepted);
+  hub.metrics.statusReports.inc({ outcome: 'ignored' }, ignored);
+  return { ...outcome, ignored };
 }
 
 type WriterOutcome = Omit<ReportOutcome, 'ignored'>;
@@ -318,6 +330,7 @@ function storable(text: string): { text: string; changed: boolean } {
  */
 export async function pushLogs(
   em: EntityManager,
+  hub: HubRuntime,
   agent: AgentPrincipal,
   lines: LogLine[],
 ): Promise<{ stored: number; sanitized: number; rejected: LogLineRejection[] }> {
@@ -347,10 +360,17 @@ export async function pushLogs(
     accepted.push({ deploymentId: l.deploymentId, resource: resource.text, stream: l.stream === 'stderr' ? 'stderr' : 'stdout', timestamp, line: line.text });
   });
   if (accepted.length > 0) {
+    // Stored and announced in one statement: followers (deploymentLogs) read the new rows by id.
     await em.execute(
-      `insert into log_entry (deployment_id, resource, stream, timestamp, line) values ${accepted.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
-      accepted.flatMap((l) => [l.deploymentId, l.resource, l.stream, l.timestamp, l.line]),
+      `with stored as (
+         insert into log_entry (deployment_id, resource, stream, timestamp, line) values ${accepted.map(() => '(?, ?, ?, ?, ?)').join(', ')}
+         returning deployment_id, id
+       )
+       select ${EventBus.notifySql('logsAppended', "json_build_object('organizationId', ?::text, 'deploymentId', deployment_id, 'lastId', max(id)::text)")}
+       from stored group by deployment_id`,
+      [...accepted.flatMap((l) => [l.deploymentId, l.resource, l.stream, l.timestamp, l.line]), agent.organizationId],
     );
+    hub.metrics.logLines.inc(accepted.length);
   }
   if (accepted.length > 0 && Math.random() < 0.05) {
     for (const id of ownedIds) {

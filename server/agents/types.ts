@@ -203,11 +203,12 @@ builder.mutationFields((t) => ({
   agentPushLogs: t.field({
     type: PushLogsResultRef,
     description: 'Append a batch of log lines (at most 500); returns how many were stored.',
+    extensions: { textCheckedByField: true },
     authScopes: { agent: true },
     errors: { types: MUTATION_ERRORS },
     args: { lines: t.arg({ type: [LogLineInput], required: true }) },
     resolve: (_r, args, ctx) =>
-      pushLogs(ctx.em, agentOf(ctx), args.lines.map((l) => ({ ...l, deploymentId: String(l.deploymentId), stream: l.stream as 'stdout' | 'stderr' }))),
+      pushLogs(ctx.em, ctx.hub, agentOf(ctx), args.lines.map((l) => ({ ...l, deploymentId: String(l.deploymentId), stream: l.stream as 'stdout' | 'stderr' }))),
   }),
 }));
 

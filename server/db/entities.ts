@@ -10,6 +10,7 @@ import {
 } from '../deployments/entities.js';
 import { Membership, Organization, Setting, User } from '../orgs/entities.js';
 import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
+import { Rollout, RolloutEvent, RolloutMember } from '../rollouts/entities.js';
 
 /** Every entity of the hub, in one list for the ORM and the migrator. */
 export const entities = [
@@ -28,4 +29,7 @@ export const entities = [
   StatusTransition,
   DeletedDeployment,
   LogEntry,
+  Rollout,
+  RolloutMember,
+  RolloutEvent,
 ];

@@ -12,10 +12,18 @@ export interface BusTopics {
   targetsChanged: { targetIds: string[] };
   /** A target's agent credential was rotated: sockets holding an older generation must close. */
   credentialRotated: { targetId: string; generation: number };
+  /** A vendor API key was revoked: every replica closes the sockets opened with it. */
+  apiKeyRevoked: { apiKeyId: string };
   /** A deployment's observed status changed (a transition was stored). */
   statusChanged: { organizationId: string; targetId: string; deploymentId: string };
   /** An agent connected or disconnected. */
   livenessChanged: { organizationId: string; targetId: string; connected: boolean };
+  /** Rollouts were created or acted on (start, pause, …), or targets' windows changed ('*'): the controller re-plans them. */
+  rolloutsChanged: { organizationId: string; rolloutIds: string[] };
+  /** The rollout controller moved a rollout on (members or state): watchers reload it. */
+  rolloutProgressed: { organizationId: string; rolloutId: string };
+  /** Log lines of a deployment were stored, up to row id `lastId` (a bigint as text). */
+  logsAppended: { organizationId: string; deploymentId: string; lastId: string };
   /**
    * Local only, never NOTIFYed: this process's LISTEN connection dropped and is back, so any
    * notification committed meanwhile was missed. Subscribers resend their current state.
@@ -41,6 +49,7 @@ export class EventBus {
   constructor(
     private readonly databaseUrl: string,
     private readonly logger: Logger,
+    private readonly onReconnect: () => void = () => {},
   ) {}
 
   async start(): Promise<void> {
@@ -74,6 +83,7 @@ export class EventBus {
           const downSince = this.downSince ?? new Date();
           this.downSince = null;
           this.logger.info({ downSince: downSince.toISOString(), downMs: Date.now() - downSince.getTime() }, 'event bus reconnected; resending current state to subscribers');
+          this.onReconnect();
           // Changes may have been missed while disconnected: tell every subscriber to reload.
           this.emitLocal('targetsChanged', { targetIds: ['*'] });
           this.emitLocal('busReconnected', { downSince: downSince.toISOString() });

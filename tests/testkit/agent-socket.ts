@@ -8,7 +8,7 @@ export const DESIRED_STATE_SUBSCRIPTION = operationText(AgentDesiredStateDocumen
 
 /** A simulated agent's socket: the real graphql-ws protocol, with helpers to await what arrives. */
 export interface AgentSocket {
-  /** The next desired state (waits up to timeoutMs). */
+  /** The next desired state; waits for it (vitest's test timeout bounds the wait; a timeoutMs is for diagnostics only). */
   next(timeoutMs?: number): Promise<any>;
   /** Resolves with the close event once the hub closes the socket. */
   closed: Promise<{ code: number; reason: string }>;
@@ -45,10 +45,10 @@ export function subscribeAgent(url: string, token: string, query = DESIRED_STATE
   return {
     client,
     closed,
-    next(timeoutMs = 10_000) {
+    next(timeoutMs?: number) {
       if (received.length > 0) return Promise.resolve(unwrap(received.shift()));
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no event within ${timeoutMs} ms`)), timeoutMs);
+        const timer = timeoutMs === undefined ? undefined : setTimeout(() => reject(new Error(`no event within ${timeoutMs} ms`)), timeoutMs);
         waiters.push((v) => {
           clearTimeout(timer);
           try {
