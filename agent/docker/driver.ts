@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import Docker from 'dockerode';
 import { parse as parseEnvFile } from 'dotenv';
+import { PermanentApplyError } from '../core/driver.js';
 import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
 import type { DeletedDeployment, DesiredDeployment, DockerDesiredDeployment, LogLine } from '../../protocol/index.js';
 import { cliEnvironment, runCli, silentLogger, type DriverLogger } from './cli.js';
@@ -145,6 +146,12 @@ export class DockerDriver implements DeploymentDriver {
     if (deployment.composeType === 'swarm') {
       await this.deployStack(deployment, paths, ctx.signal);
     } else {
+      // An invalid file (or a required variable without a value) fails the same way every time:
+      // permanent, so the agent waits for a new revision instead of retrying forever.
+      await this.compose(marker, ['config', '--quiet'], 'docker compose config', ctx.signal).catch((err: Error) => {
+        if (ctx.signal.aborted) throw err;
+        throw new PermanentApplyError(err.message);
+      });
       if (this.pullPolicy !== 'never') {
         await this.compose(marker, ['pull', '--policy', this.pullPolicy, '--ignore-buildable'], 'docker compose pull', ctx.signal);
       }
