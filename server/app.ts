@@ -1,3 +1,4 @@
+import { AgentCloseCode } from '../protocol/index.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
@@ -250,13 +251,24 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
+        const credential = credentialFromParams(ctx.connectionParams);
+        const headers = ctx.extra.request.headers;
+        // A browser page of this hub (Origin equal to the hub's host) may open a socket without a
+        // credential: the console signs in by its session cookie, GraphiQL authenticates each
+        // operation by the headers of its Headers tab. Any other socket without a credential
+        // (an agent, a script) is told to log in first: 4401.
+        const browserPage = typeof headers.origin === 'string' && sameOrigin(headers);
+        if (!credential && !browserPage) {
+          metrics.wsConnections.inc({ outcome: 'refused' });
+          ctx.extra.socket.close(AgentCloseCode.Unauthorized, 'no token in connection_init');
+          return false;
+        }
         let auth;
         try {
-          const credential = credentialFromParams(ctx.connectionParams);
           // Without a credential in connection_init, the console's session cookie (same origin only:
           // browsers send cookies on cross-site websocket upgrades too).
-          const cookie = credential ? null : sessionCookieFrom(ctx.extra.request.headers.cookie);
-          if (cookie && sameOrigin(ctx.extra.request.headers)) {
+          const cookie = credential ? null : sessionCookieFrom(headers.cookie);
+          if (cookie && browserPage) {
             const signedIn = await sessionFor(rootEm.fork(), cookie);
             if (signedIn) {
               metrics.wsConnections.inc({ outcome: 'accepted' });
@@ -268,7 +280,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           auth = await authenticate(rootEm.fork(), runtime, credential);
         } catch (err) {
           wsLogger.warn({ err }, 'authenticating a websocket failed');
-          ctx.extra.socket.close(1011, isDatabaseUnavailable(err) ? 'the database is unavailable; retry shortly' : 'internal error');
+          ctx.extra.socket.close(AgentCloseCode.InternalError, isDatabaseUnavailable(err) ? 'the database is unavailable; retry shortly' : 'internal error');
           return false;
         }
         if (!auth.ok) {
@@ -418,7 +430,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     bootstrapAdmin: first ? { email: first.adminEmail, password: first.adminPassword } : null,
     async close() {
       clearInterval(keepalive);
-      for (const socket of wss.clients) socket.close(1001, 'hub shutting down');
+      for (const socket of wss.clients) socket.close(AgentCloseCode.GoingAway, 'hub shutting down');
       await wsServer.dispose();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
