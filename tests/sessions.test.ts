@@ -120,8 +120,9 @@ test('sign-in from another origin is refused; the session cookie opens websocket
       client.subscribe({ query: '{ viewer { role } }' }, { next: (v) => resolve(v), error: (e) => resolve({ error: e }), complete: () => void client.dispose() });
     });
   expect(await viewerOver(`http://${host}`)).toEqual({ data: { viewer: { role: 'admin' } } });
+  // Another site's page may not ride on the cookie: refused at the upgrade, or anonymous at best.
   const foreign = await viewerOver('https://evil.example');
-  expect(JSON.stringify(foreign)).toContain('authentication required');
+  expect(foreign.data?.viewer).toBeUndefined();
 });
 
 test('failed sign-ins are rate limited per e-mail', async () => {
