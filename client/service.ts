@@ -40,6 +40,7 @@ import type {
 } from './types.js';
 import { isBehind, latestVersion } from './versions.js';
 import { followDeploymentLogs, watchDeploymentStatus, type FollowLogsOptions, type WatchOptions } from './watch.js';
+import { RolloutsClient } from './rollouts.js';
 
 const TYPED_ERRORS = new Set(['NotFoundError', 'InvalidInputError', 'RuleViolationError', 'ConflictError']);
 /** The hub's largest page (Pothos relay default). */
@@ -75,6 +76,8 @@ export class DistrService {
   readonly endpoint: string;
   private readonly apiKey: string;
   private readonly sdk: Sdk;
+  /** Staged rollouts, rollback, target labels and maintenance windows. */
+  readonly rollouts: RolloutsClient;
 
   constructor(options: DistrServiceOptions = {}) {
     const hubUrl = options.hubUrl ?? process.env.DISTR_HUB_URL;
@@ -93,6 +96,7 @@ export class DistrService {
         throw requestErrorFrom(err, this.hubUrl);
       }
     });
+    this.rollouts = new RolloutsClient(this.sdk, this.endpoint, apiKey, unwrap, allPages);
   }
 
   // ---- applications and versions ----

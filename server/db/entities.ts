@@ -8,8 +8,9 @@ import {
   LogEntry,
   StatusTransition,
 } from '../deployments/entities.js';
-import { Membership, Organization, Setting, User } from '../orgs/entities.js';
+import { Invitation, Membership, Organization, Setting, User } from '../orgs/entities.js';
 import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
+import { RegistryCredential, Secret, SecretValue } from '../secrets/entities.js';
 import { Rollout, RolloutEvent, RolloutMember } from '../rollouts/entities.js';
 
 /** Every entity of the hub, in one list for the ORM and the migrator. */
@@ -17,6 +18,7 @@ export const entities = [
   Organization,
   User,
   Membership,
+  Invitation,
   Setting,
   ApiKey,
   Session,
@@ -30,6 +32,9 @@ export const entities = [
   StatusTransition,
   DeletedDeployment,
   LogEntry,
+  Secret,
+  SecretValue,
+  RegistryCredential,
   Rollout,
   RolloutMember,
   RolloutEvent,
