@@ -10,7 +10,7 @@ import { ctx, observeUntil, useKubernetesDriverSuite } from './testkit/k8s-drive
 import { startTestRegistry, type TestRegistry } from './testkit/registry.js';
 
 const suite = useKubernetesDriverSuite();
-const { setup, desired } = suite;
+const { setup } = suite;
 let registry: TestRegistry;
 
 beforeAll(async () => {
@@ -26,14 +26,14 @@ describe('KubernetesDriver with a private OCI chart in the real registry', () =>
     const f = await setup();
     const driver = f.newDriver({ plainHttp: true });
     const chart = { type: 'oci' as const, url: chartUrl, name: null, version: '1.1.0' };
-    const refused = await driver.apply(desired({ chart }), ctx()).then(() => null, (e: Error) => e);
+    const refused = await driver.apply(f.desired({ chart }), ctx()).then(() => null, (e: Error) => e);
     expect(refused?.message).toMatch(/unauthorized|authorization failed|no basic auth credentials|401/i);
     // Permanent: the agent reports it once and waits for another credential or revision.
     expect(refused).toBeInstanceOf(PermanentApplyError);
     const user = registry.users[0]!;
-    const deployment = desired({ chart, revisionId: 'rev-2', registryAuths: [{ host: registry.host, username: user.username, password: user.password }] });
+    const deployment = f.desired({ chart, revisionId: 'rev-2', registryAuths: [{ host: registry.host, username: user.username, password: user.password }] });
     await driver.apply(deployment, ctx());
-    expect(JSON.parse(await f.helm(['list', '-n', 'apps', '-o', 'json']))).toMatchObject([{ name: 'web', chart: 'web-1.1.0' }]);
+    expect(JSON.parse(await f.helm(['list', '-n', f.namespace, '-o', 'json']))).toMatchObject([{ name: 'web', chart: 'web-1.1.0' }]);
     expect((await observeUntil(driver, deployment, (s) => s.phase === 'healthy')).phase).toBe('healthy');
   });
 });
