@@ -16,7 +16,7 @@ let hub: TestHub;
 beforeAll(async () => {
   pgServer = await startTestPostgres();
   databaseUrl = await pgServer.freshDatabase('metrics');
-  hub = await startTestHub(databaseUrl);
+  hub = await startTestHub(databaseUrl, { DISTR_KEEPALIVE_SECONDS: '60' });
 });
 afterAll(async () => {
   await hub?.close();
