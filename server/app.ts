@@ -31,7 +31,12 @@ import { DesiredStateFanout } from './agents/fanout.js';
 import { RolloutController } from './rollouts/controller.js';
 import { bootstrapFirstRun, sharedSetting } from './orgs/bootstrap.js';
 import { schema } from './schema/index.js';
+import { loadKeyring } from './secrets/encryption.js';
+import { AGENT_CHART_PATH } from './targets/install.js';
+import { agentChartArchive } from './targets/chart-archive.js';
+import { reencryptStaleValues } from './secrets/rotation.js';
 import { HubMetrics, routeOf } from './metrics/metrics.js';
+import { serveConsole } from './console.js';
 
 /** A start-up failure stated as one sentence a person can act on. */
 export class HubStartError extends Error {}
@@ -64,6 +69,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
   const rootEm = orm.em as unknown as EntityManager;
 
+  const keyring = await loadKeyring(env);
+  const reencrypted = await reencryptStaleValues(rootEm.fork(), keyring);
+  logger.info({ keyId: keyring.current.id, source: keyring.source, reencrypted }, 'encryption key loaded');
   const first = await bootstrapFirstRun(rootEm.fork());
   const jwtSecret = env.DISTR_JWT_SECRET ?? (await sharedSetting(rootEm.fork(), 'agent_token_key', newSecret));
   let connections: AgentConnections | null = null;
@@ -82,8 +90,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     agentTokens: new AgentTokens(jwtSecret, env.DISTR_AGENT_TOKEN_TTL_SECONDS),
     connections: (connections = new AgentConnections(rootEm, bus, instanceId, logger.child({ source: 'connections' }))),
     loginLimiter: new LoginRateLimiter(env.DISTR_AGENT_LOGIN_MAX_FAILURES),
-    fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' }), metrics),
+    fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' }), keyring, metrics),
     generations,
+    keyring,
     vendorSockets: new VendorSockets(rootEm, bus, logger.child({ source: 'vendor-sockets' })),
     metrics,
     instanceId,
@@ -169,6 +178,16 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     }
     if (url.startsWith('/auth/') && (await handleAuthRoute(req, res, runtime))) return;
     if (url === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (url === AGENT_CHART_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
+      try {
+        const archive = await agentChartArchive();
+        res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': String(archive.length) });
+        return res.end(req.method === 'HEAD' ? undefined : archive);
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, 'packing the agent chart failed');
+        return sendJson(res, 500, { status: 'agent chart unavailable' });
+      }
+    }
     if (url === '/readyz') {
       try {
         const pending = await pendingMigrations(orm);
@@ -191,6 +210,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         });
       }
     }
+    if ((req.method === 'GET' || req.method === 'HEAD') && route === 'console') return serveConsole(req, res);
     return yoga(req, res);
   };
   const server = createServer((req, res) => void handle(req, res));

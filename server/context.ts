@@ -8,6 +8,7 @@ import type { AgentConnections } from './agents/connections.js';
 import type { LoginRateLimiter } from './auth/rate-limit.js';
 import type { DesiredStateFanout } from './agents/fanout.js';
 import type { GenerationCache } from './auth/principal.js';
+import type { Keyring } from './secrets/encryption.js';
 import type { RolloutController } from './rollouts/controller.js';
 import type { VendorSockets } from './auth/vendor-sockets.js';
 import type { HubMetrics } from './metrics/metrics.js';
@@ -48,6 +49,8 @@ export interface HubRuntime {
   loginLimiter: LoginRateLimiter;
   fanout: DesiredStateFanout;
   generations: GenerationCache;
+  /** Encrypts secrets and registry passwords at rest (the key never goes to the database). */
+  keyring: Keyring;
   /** This process's websockets opened with vendor API keys (closed on revocation and expiry). */
   vendorSockets: VendorSockets;
   metrics: HubMetrics;

@@ -42,6 +42,8 @@ function desired(
     versionName: '1.0.0',
     restartMarker: null,
     logsEnabled: true,
+    registryAuths: [],
+    error: null,
     composeType: 'compose',
     projectName,
     composeFile,
@@ -266,11 +268,11 @@ ${service(`    volumes:
       /^docker compose up failed: .*no such image: local\/nope:missing/i,
     );
 
-    // Pulling needs a registry; one on a closed loopback port fails fast without leaving the machine.
+    // Pulling (by `up`, honouring pull_policy) needs a registry; one on a closed loopback port fails fast.
     const missing = uniqueName('noregistry');
     const composeUnreachable = `services:\n  app:\n    image: 127.0.0.1:9/nope:missing\n    network_mode: none\n`;
     await expect(driver({ pullPolicy: 'missing' }).apply(desired(missing, composeUnreachable), ctx())).rejects.toThrow(
-      /^docker compose pull failed: .*127\.0\.0\.1:9/,
+      /^docker compose up failed: .*127\.0\.0\.1:9/,
     );
 
     const d = driver();

@@ -14,7 +14,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import { LoginRateLimiter } from '../server/auth/rate-limit.js';
 import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
-import { seedOrganization, spawnHub, startTestHub, type HubProcess, type TestHub } from './testkit/hub.js';
+import { repoRoot, seedOrganization, spawnHub, startTestHub, type HubProcess, type TestHub } from './testkit/hub.js';
 import { createAccess, createTarget, gql, ok } from './testkit/flow.js';
 import { agentLogin } from './testkit/agent-socket.js';
 
@@ -334,5 +334,25 @@ describe('item 4: membership across organizations needs the invited user to acce
     expect((await ok(hub.url, ACCEPT, { t: third.token }, null)).acceptInvitation.__typename).toBe('InvalidInputError');
     expect((await invite('admin@localhost')).data!.inviteMember).toMatchObject({ __typename: 'ConflictError' });
     expect((await hub.em().execute(`select count(*)::int as n from membership`))[0].n).toBe(1);
+  });
+});
+
+describe('item 27: a lost admin key is replaced on the server', () => {
+  test('npm run admin-key prints a new admin key for the only organization; with several it asks which', async () => {
+    const hub = await hubInProcess();
+    const databaseUrl = hub.hub.orm.config.get('clientUrl')!;
+    const run = (args: string[]) => execa(process.execPath, ['--import', 'tsx', 'scripts/admin-key.ts', ...args], { cwd: repoRoot, env: { DATABASE_URL: databaseUrl }, reject: false });
+    const first = await run([]);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const key = /^(distr_\S+)$/m.exec(first.stdout)?.[1];
+    expect(first.stdout).toContain('New admin API key for "Default organization" (admin@localhost), shown once:');
+    expect((await ok(hub.url, `{ viewer { role } }`, {}, key!)).viewer.role).toBe('admin');
+
+    await seedOrganization(hub.em(), 'Second');
+    const ambiguous = await run([]);
+    expect(ambiguous.exitCode).toBe(1);
+    expect(ambiguous.stderr).toMatch(/^admin-key: there are 2 organizations .*choose one with --organization/);
+    const chosen = await run(['--organization', 'Second']);
+    expect(chosen.stdout).toContain('New admin API key for "Second" (admin@second.test)');
   });
 });

@@ -15,6 +15,14 @@ export function specHash(d: DesiredDeployment): string {
   return createHash('sha256').update(JSON.stringify(spec)).digest('hex');
 }
 
+/**
+ * Hash of the registry credentials: not part of the spec (a rotated password alone redeploys
+ * nothing), but a failure caused by a credential is retried once it changes.
+ */
+export function credentialsHash(d: DesiredDeployment): string {
+  return createHash('sha256').update(JSON.stringify(d.registryAuths ?? [])).digest('hex');
+}
+
 export interface WorkerDeps {
   driver: DeploymentDriver;
   store: StateStore;
@@ -55,7 +63,12 @@ export class DeploymentWorker {
   }
 
   update(next: DesiredDeployment): void {
-    const changed = specHash(next) !== specHash(this.desired) || next.restartMarker !== this.desired.restartMarker || next.revisionId !== this.desired.revisionId;
+    const changed =
+      specHash(next) !== specHash(this.desired) ||
+      next.restartMarker !== this.desired.restartMarker ||
+      next.revisionId !== this.desired.revisionId ||
+      next.error !== this.desired.error ||
+      credentialsHash(next) !== credentialsHash(this.desired);
     this.desired = next;
     if (!changed) return;
     if (this.applying && specHash(next) !== this.applyingHash) this.applying.abort(new Error('superseded by a newer desired state'));
@@ -63,6 +76,8 @@ export class DeploymentWorker {
   }
 
   private applyingHash: string | null = null;
+  /** Credentials hash the runtime last got (applied or refreshed). */
+  private credentialsApplied: string | null = null;
 
   stop(): void {
     this.stopped = true;
@@ -75,11 +90,21 @@ export class DeploymentWorker {
     while (!this.stopped) {
       this.wake = new AbortController();
       const d = this.desired;
+      if (d.error) {
+        // The hub could not render it: say so, leave what runs alone, wait for a new state.
+        this.converged = false;
+        this.deps.report({ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: 'error', message: d.error });
+        await untilAborted(this.wake.signal);
+        continue;
+      }
       const hash = specHash(d);
+      const creds = credentialsHash(d);
+      // A permanent failure is keyed by spec and credentials: a fixed credential retries it.
+      const attempt = `${hash}|${creds}`;
       const record = this.deps.store.get(d.deploymentId);
       const needsApply = record?.specHash !== hash;
       let retryIn: number | null = null;
-      if (needsApply && this.permanentFailure !== hash) {
+      if (needsApply && this.permanentFailure !== attempt) {
         this.converged = false;
         this.deps.report({ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: 'progressing', message: `applying ${d.applicationName} ${d.versionName}` });
         this.applying = new AbortController();
@@ -89,6 +114,7 @@ export class DeploymentWorker {
           await this.deps.store.set(d.deploymentId, { revisionId: d.revisionId, specHash: hash, restartMarker: record?.restartMarker ?? null });
           this.failures = 0;
           this.permanentFailure = null;
+          this.credentialsApplied = creds;
           log.info({ deployment: d.deploymentId, revision: d.revisionId }, 'applied');
         } catch (err) {
           const superseded = this.applying.signal.aborted;
@@ -97,7 +123,7 @@ export class DeploymentWorker {
           if (superseded) continue;
           const message = (err as Error).message;
           const permanent = err instanceof PermanentApplyError;
-          if (permanent) this.permanentFailure = hash;
+          if (permanent) this.permanentFailure = attempt;
           else retryIn = backoffDelay(this.failures++, this.deps.retryBaseMs, this.deps.retryMaxMs);
           // The decision is in the log line (retryInMs null: waits for a new revision), so an operator — and a test — sees it at once.
           log.warn({ deployment: d.deploymentId, err: message, permanent, retryInMs: retryIn }, 'apply failed');
@@ -110,6 +136,18 @@ export class DeploymentWorker {
         await this.deps.store.set(d.deploymentId, { ...record, revisionId: d.revisionId });
       }
       const applied = this.deps.store.get(d.deploymentId);
+      if (applied?.specHash === hash && this.credentialsApplied !== creds && this.deps.driver.refreshCredentials) {
+        // Same spec, new credentials (a rotation): hand them over without redeploying.
+        try {
+          await this.deps.driver.refreshCredentials(d, { signal: new AbortController().signal });
+          this.credentialsApplied = creds;
+        } catch (err) {
+          this.deps.report({ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: 'error', message: `updating registry credentials failed: ${(err as Error).message}` });
+          retryIn ??= backoffDelay(this.failures++, this.deps.retryBaseMs, this.deps.retryMaxMs);
+        }
+      } else if (applied?.specHash === hash && !this.deps.driver.refreshCredentials) {
+        this.credentialsApplied = creds;
+      }
       if (applied?.specHash === hash) {
         if (d.restartMarker && d.restartMarker !== applied.restartMarker) {
           try {

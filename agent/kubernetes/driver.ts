@@ -7,7 +7,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
-import { PermanentApplyError } from '../core/driver.js';
+import { isRegistryAuthFailure, PermanentApplyError } from '../core/driver.js';
 import type { DeletedDeployment, DesiredDeployment, KubernetesDesiredDeployment, LogLine, ResourceStatus } from '../../protocol/index.js';
 import type { HelmReleaseStatus } from './helm.js';
 import { HelmCli, HelmError } from './helm.js';
@@ -36,12 +36,10 @@ export interface KubernetesDriverOptions {
   /** helm binary; default `helm`. */
   helmBinary?: string;
   /**
-   * Extra environment for helm (HELM_DRIVER, HELM_DRIVER_SQL_CONNECTION_STRING, HELM_*_HOME,
-   * KUBECONFIG). Without KUBECONFIG helm uses its own defaults (in-cluster or ~/.kube/config).
+   * Extra environment for helm (HELM_*_HOME, KUBECONFIG) over the agent's own, which helm also
+   * inherits. Without KUBECONFIG helm uses its own defaults (in-cluster or ~/.kube/config).
    */
   helmEnv?: Record<string, string>;
-  /** Pass --disable-openapi-validation to helm (for API servers without OpenAPI, e.g. test stand-ins). */
-  disableOpenApiValidation?: boolean;
   /** Pass --plain-http for oci:// charts (registries without TLS). */
   plainHttp?: boolean;
   uninstallTimeoutSeconds?: number;
@@ -82,7 +80,6 @@ export class KubernetesDriver implements DeploymentDriver {
     this.helm = new HelmCli({
       binary: options.helmBinary ?? 'helm',
       env: options.helmEnv ?? {},
-      disableOpenApiValidation: options.disableOpenApiValidation ?? false,
       plainHttp: options.plainHttp ?? false,
     });
     const kc = options.kubeConfig;
@@ -141,6 +138,7 @@ export class KubernetesDriver implements DeploymentDriver {
           wait: deployment.options.wait,
           atomic: deployment.options.atomic,
           createNamespace: this.options.scope === 'cluster',
+          registryAuths: deployment.registryAuths,
         },
         ctx.signal,
       );
@@ -152,6 +150,8 @@ export class KubernetesDriver implements DeploymentDriver {
     const after = await this.helm.status(releaseName, namespace);
     await this.ownership.put({ ...base, revision: after?.version ?? null, inFlight: false, updatedAt: new Date().toISOString() });
     if (failure && isAtomicRollback(failure)) throw new PermanentApplyError((failure as Error).message);
+    // A registry refusing the chart: reported once, retried when the credential or revision changes.
+    if (failure instanceof HelmError && isRegistryAuthFailure(failure.message)) throw new PermanentApplyError(failure.message);
     if (failure) throw failure;
   }
 

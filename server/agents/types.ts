@@ -55,6 +55,15 @@ const KubernetesDesiredRef = builder.objectRef<WireKubernetes>('DesiredKubernete
   }),
 });
 
+const RegistryAuthRef = builder.objectRef<WireDeployment['registryAuths'][number]>('DesiredRegistryAuth').implement({
+  description: 'Credentials for one registry host, sent only to the agent whose deployment needs them.',
+  fields: (t) => ({
+    host: t.exposeString('host'),
+    username: t.exposeString('username'),
+    password: t.exposeString('password', { authScopes: { agent: true } }),
+  }),
+});
+
 const DesiredDeploymentRef = builder.objectRef<WireDeployment>('DesiredDeployment').implement({
   description: 'What the agent must run for one deployment.',
   fields: (t) => ({
@@ -68,6 +77,11 @@ const DesiredDeploymentRef = builder.objectRef<WireDeployment>('DesiredDeploymen
       description: 'Id of the newest force-restart revision; restart once whenever it changes.',
     }),
     logsEnabled: t.exposeBoolean('logsEnabled'),
+    registryAuths: t.field({ type: [RegistryAuthRef], authScopes: { agent: true }, resolve: (d) => d.registryAuths }),
+    error: t.exposeString('error', {
+      nullable: true,
+      description: 'Set when the hub cannot render this deployment (e.g. a referenced secret is gone): report it, change nothing.',
+    }),
     docker: t.field({ type: DockerDesiredRef, nullable: true, resolve: (d) => d.docker }),
     kubernetes: t.field({ type: KubernetesDesiredRef, nullable: true, resolve: (d) => d.kubernetes }),
   }),

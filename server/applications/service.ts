@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { VendorPrincipal } from '../context.js';
 import { ConflictError, InvalidInputError, RuleViolationError } from '../errors.js';
+import { referencesInValue } from '../secrets/templates.js';
 import { findOwned, flushOrConflict } from '../scoping.js';
 import {
   limitDocument,
@@ -67,7 +68,7 @@ export class ApplicationService {
     const name = requireName('name', input.name);
     validateComposeFile('composeFile', input.composeFile);
     const envTemplate = input.envTemplate ?? '';
-    parseEnvFile('envTemplate', envTemplate);
+    referencesInValue('envTemplate', parseEnvFile('envTemplate', envTemplate));
     const version = this.em.create(ApplicationVersion, { application: app, name, composeFile: input.composeFile, envTemplate });
     await flushOrConflict(this.em, () => new ConflictError('name', `application "${app.name}" already has a version named "${name}"`));
     return version;
@@ -100,8 +101,8 @@ export class ApplicationService {
     if (!chartVersion) throw new InvalidInputError('chartVersion', 'must not be empty');
     const baseValues = input.baseValues ?? '';
     const valuesTemplate = input.valuesTemplate ?? '';
-    parseYamlMapping('baseValues', baseValues);
-    parseYamlMapping('valuesTemplate', valuesTemplate);
+    referencesInValue('baseValues', parseYamlMapping('baseValues', baseValues));
+    referencesInValue('valuesTemplate', parseYamlMapping('valuesTemplate', valuesTemplate));
     limitDocument('chartUrl', input.chartUrl);
     const version = this.em.create(ApplicationVersion, {
       application: app,

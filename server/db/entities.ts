@@ -10,6 +10,7 @@ import {
 } from '../deployments/entities.js';
 import { Invitation, Membership, Organization, Setting, User } from '../orgs/entities.js';
 import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
+import { RegistryCredential, Secret, SecretValue } from '../secrets/entities.js';
 import { Rollout, RolloutEvent, RolloutMember } from '../rollouts/entities.js';
 
 /** Every entity of the hub, in one list for the ORM and the migrator. */
@@ -31,6 +32,9 @@ export const entities = [
   StatusTransition,
   DeletedDeployment,
   LogEntry,
+  Secret,
+  SecretValue,
+  RegistryCredential,
   Rollout,
   RolloutMember,
   RolloutEvent,

@@ -5,6 +5,7 @@ import '../orgs/types.js';
 import '../applications/types.js';
 import '../targets/types.js';
 import '../deployments/types.js';
+import '../secrets/types.js';
 import '../deployments/logs.js';
 import '../agents/types.js';
 import '../events/types.js';

@@ -6,7 +6,7 @@ import { requireDns1123Label, requireName } from '../validation.js';
 import type { DeploymentType } from '../applications/entities.js';
 import { hashSecret, newSecret } from '../auth/secrets.js';
 import { AgentConnection, DeploymentTarget, type TargetScope } from './entities.js';
-import { installInstructions } from './install.js';
+import { hubUrlWarning, installInstructions } from './install.js';
 import { matchesSelector, parseSelector, validateLabels } from '../labels/labels.js';
 import { validateTimeZone, validateWindows } from '../rollouts/windows.js';
 
@@ -30,6 +30,8 @@ export interface TargetAccess {
   secret: string;
   hubUrl: string;
   installCommand: string;
+  installComposeFile: string | null;
+  warnings: string[];
 }
 
 /** Seconds without a heartbeat after which a connection row no longer counts as connected. */
@@ -134,9 +136,16 @@ export class TargetService {
       await this.hub.bus.publish(em, 'credentialRotated', { targetId: t.id, generation: t.credentialGeneration });
       return t;
     });
-    const hubUrl = this.hub.env.DISTR_PUBLIC_URL ?? `http://localhost:${this.hub.env.PORT}`;
-    return { target, secret, hubUrl, installCommand: installInstructions(target, hubUrl) };
+    const hubUrl = publicHubUrl(this.hub.env);
+    const install = installInstructions(target, hubUrl, this.hub.env.DISTR_DOCKER_AGENT_IMAGE);
+    const warning = hubUrlWarning(hubUrl, this.hub.env.DISTR_PUBLIC_URL !== undefined);
+    return { target, secret, hubUrl, installCommand: install.command, installComposeFile: install.composeFile, warnings: warning ? [warning] : [] };
   }
+}
+
+/** The URL install commands give agents: DISTR_PUBLIC_URL, else this hub's own port on localhost. */
+export function publicHubUrl(env: { DISTR_PUBLIC_URL?: string; PORT: number }): string {
+  return (env.DISTR_PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
 }
 
 /** Which of these targets have a live agent socket on any hub replica. */

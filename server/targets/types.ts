@@ -93,6 +93,8 @@ const TargetAccessRef = builder.objectRef<TargetAccess>('DeploymentTargetAccess'
     secret: t.exposeString('secret'),
     hubUrl: t.exposeString('hubUrl'),
     installCommand: t.exposeString('installCommand', { description: 'Shell commands that install the agent: they ask for the secret and keep it in a private file (docker run mounts it, helm install --set-file reads it), so it never appears on a command line.' }),
+    installComposeFile: t.exposeString('installComposeFile', { nullable: true, description: 'docker targets: the agent as a compose file (next to a target-secret file).' }),
+    warnings: t.exposeStringList('warnings', { description: 'Problems with these instructions, e.g. a hub URL agents cannot reach.' }),
   }),
 });
 

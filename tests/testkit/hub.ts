@@ -1,4 +1,5 @@
 import { execa, type ResultPromise } from 'execa';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { startHub, type RunningHub } from '../../server/app.js';
@@ -13,6 +14,9 @@ import { freePort } from '../../server/db/embedded.js';
 import type { BusTopics } from '../../server/events/bus.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** One encryption key per test process, shared by its hubs (restarts and replicas decrypt alike). */
+export const TEST_ENCRYPTION_KEY = randomBytes(32).toString('base64');
 
 export interface TestHub {
   url: string;
@@ -34,7 +38,7 @@ export interface TestHub {
 
 /** A hub in this process on a free port, on the given (fresh) database. */
 export async function startTestHub(databaseUrl: string, env: Record<string, string> = {}, opts: { logLines?: string[] } = {}): Promise<TestHub> {
-  const hubEnv = parseHubEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: opts.logLines ? 'info' : 'silent', DISTR_KEEPALIVE_SECONDS: '2', ...env });
+  const hubEnv = parseHubEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: opts.logLines ? 'info' : 'silent', DISTR_KEEPALIVE_SECONDS: '2', DISTR_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, ...env });
   // With logLines, every JSON log line the hub writes is collected there (as written, after redaction).
   const sink = opts.logLines ? { write: (line: string) => void opts.logLines!.push(line) } : undefined;
   const hub = await startHub(hubEnv, databaseUrl, createLogger(hubEnv.LOG_LEVEL, sink));
@@ -97,7 +101,7 @@ export async function spawnHub(databaseUrl: string | null, opts: { port?: number
   // Run node directly (not npx) so signals reach the hub itself.
   const child = execa(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: repoRoot,
-    env: { DATABASE_URL: databaseUrl ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', DISTR_KEEPALIVE_SECONDS: '2', ...opts.env },
+    env: { DATABASE_URL: databaseUrl ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', DISTR_KEEPALIVE_SECONDS: '2', DISTR_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, ...opts.env },
     reject: false,
     all: true,
   });

@@ -1,6 +1,13 @@
 /**
  * A small Helm chart for tests: a Deployment, a Service and a ConfigMap, all driven by values
- * (image, replicas, message, containerName). Written to a folder, ready for `helm package`.
+ * (image, replicas, message, containerName), and with `extraWorkloads` a StatefulSet with a volume
+ * claim template, a DaemonSet and a Job. Written to a folder, ready for `helm package`.
+ *
+ * Faults for the test cluster, whose pods kwok simulates: `fault` labels the Deployment's pods
+ * distr.test/kwok-fault=<never-ready|crash-loop|fail> (kwok stages in
+ * scripts/k8s-tools/kwok-pod-stages.yaml), `jobFault` the Job's; `unschedulable` gives the pods a
+ * node selector no node matches, so the real scheduler never places them;
+ * `progressDeadlineSeconds` is the Deployment's.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -21,6 +28,7 @@ metadata:
     app.kubernetes.io/instance: {{ .Release.Name }}
 spec:
   replicas: {{ .Values.replicas }}
+  progressDeadlineSeconds: {{ .Values.progressDeadlineSeconds }}
   selector:
     matchLabels:
       app.kubernetes.io/instance: {{ .Release.Name }}
@@ -28,9 +36,16 @@ spec:
     metadata:
       labels:
         app.kubernetes.io/instance: {{ .Release.Name }}
+        {{- with .Values.fault }}
+        distr.test/kwok-fault: {{ . }}
+        {{- end }}
       annotations:
         checksum/config: {{ .Values.message | sha256sum }}
     spec:
+      {{- if .Values.unschedulable }}
+      nodeSelector:
+        distr.test/no-such-node: "true"
+      {{- end }}
       containers:
         - name: {{ .Values.containerName }}
           image: {{ .Values.image }}
@@ -112,7 +127,13 @@ kind: Job
 metadata:
   name: {{ .Release.Name }}-migrate
 spec:
+  backoffLimit: {{ .Values.jobBackoffLimit }}
   template:
+    metadata:
+      {{- with .Values.jobFault }}
+      labels:
+        distr.test/kwok-fault: {{ . }}
+      {{- end }}
     spec:
       restartPolicy: Never
       containers:
@@ -127,7 +148,22 @@ export async function writeTestChart(parentDir: string, options: TestChartOption
   const dir = path.join(parentDir, `${name}-${options.version ?? '1.0.0'}`, name);
   await mkdir(path.join(dir, 'templates'), { recursive: true });
   await writeFile(path.join(dir, 'Chart.yaml'), YAML.stringify({ apiVersion: 'v2', name, version: options.version ?? '1.0.0', appVersion: options.appVersion ?? '1.0.0', type: 'application' }));
-  await writeFile(path.join(dir, 'values.yaml'), YAML.stringify({ image: 'example.test/web:1', replicas: 1, message: 'hello', containerName: 'web', workloadName: '', extraWorkloads: false }));
+  await writeFile(
+    path.join(dir, 'values.yaml'),
+    YAML.stringify({
+      image: 'example.test/web:1',
+      replicas: 1,
+      message: 'hello',
+      containerName: 'web',
+      workloadName: '',
+      extraWorkloads: false,
+      progressDeadlineSeconds: 600,
+      fault: '',
+      unschedulable: false,
+      jobFault: '',
+      jobBackoffLimit: 6,
+    }),
+  );
   await writeFile(path.join(dir, 'templates', 'deployment.yaml'), DEPLOYMENT);
   await writeFile(path.join(dir, 'templates', 'service.yaml'), SERVICE);
   await writeFile(path.join(dir, 'templates', 'configmap.yaml'), CONFIGMAP);

@@ -1,6 +1,7 @@
 /**
- * A real Helm chart repository over HTTP on 127.0.0.1 for tests: charts are packaged with the
- * real `helm package`, indexed with `helm repo index` and served as static files.
+ * A Helm chart repository over HTTP on 127.0.0.1 for tests: charts are packaged with the real
+ * `helm package`, indexed with `helm repo index` and served as static files (a chart repository
+ * is nothing more than that).
  */
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -8,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { HELM_BIN } from './helm-env.js';
+import { HELM_BIN } from './helm.js';
 
 export interface ChartRepo {
   /** Base URL of the repository (what `--repo` takes). */
