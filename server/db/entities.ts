@@ -8,6 +8,7 @@ import {
   LogEntry,
   StatusTransition,
 } from '../deployments/entities.js';
+import { IdempotencyRecord } from '../idempotency.js';
 import { Invitation, Membership, Organization, Setting, User } from '../orgs/entities.js';
 import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
 
@@ -29,4 +30,5 @@ export const entities = [
   StatusTransition,
   DeletedDeployment,
   LogEntry,
+  IdempotencyRecord,
 ];
