@@ -15,5 +15,7 @@ export {
   type DistrRequestErrorCode,
 } from './errors.js';
 export { latestVersion, isBehind, semverOf } from './versions.js';
-export type { WatchOptions } from './watch.js';
+export type { WatchOptions, FollowLogsOptions } from './watch.js';
 export type * from './types.js';
+export { RolloutsClient } from './rollouts.js';
+export type { Rollout, RolloutProgress, RolloutWatch, CreateRolloutRequest, MaintenanceWindow, LabeledTarget } from './rollouts.js';

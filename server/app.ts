@@ -25,11 +25,15 @@ import { databaseUnavailableError, isDatabaseUnavailable } from './db/unavailabl
 import { corsFor, originAllowed } from './cors.js';
 import { idempotencyPlugin } from './idempotency.js';
 import { newSecret } from './auth/secrets.js';
+import { handleAuthRoute, sameOrigin } from './auth/http.js';
+import { CSRF_HEADER, sessionById, sessionCookieFrom, sessionFor } from './auth/sessions.js';
 import { AgentConnections } from './agents/connections.js';
 import { DesiredStateFanout } from './agents/fanout.js';
+import { RolloutController } from './rollouts/controller.js';
 import { bootstrapFirstRun, sharedSetting } from './orgs/bootstrap.js';
 import { schema } from './schema/index.js';
 import { HubMetrics, routeOf } from './metrics/metrics.js';
+import { serveConsole } from './console.js';
 
 /** A start-up failure stated as one sentence a person can act on. */
 export class HubStartError extends Error {}
@@ -41,6 +45,8 @@ export interface RunningHub {
   orm: Orm;
   /** The first-run admin key, when this start created the first organization. */
   bootstrapKey: string | null;
+  /** The first-run admin user's e-mail and password (console sign-in), with bootstrapKey. */
+  bootstrapAdmin: { email: string; password: string } | null;
   close(): Promise<void>;
 }
 
@@ -84,7 +90,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     metrics,
     instanceId,
     rootEm,
+    rollouts: new RolloutController(rootEm, bus, databaseUrl, instanceId, logger.child({ source: 'rollouts' })),
   };
+  runtime.rollouts.start();
 
   const yoga = createYoga<{ req?: IncomingMessage; wsPrincipal?: Principal | null }, Context>({
     schema,
@@ -129,9 +137,20 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         return { principal: initial.wsPrincipal, hub: runtime } as Omit<Context, 'em'> as Context;
       }
       const em = rootEm.fork();
+      const bearer = bearerFrom(initial.request.headers.get('authorization'));
+      const cookie = bearer ? null : sessionCookieFrom(initial.request.headers.get('cookie'));
       let auth;
       try {
-        auth = await authenticate(em, runtime, bearerFrom(initial.request.headers.get('authorization')));
+        if (cookie) {
+          // A console session. Its POSTs must carry its CSRF token (a header another site cannot set).
+          const signedIn = await sessionFor(em, cookie);
+          if (!signedIn) throw new GraphQLError('session expired or signed out: sign in again', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+          if (initial.request.method !== 'GET' && initial.request.headers.get(CSRF_HEADER) !== signedIn.session.csrfToken) {
+            throw new GraphQLError('missing or wrong X-CSRF-Token header for a cookie-authenticated request', { extensions: { code: 'FORBIDDEN', http: { status: 403 } } });
+          }
+          return { em, principal: signedIn.principal, hub: runtime };
+        }
+        auth = await authenticate(em, runtime, bearer);
       } catch (err) {
         if (isDatabaseUnavailable(err)) throw databaseUnavailableError();
         throw err;
@@ -151,6 +170,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       res.writeHead(200, { 'content-type': metrics.registry.contentType });
       return res.end(body);
     }
+    if (url.startsWith('/auth/') && (await handleAuthRoute(req, res, runtime))) return;
     if (url === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (url === '/readyz') {
       try {
@@ -174,6 +194,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         });
       }
     }
+    if ((req.method === 'GET' || req.method === 'HEAD') && route === 'console') return serveConsole(req, res);
     return yoga(req, res);
   };
   const server = createServer((req, res) => void handle(req, res));
@@ -215,7 +236,20 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       onConnect: async (ctx) => {
         let auth;
         try {
-          auth = await authenticate(rootEm.fork(), runtime, credentialFromParams(ctx.connectionParams));
+          const credential = credentialFromParams(ctx.connectionParams);
+          // Without a credential in connection_init, the console's session cookie (same origin only:
+          // browsers send cookies on cross-site websocket upgrades too).
+          const cookie = credential ? null : sessionCookieFrom(ctx.extra.request.headers.cookie);
+          if (cookie && sameOrigin(ctx.extra.request.headers)) {
+            const signedIn = await sessionFor(rootEm.fork(), cookie);
+            if (signedIn) {
+              metrics.wsConnections.inc({ outcome: 'accepted' });
+              ctx.extra.principal = signedIn.principal;
+              (ctx.extra as { request?: IncomingMessage }).request = undefined;
+              return true;
+            }
+          }
+          auth = await authenticate(rootEm.fork(), runtime, credential);
         } catch (err) {
           wsLogger.warn({ err }, 'authenticating a websocket failed');
           ctx.extra.socket.close(1011, isDatabaseUnavailable(err) ? 'the database is unavailable; retry shortly' : 'internal error');
@@ -232,7 +266,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         // for the socket's whole life (tens of thousands of idle agents).
         (ctx.extra as { request?: IncomingMessage }).request = undefined;
         const principal = auth.principal;
-        if (principal?.kind === 'vendor') {
+        if (principal?.kind === 'vendor' && principal.apiKeyId) {
           ctx.extra.untrack = runtime.vendorSockets.track(principal.apiKeyId, auth.credentialExpiresAt ?? null, (code, reason) => ctx.extra.socket.close(code, reason));
         }
         if (principal?.kind === 'agent') {
@@ -253,7 +287,15 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         // Every operation on a vendor socket is authorized against the key's state now, not at
         // connect: a revoked or expired key ends the socket; a changed role applies at once.
         const connected = ctx.extra.principal;
-        if (connected?.kind === 'vendor') {
+        if (connected?.kind === 'vendor' && connected.sessionId) {
+          // A console session: signed out or expired ends the socket; a changed role applies at once.
+          const current = await sessionById(rootEm.fork(), connected.sessionId);
+          if (!current) {
+            setImmediate(() => ctx.extra.socket.close(CLOSE_UNAUTHORIZED, 'session expired or signed out'));
+            return [new GraphQLError('session expired or signed out: sign in again', { extensions: { code: 'UNAUTHENTICATED' } })];
+          }
+          ctx.extra.principal = current.principal;
+        } else if (connected?.kind === 'vendor' && connected.apiKeyId) {
           let current;
           try {
             current = await currentApiKeyPrincipal(rootEm.fork(), connected.apiKeyId);
@@ -351,6 +393,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     runtime,
     orm,
     bootstrapKey: first?.apiKey ?? null,
+    bootstrapAdmin: first ? { email: first.adminEmail, password: first.adminPassword } : null,
     async close() {
       clearInterval(keepalive);
       for (const socket of wss.clients) socket.close(1001, 'hub shutting down');
@@ -358,6 +401,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await runtime.connections.stop();
+      await runtime.rollouts.stop();
       await bus.stop();
       await orm.close();
     },

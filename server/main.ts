@@ -62,9 +62,15 @@ try {
 }
 
 if (hub!.bootstrapKey) {
-  logger.info({ organization: 'Default organization' }, 'first run: created an organization and an admin API key (shown once below)');
+  logger.info({ organization: 'Default organization' }, 'first run: created an organization, an admin user and an admin API key (shown once below)');
   process.stdout.write(
-    `\n  Admin API key (shown once): ${hub!.bootstrapKey}\n  GraphiQL: ${hub!.url}/graphql  (header  {"Authorization": "Bearer ${hub!.bootstrapKey}"})\n\n`,
+    `
+  Console: ${hub!.url}/  sign in as ${hub!.bootstrapAdmin!.email}  password (shown once): ${hub!.bootstrapAdmin!.password}
+` +
+      `  Admin API key (shown once): ${hub!.bootstrapKey}
+  GraphiQL: ${hub!.url}/graphql  (header  {"Authorization": "Bearer ${hub!.bootstrapKey}"})
+
+`,
   );
   if (env.DISTR_BOOTSTRAP_KEY_FILE) await writeFile(env.DISTR_BOOTSTRAP_KEY_FILE, hub!.bootstrapKey, { mode: 0o600 });
 }

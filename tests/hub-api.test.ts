@@ -328,7 +328,7 @@ describe('organizations, roles and keys', () => {
     expect(rows[0].credential_generation).toBe(1);
     const k8s = await createTarget(hub.url, hub.apiKey, { name: 'cluster', type: 'kubernetes', namespace: 'shop', scope: 'cluster' });
     const kAccess = await createAccess(hub.url, hub.apiKey, k8s.id);
-    expect(kAccess.installCommand).toMatch(/^helm install distr-agent .*charts\/distr-agent --namespace shop/);
+    expect(kAccess.installCommand).toMatch(/^helm install distr-agent .*charts\/distr-agent --namespace shop/m);
     expect(kAccess.installCommand).toContain('--set scope=cluster');
   });
 });

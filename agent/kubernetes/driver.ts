@@ -36,12 +36,10 @@ export interface KubernetesDriverOptions {
   /** helm binary; default `helm`. */
   helmBinary?: string;
   /**
-   * Extra environment for helm (HELM_DRIVER, HELM_DRIVER_SQL_CONNECTION_STRING, HELM_*_HOME,
-   * KUBECONFIG). Without KUBECONFIG helm uses its own defaults (in-cluster or ~/.kube/config).
+   * Extra environment for helm (HELM_*_HOME, KUBECONFIG) over the agent's own, which helm also
+   * inherits. Without KUBECONFIG helm uses its own defaults (in-cluster or ~/.kube/config).
    */
   helmEnv?: Record<string, string>;
-  /** Pass --disable-openapi-validation to helm (for API servers without OpenAPI, e.g. test stand-ins). */
-  disableOpenApiValidation?: boolean;
   /** Pass --plain-http for oci:// charts (registries without TLS). */
   plainHttp?: boolean;
   uninstallTimeoutSeconds?: number;
@@ -82,7 +80,6 @@ export class KubernetesDriver implements DeploymentDriver {
     this.helm = new HelmCli({
       binary: options.helmBinary ?? 'helm',
       env: options.helmEnv ?? {},
-      disableOpenApiValidation: options.disableOpenApiValidation ?? false,
       plainHttp: options.plainHttp ?? false,
     });
     const kc = options.kubeConfig;

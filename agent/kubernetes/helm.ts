@@ -12,10 +12,8 @@ import type { ChartRef } from '../../protocol/index.js';
 export interface HelmOptions {
   /** helm binary; default `helm` on PATH. */
   binary: string;
-  /** Extra environment for helm: HELM_DRIVER, HELM_DRIVER_SQL_CONNECTION_STRING, HELM_*_HOME, KUBECONFIG. */
+  /** Extra environment for helm (HELM_*_HOME, KUBECONFIG) over the inherited one. */
   env: Record<string, string>;
-  /** Pass --disable-openapi-validation (needed when the API server serves no OpenAPI schema). */
-  disableOpenApiValidation: boolean;
   /** Pass --plain-http for oci:// charts (a registry without TLS). */
   plainHttp: boolean;
 }
@@ -93,7 +91,6 @@ export class HelmCli {
       if (request.wait || request.atomic) args.push('--wait');
       if (request.atomic) args.push('--atomic');
       if (request.createNamespace) args.push('--create-namespace');
-      if (this.options.disableOpenApiValidation) args.push('--disable-openapi-validation');
       await this.run(args, signal, `helm upgrade --install ${request.releaseName} (namespace ${request.namespace})`);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import { ApplicationVersion, Application } from '../applications/entities.js';
-import { ApiKey } from '../auth/entities.js';
+import { ApiKey, Session } from '../auth/entities.js';
 import {
   DeletedDeployment,
   Deployment,
@@ -11,6 +11,7 @@ import {
 import { IdempotencyRecord } from '../idempotency.js';
 import { Invitation, Membership, Organization, Setting, User } from '../orgs/entities.js';
 import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
+import { Rollout, RolloutEvent, RolloutMember } from '../rollouts/entities.js';
 
 /** Every entity of the hub, in one list for the ORM and the migrator. */
 export const entities = [
@@ -20,6 +21,7 @@ export const entities = [
   Invitation,
   Setting,
   ApiKey,
+  Session,
   Application,
   ApplicationVersion,
   DeploymentTarget,
@@ -31,4 +33,7 @@ export const entities = [
   DeletedDeployment,
   LogEntry,
   IdempotencyRecord,
+  Rollout,
+  RolloutMember,
+  RolloutEvent,
 ];

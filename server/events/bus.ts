@@ -18,6 +18,10 @@ export interface BusTopics {
   statusChanged: { organizationId: string; targetId: string; deploymentId: string };
   /** An agent connected or disconnected. */
   livenessChanged: { organizationId: string; targetId: string; connected: boolean };
+  /** Rollouts were created or acted on (start, pause, …), or targets' windows changed ('*'): the controller re-plans them. */
+  rolloutsChanged: { organizationId: string; rolloutIds: string[] };
+  /** The rollout controller moved a rollout on (members or state): watchers reload it. */
+  rolloutProgressed: { organizationId: string; rolloutId: string };
   /** Log lines of a deployment were stored, up to row id `lastId` (a bigint as text). */
   logsAppended: { organizationId: string; deploymentId: string; lastId: string };
 }

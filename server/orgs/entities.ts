@@ -26,6 +26,8 @@ export const User = defineEntity({
     id: p.uuid().primary().onCreate(() => randomUUID()),
     email: p.string().unique(),
     name: p.string(),
+    /** scrypt (server/auth/passwords.ts); null: the user cannot sign in with a password (API keys only). */
+    passwordHash: p.text().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });

@@ -18,6 +18,8 @@ export interface TestHub {
   url: string;
   /** The bootstrap admin key of the first organization. */
   apiKey: string;
+  /** The first-run admin user's console sign-in. */
+  admin: { email: string; password: string };
   hub: RunningHub;
   em(): EntityManager;
   /**
@@ -50,6 +52,7 @@ export async function startTestHub(databaseUrl: string, env: Record<string, stri
   return {
     url: hub.url,
     apiKey: hub.bootstrapKey,
+    admin: hub.bootstrapAdmin!,
     hub,
     em: () => hub.runtime.rootEm.fork(),
     nextBusListener: (topic) => new Promise<void>((resolve) => waiting.set(topic, [...(waiting.get(topic) ?? []), resolve])),
@@ -76,6 +79,8 @@ export interface HubProcess {
   databaseUrl: string | null;
   port: number;
   bootstrapKey: string | null;
+  /** The first-run admin user's (admin@localhost) console password. */
+  bootstrapPassword: string | null;
   process: ResultPromise;
   output(): string;
   /** SIGTERM and wait for exit. */
@@ -105,11 +110,13 @@ export async function spawnHub(databaseUrl: string | null, opts: { port?: number
     child.once('exit', (code, signal) => reject(new Error(`hub exited (${code ?? signal}) before listening:\n${out}`)));
   });
   const key = /Admin API key \(shown once\): (\S+)/.exec(out)?.[1] ?? null;
+  const password = /password \(shown once\): (\S+)/.exec(out)?.[1] ?? null;
   return {
     url: `http://127.0.0.1:${port}`,
     databaseUrl,
     port,
     bootstrapKey: key,
+    bootstrapPassword: password,
     process: child,
     output: () => out,
     async stop() {
