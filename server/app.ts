@@ -24,6 +24,7 @@ import { currentApiKeyPrincipal } from './auth/api-keys.js';
 import { CLOSE_UNAUTHORIZED, VendorSockets } from './auth/vendor-sockets.js';
 import { databaseUnavailableError, isDatabaseUnavailable } from './db/unavailable.js';
 import { corsFor, originAllowed } from './cors.js';
+import { idempotencyPlugin } from './idempotency.js';
 import { newSecret } from './auth/secrets.js';
 import { handleAuthRoute, sameOrigin } from './auth/http.js';
 import { CSRF_HEADER, sessionById, sessionCookieFrom, sessionFor } from './auth/sessions.js';
@@ -115,6 +116,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       maxDepthPlugin({ n: env.DISTR_MAX_QUERY_DEPTH, exposeLimits: true }),
       costLimitPlugin({ maxCost: env.DISTR_MAX_QUERY_COST, exposeLimits: true }),
       maxAliasesPlugin({ n: 30, exposeLimits: true }),
+      idempotencyPlugin(),
     ],
     maskedErrors: {
       maskError: (error, message) => {
