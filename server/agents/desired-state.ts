@@ -1,9 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import deepmerge from 'deepmerge';
-import { parse as parseYaml } from 'yaml';
-import dotenv from 'dotenv';
 import type { DesiredDeployment, DesiredState } from '../../agent/core/protocol.js';
-import { formatEnvFile } from '../validation.js';
+import { formatComposeEnvFile, parseComposeEnvFile } from '../validation/env-file.js';
+import { mergeUserValues } from '../validation/values.js';
+import { parseSafeYamlMapping } from '../validation/yaml.js';
 
 /** Tombstones older than this are no longer sent: an agent offline longer keeps the data. */
 const TOMBSTONE_DAYS = 7;
@@ -13,16 +12,19 @@ export function projectName(deploymentId: string): string {
   return `distr-${deploymentId.replace(/-/g, '').slice(0, 12)}`;
 }
 
-/** Version base values deep-merged with the revision's values (arrays replaced, not concatenated). */
+/**
+ * Version base values with the revision's values over them, as helm layers `-f` files: maps
+ * merged, anything else (arrays too) replaced, and a null kept so helm drops the key, chart
+ * default included. Both were checked at write time; parsing here cannot meet an alias bomb.
+ */
 export function mergeValues(baseValues: string | null, revisionValues: string | null): Record<string, unknown> {
-  const base = (parseYaml(baseValues ?? '') ?? {}) as Record<string, unknown>;
-  const own = (parseYaml(revisionValues ?? '') ?? {}) as Record<string, unknown>;
-  return deepmerge(base, own, { arrayMerge: (_target, source) => source });
+  return mergeUserValues(parseSafeYamlMapping(baseValues ?? ''), parseSafeYamlMapping(revisionValues ?? ''));
 }
 
-/** The version's .env template with the deployment's entries layered on top. */
+/** The version's .env template with the deployment's entries layered on top, as compose reads them. */
 export function renderEnvFile(template: string | null, envFile: string | null): string {
-  return formatEnvFile({ ...dotenv.parse(template ?? ''), ...dotenv.parse(envFile ?? '') });
+  const base = parseComposeEnvFile(template ?? '');
+  return formatComposeEnvFile({ ...base, ...parseComposeEnvFile(envFile ?? '', (k) => base[k]) });
 }
 
 interface DesiredRow {

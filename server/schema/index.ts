@@ -7,6 +7,7 @@ import '../targets/types.js';
 import '../deployments/types.js';
 import '../agents/types.js';
 import '../events/types.js';
+import '../validation/types.js';
 
 /** The whole API, types sorted so the printed schema.graphql is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -13,6 +13,13 @@ import { freePort } from '../../server/db/embedded.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
+/**
+ * Tests run without a network: charts at made-up URLs (oci://registry.example/…) are created
+ * unchecked with a warning, and images are not looked up. Tests of the checks themselves
+ * (tests/version-checks.test.ts) override these.
+ */
+export const CHECKS_OFFLINE = { DISTR_ALLOW_UNCHECKED_CHARTS: 'true', DISTR_CHECK_IMAGES: 'false' } as const;
+
 export interface TestHub {
   url: string;
   /** The bootstrap admin key of the first organization. */
@@ -24,7 +31,7 @@ export interface TestHub {
 
 /** A hub in this process on a free port, on the given (fresh) database. */
 export async function startTestHub(databaseUrl: string, env: Record<string, string> = {}): Promise<TestHub> {
-  const hubEnv = parseHubEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', DISTR_KEEPALIVE_SECONDS: '2', ...env });
+  const hubEnv = parseHubEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', DISTR_KEEPALIVE_SECONDS: '2', ...CHECKS_OFFLINE, ...env });
   const hub = await startHub(hubEnv, databaseUrl, createLogger(hubEnv.LOG_LEVEL));
   if (!hub.bootstrapKey) throw new Error('test hub expected an empty database');
   return {
@@ -71,7 +78,7 @@ export async function spawnHub(databaseUrl: string | null, opts: { port?: number
   // Run node directly (not npx) so signals reach the hub itself.
   const child = execa(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: repoRoot,
-    env: { DATABASE_URL: databaseUrl ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', DISTR_KEEPALIVE_SECONDS: '2', ...opts.env },
+    env: { DATABASE_URL: databaseUrl ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', DISTR_KEEPALIVE_SECONDS: '2', ...CHECKS_OFFLINE, ...opts.env },
     reject: false,
     all: true,
   });
