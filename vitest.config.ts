@@ -7,8 +7,10 @@ export default defineConfig({
   },
   test: {
     include: ['tests/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
+    // Hang guards, not speed claims: above testkit's WAIT_BOUND_MS, so a wait that fails names
+    // what it waited for, and a loaded 2-core CI machine never trips them.
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
     // Files run in parallel forks; each has its own PostgreSQL.
     pool: 'forks',
     maxWorkers: 2,

@@ -55,6 +55,29 @@ export class DistrConflictError extends DistrError {
   }
 }
 
+/** One of the deployments an ambiguous call could mean. */
+export interface DeploymentCandidate {
+  deploymentId: string;
+  applicationName: string;
+  versionName: string;
+  /** Kubernetes deployments. */
+  releaseName: string | null;
+}
+
+/**
+ * The call names a target (not a deployment) and the target holds more than one deployment that
+ * fits; `candidates` lists them. Pass `deploymentId` to choose. Nothing was changed.
+ */
+export class DistrAmbiguousError extends DistrError {
+  override name = 'DistrAmbiguousError';
+  constructor(
+    message: string,
+    readonly candidates: DeploymentCandidate[],
+  ) {
+    super(message);
+  }
+}
+
 /** Error codes the hub puts in `extensions.code`, plus NETWORK when no HTTP answer arrived. */
 export type DistrRequestErrorCode = 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'BAD_INPUT' | 'RATE_LIMITED' | 'INTERNAL' | 'NETWORK' | (string & {});
 

@@ -9,7 +9,9 @@ export {
   DistrInvalidInputError,
   DistrRuleViolationError,
   DistrConflictError,
+  DistrAmbiguousError,
   DistrRequestError,
+  type DeploymentCandidate,
   type DistrRequestErrorCode,
 } from './errors.js';
 export { latestVersion, isBehind, semverOf } from './versions.js';

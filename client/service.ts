@@ -4,13 +4,24 @@
  * failures throw DistrRequestError.
  */
 import { GraphQLClient } from 'graphql-request';
-import { DistrNotFoundError, DistrRequestError, requestErrorFrom, typedErrorToException, type HubTypedError } from './errors.js';
+import {
+  DistrAmbiguousError,
+  DistrInvalidInputError,
+  DistrNotFoundError,
+  DistrRequestError,
+  requestErrorFrom,
+  typedErrorToException,
+  type HubTypedError,
+} from './errors.js';
+import { checked, schemas } from './inputs.js';
 import { getSdk, type Sdk } from './generated/graphql.js';
 import type {
+  ApiKey,
   Application,
   ApplicationVersion,
   ApplicationWithVersions,
   CreateDeploymentRequest,
+  CreatedApiKey,
   Deployment,
   DeploymentStatusWatch,
   DeploymentTarget,
@@ -19,6 +30,7 @@ import type {
   DistrServiceOptions,
   DockerVersionContent,
   KubernetesVersionContent,
+  NewApiKey,
   NewDeploymentTarget,
   RolloutResult,
   UpdateDeploymentRequest,
@@ -83,7 +95,8 @@ export class DistrService {
 
   // ---- applications and versions ----
 
-  async createApplication(input: { name: string; type: DeploymentType }): Promise<Application> {
+  async createApplication(request: { name: string; type: DeploymentType }): Promise<Application> {
+    const input = checked('createApplication', '', schemas.createApplication, request);
     return unwrap((await this.sdk.CreateApplication({ input })).createApplication, 'Application');
   }
 
@@ -93,25 +106,35 @@ export class DistrService {
 
   /** The application with all its versions (oldest first, archived included). */
   async getApplication(id: string): Promise<ApplicationWithVersions> {
+    checked('getApplication', 'id', schemas.id, id);
     return this.notFoundAs('application', id, async () => (await this.sdk.Application({ id })).application);
   }
 
   async createDockerApplicationVersion(applicationId: string, name: string, content: DockerVersionContent): Promise<ApplicationVersion> {
+    checked('createDockerApplicationVersion', 'applicationId', schemas.id, applicationId);
+    checked('createDockerApplicationVersion', 'name', schemas.name, name);
+    checked('createDockerApplicationVersion', 'content', schemas.dockerVersionContent, content);
     const result = await this.sdk.CreateDockerApplicationVersion({ input: { applicationId, name, ...content } });
     return unwrap(result.createDockerApplicationVersion, 'ApplicationVersion');
   }
 
   async createKubernetesApplicationVersion(applicationId: string, name: string, content: KubernetesVersionContent): Promise<ApplicationVersion> {
+    checked('createKubernetesApplicationVersion', 'applicationId', schemas.id, applicationId);
+    checked('createKubernetesApplicationVersion', 'name', schemas.name, name);
+    checked('createKubernetesApplicationVersion', 'content', schemas.kubernetesVersionContent, content);
     const result = await this.sdk.CreateKubernetesApplicationVersion({ input: { applicationId, name, ...content } });
     return unwrap(result.createKubernetesApplicationVersion, 'ApplicationVersion');
   }
 
   async archiveApplicationVersion(id: string, archived = true): Promise<ApplicationVersion> {
+    checked('archiveApplicationVersion', 'id', schemas.id, id);
+    checked('archiveApplicationVersion', 'archived', schemas.archived, archived);
     return unwrap((await this.sdk.ArchiveApplicationVersion({ id, archived })).archiveApplicationVersion, 'ApplicationVersion');
   }
 
   /** The latest non-archived version; in semver mode names that are not semantic versions are skipped. */
   async getLatestVersion(applicationId: string, order: VersionOrder = 'semver'): Promise<ApplicationVersion | null> {
+    checked('getLatestVersion', 'order', schemas.versionOrder, order);
     const app = await this.getApplication(applicationId);
     return latestVersion(app.versions, order);
   }
@@ -119,6 +142,7 @@ export class DistrService {
   // ---- deployment targets ----
 
   async createDeploymentTarget(target: NewDeploymentTarget): Promise<DeploymentTarget> {
+    checked('createDeploymentTarget', '', schemas.newDeploymentTarget, target);
     const namespace = target.namespace ?? target.kubernetes?.namespace;
     const scope = target.scope ?? target.kubernetes?.scope ?? (target.type === 'kubernetes' ? 'namespace' : undefined);
     const input = { name: target.name, type: target.type, namespace, scope, logsEnabled: target.logsEnabled };
@@ -130,15 +154,20 @@ export class DistrService {
   }
 
   async getDeploymentTarget(id: string): Promise<DeploymentTarget> {
+    checked('getDeploymentTarget', 'id', schemas.id, id);
     return this.notFoundAs('deployment target', id, async () => (await this.sdk.DeploymentTarget({ id })).deploymentTarget);
   }
 
   /** Create (or rotate) the agent credential; the secret and install command are shown only here. */
   async createAccessForDeploymentTarget(targetId: string): Promise<DeploymentTargetAccess> {
-    return unwrap((await this.sdk.CreateDeploymentTargetAccess({ targetId })).createDeploymentTargetAccess, 'DeploymentTargetAccess');
+    checked('createAccessForDeploymentTarget', 'targetId', schemas.id, targetId);
+    const access = unwrap((await this.sdk.CreateDeploymentTargetAccess({ targetId })).createDeploymentTargetAccess, 'DeploymentTargetAccess');
+    // `token` is the product document's name for the secret; not enumerable, so JSON shows the secret once.
+    return Object.defineProperty({ ...access }, 'token', { value: access.secret, enumerable: false }) as DeploymentTargetAccess;
   }
 
   async deleteDeploymentTarget(id: string): Promise<void> {
+    checked('deleteDeploymentTarget', 'id', schemas.id, id);
     unwrap((await this.sdk.DeleteDeploymentTarget({ id })).deleteDeploymentTarget, 'Deleted');
   }
 
@@ -149,8 +178,10 @@ export class DistrService {
    * deleted again when the deployment is refused, so a failed call leaves nothing behind).
    */
   async createDeployment(request: CreateDeploymentRequest): Promise<Deployment> {
+    checked('createDeployment', '', schemas.createDeployment, request);
+    if (request.target) checked('createDeployment', 'target', schemas.newDeploymentTarget, request.target);
     const created = request.target ? await this.createDeploymentTarget(request.target) : null;
-    const targetId = created?.id ?? request.targetId!;
+    const targetId = created?.id ?? request.targetId ?? request.deploymentTargetId!;
     try {
       const result = await this.sdk.CreateDeployment({
         input: {
@@ -167,28 +198,77 @@ export class DistrService {
     }
   }
 
-  /** Switch version and/or configuration: appends a revision the agent applies. */
+  /**
+   * Switch version and/or configuration: appends a revision the agent applies. The deployment is
+   * `deploymentId`, or the one deployment on `deploymentTargetId` of the version's application.
+   */
   async updateDeployment(request: UpdateDeploymentRequest): Promise<Deployment> {
+    checked('updateDeployment', '', schemas.updateDeployment, request);
+    const deploymentId = await this.deploymentFor(request);
     const input = {
       versionId: request.application?.versionId,
       envFile: request.dockerDeployment?.envFile,
       valuesYaml: request.kubernetesDeployment?.valuesYaml,
       helmOptions: request.kubernetesDeployment?.helmOptions,
     };
-    return unwrap((await this.sdk.UpdateDeployment({ id: request.deploymentId, input })).updateDeployment, 'Deployment');
+    return unwrap((await this.sdk.UpdateDeployment({ id: deploymentId, input })).updateDeployment, 'Deployment');
+  }
+
+  /** The deployment an update means: by id (checked against the target when both are given), or the target's one fitting deployment. */
+  private async deploymentFor(request: UpdateDeploymentRequest): Promise<string> {
+    const versionId = request.application?.versionId;
+    if (request.deploymentId) {
+      if (request.deploymentTargetId) {
+        const deployment = await this.getDeployment(request.deploymentId);
+        if (deployment.deploymentTarget.id !== request.deploymentTargetId) {
+          throw new DistrInvalidInputError(
+            `updateDeployment: deploymentTargetId: deployment ${request.deploymentId} is on target ${deployment.deploymentTarget.id}, not ${request.deploymentTargetId}`,
+            'deploymentTargetId',
+          );
+        }
+      }
+      return request.deploymentId;
+    }
+    const targetId = request.deploymentTargetId!;
+    const target = await this.getDeploymentTarget(targetId);
+    const onTarget = await this.listDeployments({ targetId });
+    let fitting = onTarget;
+    let what = 'deployment';
+    if (versionId) {
+      const version = await this.notFoundAs('application version', versionId, async () => (await this.sdk.ApplicationVersion({ id: versionId })).applicationVersion);
+      fitting = onTarget.filter((d) => d.application.id === version.application.id);
+      what = `deployment of application "${version.application.name}"`;
+    }
+    if (fitting.length === 1) return fitting[0]!.id;
+    if (fitting.length === 0) {
+      throw new DistrNotFoundError(`deployment target "${target.name}" holds no ${what}`, 'deployment', targetId);
+    }
+    const candidates = fitting.map((d) => ({
+      deploymentId: d.id,
+      applicationName: d.application.name,
+      versionName: d.currentRevision.version.name,
+      releaseName: d.releaseName ?? null,
+    }));
+    const list = candidates.map((c) => `${c.deploymentId} (${c.applicationName} ${c.versionName}${c.releaseName ? `, release ${c.releaseName}` : ''})`).join(', ');
+    throw new DistrAmbiguousError(`deployment target "${target.name}" holds ${fitting.length} ${what.replace(/^deployment/, 'deployments')}: ${list}; pass deploymentId to choose one`, candidates);
   }
 
   /** Move every deployment of the application to the version, in one transaction on the hub. */
   async updateAllDeployments(applicationId: string, versionId: string, targetIds?: string[]): Promise<RolloutResult> {
+    checked('updateAllDeployments', 'applicationId', schemas.id, applicationId);
+    checked('updateAllDeployments', 'versionId', schemas.id, versionId);
+    checked('updateAllDeployments', 'targetIds', schemas.targetIds, targetIds);
     const result = await this.sdk.RolloutApplicationVersion({ applicationId, versionId, targetIds });
     return unwrap(result.rolloutApplicationVersion, 'RolloutResult');
   }
 
   async getDeployment(id: string): Promise<Deployment> {
+    checked('getDeployment', 'id', schemas.id, id);
     return this.notFoundAs('deployment', id, async () => (await this.sdk.Deployment({ id })).deployment);
   }
 
   async listDeployments(filter: { applicationId?: string; targetId?: string } = {}): Promise<Deployment[]> {
+    checked('listDeployments', 'filter', schemas.deploymentFilter, filter);
     return allPages(async (after) => (await this.sdk.Deployments({ first: PAGE_SIZE, after, ...filter })).deployments);
   }
 
@@ -203,17 +283,47 @@ export class DistrService {
   }
 
   async forceRestart(deploymentId: string): Promise<Deployment> {
+    checked('forceRestart', 'deploymentId', schemas.id, deploymentId);
     return unwrap((await this.sdk.ForceRestartDeployment({ id: deploymentId })).forceRestartDeployment, 'Deployment');
   }
 
   /** Undeploy; docker named volumes are kept unless removeVolumes. */
   async deleteDeployment(deploymentId: string, options: { removeVolumes?: boolean } = {}): Promise<void> {
+    checked('deleteDeployment', 'deploymentId', schemas.id, deploymentId);
+    checked('deleteDeployment', 'options', schemas.deleteDeploymentOptions, options);
     unwrap((await this.sdk.DeleteDeployment({ id: deploymentId, removeVolumes: options.removeVolumes ?? false })).deleteDeployment, 'Deleted');
   }
 
   /** Status transitions as they commit (one deployment's, or the organization's); `close()` when done. */
   watchDeploymentStatus(deploymentId?: string, options: Omit<WatchOptions, 'deploymentId'> = {}): DeploymentStatusWatch {
+    if (deploymentId !== undefined) checked('watchDeploymentStatus', 'deploymentId', schemas.id, deploymentId);
     return watchDeploymentStatus(this.endpoint, this.apiKey, { ...options, deploymentId });
+  }
+
+  // ---- API keys (admin) ----
+
+  /** The organization's API keys, revoked and expired ones included (secrets are never shown again). */
+  async listApiKeys(): Promise<ApiKey[]> {
+    return (await this.sdk.ApiKeys()).apiKeys;
+  }
+
+  /** A new key for the caller; its secret is in the result only. */
+  async createApiKey(request: NewApiKey): Promise<CreatedApiKey> {
+    const input = checked('createApiKey', '', schemas.createApiKey, request);
+    const expiresAt = input.expiresAt instanceof Date ? input.expiresAt.toISOString() : input.expiresAt;
+    return unwrap((await this.sdk.CreateApiKey({ name: input.name, roleCap: input.roleCap, expiresAt })).createApiKey, 'CreatedApiKey');
+  }
+
+  /** Revoke a key: it stops working at once (revoking twice is fine). */
+  async revokeApiKey(id: string): Promise<ApiKey> {
+    checked('revokeApiKey', 'id', schemas.id, id);
+    return unwrap((await this.sdk.RevokeApiKey({ id })).revokeApiKey, 'ApiKey');
+  }
+
+  /** An API key by id, or by name among the keys not revoked (names need not be unique over time). */
+  async resolveApiKey(idOrName: string): Promise<ApiKey> {
+    const keys = await this.listApiKeys();
+    return keys.find((k) => k.id === idOrName) ?? pickByIdOrName(keys.filter((k) => !k.revokedAt), idOrName, 'API key');
   }
 
   // ---- names or ids (for the CLI and scripts) ----

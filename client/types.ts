@@ -1,5 +1,6 @@
 /** The client's public shapes: the generated fragment types under plain names, and the SDK's request objects. */
 import type {
+  ApiKeyFieldsFragment,
   ApplicationFieldsFragment,
   ApplicationVersionFieldsFragment,
   ChartType,
@@ -10,10 +11,12 @@ import type {
   DeploymentTargetFieldsFragment,
   DeploymentType,
   HelmOptionsInput,
+  Role,
   TargetScope,
 } from './generated/graphql.js';
 
-export type { ChartType, ComposeType, DeploymentPhase, DeploymentType, HelmOptionsInput, TargetScope };
+export type { ChartType, ComposeType, DeploymentPhase, DeploymentType, HelmOptionsInput, Role, TargetScope };
+export type ApiKey = ApiKeyFieldsFragment;
 export type Application = ApplicationFieldsFragment;
 export type ApplicationVersion = ApplicationVersionFieldsFragment;
 export type ApplicationWithVersions = Application & { versions: ApplicationVersion[] };
@@ -59,12 +62,19 @@ export interface DeploymentTargetAccess {
   targetId: string;
   /** The agent's secret; shown only once. */
   secret: string;
+  /** The same secret under the product document's name (`--set hub.token=${access.token}`). */
+  token: string;
   hubUrl: string;
   /** `docker run …` (docker) or `helm install …` (kubernetes) that installs the agent with this secret. */
   installCommand: string;
 }
 
-export type CreateDeploymentRequest = ({ target: NewDeploymentTarget; targetId?: never } | { targetId: string; target?: never }) & {
+/** The target: a new one (`target`), or an existing one by id (`targetId`, or `deploymentTargetId` as updateDeployment spells it). */
+export type CreateDeploymentRequest = (
+  | { target: NewDeploymentTarget; targetId?: never; deploymentTargetId?: never }
+  | { targetId: string; target?: never; deploymentTargetId?: never }
+  | { deploymentTargetId: string; target?: never; targetId?: never }
+) & {
   application: { versionId: string };
   /** Required for docker applications. */
   dockerDeployment?: { composeType: ComposeType; envFile?: string };
@@ -72,12 +82,31 @@ export type CreateDeploymentRequest = ({ target: NewDeploymentTarget; targetId?:
   kubernetesDeployment?: { releaseName: string; valuesYaml?: string; helmOptions?: HelmOptionsInput };
 };
 
-export interface UpdateDeploymentRequest {
-  deploymentId: string;
+/**
+ * Which deployment: `deploymentId`, or — as the product document writes it — `deploymentTargetId`,
+ * meaning the target's one deployment of the application `application.versionId` belongs to (or its
+ * only deployment, without a version). Several fitting deployments: DistrAmbiguousError; none:
+ * DistrNotFoundError.
+ */
+export type UpdateDeploymentRequest = ({ deploymentId: string; deploymentTargetId?: string } | { deploymentTargetId: string; deploymentId?: never }) & {
   /** Switch to this version of the same application. */
   application?: { versionId: string };
   dockerDeployment?: { envFile: string };
   kubernetesDeployment?: { valuesYaml?: string; helmOptions?: HelmOptionsInput };
+};
+
+export interface NewApiKey {
+  name: string;
+  /** The key's rights, at most the caller's role (default: the caller's role). */
+  roleCap?: Role;
+  /** Date or ISO 8601 time; never expires when omitted. */
+  expiresAt?: Date | string;
+}
+
+export interface CreatedApiKey {
+  apiKey: ApiKey;
+  /** `Authorization: Bearer <secret>`; shown only once. */
+  secret: string;
 }
 
 export interface RolloutResult {

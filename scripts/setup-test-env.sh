@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares this machine (Debian 12, root) for the tests that use real components: a Docker engine
 # (Debian docker.io, started by hand: no systemd here), docker compose v2 (from Debian trixie's
-# .deb, since bookworm only has v1), helm, and the local image local/busybox:test (no image
-# registry is reachable). Idempotent: on a prepared machine it only checks and returns quickly.
+# .deb, since bookworm only has v1), helm, the local image local/busybox:test (no image
+# registry is reachable), and the real registry the tests start themselves (Debian docker-registry,
+# the CNCF distribution registry, with htpasswd from apache2-utils; see tests/testkit/registry.ts). Idempotent: on a prepared machine it only checks and returns quickly.
 # Details: shared TEST-ENV.md. Stop the engine again with scripts/stop-test-docker.sh.
 set -euo pipefail
 
@@ -39,6 +40,8 @@ apt_install() {
 missing_packages=()
 command -v dockerd >/dev/null 2>&1 || missing_packages+=(docker.io)
 [ -x /bin/busybox ] || command -v busybox >/dev/null 2>&1 || missing_packages+=(busybox-static)
+command -v docker-registry >/dev/null 2>&1 || missing_packages+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || missing_packages+=(apache2-utils)
 if [ ${#missing_packages[@]} -gt 0 ]; then apt_install "${missing_packages[@]}"; fi
 busybox_bin=$(command -v busybox || echo /bin/busybox)
 
@@ -141,4 +144,4 @@ if ! docker image inspect "$test_image" >/dev/null 2>&1; then
   rm -rf "$rootfs"
 fi
 
-echo "test env ready: engine $(docker version --format '{{.Server.Version}}'), client $(docker version --format '{{.Client.Version}}'), compose $(docker compose version --short), $("$root/.bin/helm" version --short), image $test_image"
+echo "test env ready: engine $(docker version --format '{{.Server.Version}}'), client $(docker version --format '{{.Client.Version}}'), compose $(docker compose version --short), $("$root/.bin/helm" version --short), image $test_image, $(docker-registry --version 2>/dev/null | head -n 1)"

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { useServer } from 'graphql-ws/use/ws';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -17,12 +18,20 @@ import { openOrm, migrate, pendingMigrations, type Orm } from './db/orm.js';
 import { EventBus } from './events/bus.js';
 import { AgentTokens } from './auth/agent-tokens.js';
 import { LoginRateLimiter } from './auth/rate-limit.js';
-import { authenticate, bearerFrom, GenerationCache } from './auth/principal.js';
+import { authenticate, bearerFrom, credentialFromParams, GenerationCache, API_KEY_REFUSED } from './auth/principal.js';
+import { currentApiKeyPrincipal } from './auth/api-keys.js';
+import { CLOSE_UNAUTHORIZED, VendorSockets } from './auth/vendor-sockets.js';
+import { databaseUnavailableError, isDatabaseUnavailable } from './db/unavailable.js';
+import { corsFor, originAllowed } from './cors.js';
 import { newSecret } from './auth/secrets.js';
 import { AgentConnections } from './agents/connections.js';
 import { DesiredStateFanout } from './agents/fanout.js';
 import { bootstrapFirstRun, sharedSetting } from './orgs/bootstrap.js';
 import { schema } from './schema/index.js';
+import { HubMetrics, routeOf } from './metrics/metrics.js';
+
+/** A start-up failure stated as one sentence a person can act on. */
+export class HubStartError extends Error {}
 
 export interface RunningHub {
   url: string;
@@ -39,6 +48,8 @@ type WsExtra = {
   socket: WebSocket;
   principal?: Principal | null;
   connectionId?: string;
+  /** Stops tracking a vendor socket (see VendorSockets). */
+  untrack?: () => void;
 };
 
 /** Start the hub on an existing database: migrate, bootstrap, serve yoga + graphql-ws on one port. */
@@ -50,7 +61,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
 
   const first = await bootstrapFirstRun(rootEm.fork());
   const jwtSecret = env.DISTR_JWT_SECRET ?? (await sharedSetting(rootEm.fork(), 'agent_token_key', newSecret));
-  const bus = new EventBus(databaseUrl, logger.child({ source: 'bus' }));
+  let connections: AgentConnections | null = null;
+  const metrics = new HubMetrics({ connectedAgents: () => connections?.localCount ?? 0, rootEm });
+  const bus = new EventBus(databaseUrl, logger.child({ source: 'bus' }), () => metrics.busReconnects.inc());
   await bus.start();
   const instanceId = randomUUID();
   const generations = new GenerationCache();
@@ -62,10 +75,12 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     logger,
     bus,
     agentTokens: new AgentTokens(jwtSecret, env.DISTR_AGENT_TOKEN_TTL_SECONDS),
-    connections: new AgentConnections(rootEm, bus, instanceId, logger.child({ source: 'connections' })),
+    connections: (connections = new AgentConnections(rootEm, bus, instanceId, logger.child({ source: 'connections' }))),
     loginLimiter: new LoginRateLimiter(env.DISTR_AGENT_LOGIN_MAX_FAILURES),
-    fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' })),
+    fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' }), metrics),
     generations,
+    vendorSockets: new VendorSockets(rootEm, bus, logger.child({ source: 'vendor-sockets' })),
+    metrics,
     instanceId,
     rootEm,
   };
@@ -74,7 +89,10 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
+    // Every GraphiQL asset (JS, CSS, editor workers) inlined by the hub: the playground works offline.
     graphiql: { subscriptionsProtocol: 'WS', title: 'distr hub' },
+    renderGraphiQL,
+    cors: corsFor(env.DISTR_CORS_ORIGINS),
     logging: false,
     plugins: [
       maxDepthPlugin({ n: env.DISTR_MAX_QUERY_DEPTH, exposeLimits: true }),
@@ -93,6 +111,10 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         }
         if (error instanceof GraphQLError && !original) return error;
         if (original instanceof GraphQLError) return original;
+        if (isDatabaseUnavailable(original ?? error)) {
+          logger.warn({ err: (original ?? error) as Error }, 'database unavailable');
+          return databaseUnavailableError();
+        }
         logger.error({ err: (original ?? error) as Error }, 'unexpected error in resolver');
         return new GraphQLError(message, { extensions: { code: 'INTERNAL' } });
       },
@@ -105,14 +127,28 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         return { principal: initial.wsPrincipal, hub: runtime } as Omit<Context, 'em'> as Context;
       }
       const em = rootEm.fork();
-      const auth = await authenticate(em, runtime, bearerFrom(initial.request.headers.get('authorization')));
-      if (!auth.ok) throw new GraphQLError(auth.reason, { extensions: { code: auth.code === 4401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', http: { status: 401 } } });
+      let auth;
+      try {
+        auth = await authenticate(em, runtime, bearerFrom(initial.request.headers.get('authorization')));
+      } catch (err) {
+        if (isDatabaseUnavailable(err)) throw databaseUnavailableError();
+        throw err;
+      }
+      // The auth rule (docs/architecture.md): a credential that identifies no one now is 401 UNAUTHENTICATED.
+      if (!auth.ok) throw new GraphQLError(auth.reason, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
       return { em, principal: auth.principal, hub: runtime };
     },
   });
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
+    const route = routeOf(url);
+    res.once('finish', () => metrics.httpRequests.inc({ route, status: String(res.statusCode) }));
+    if (url === '/metrics' && req.method === 'GET') {
+      const body = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      return res.end(body);
+    }
     if (url === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (url === '/readyz') {
       try {
@@ -120,7 +156,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         if (pending > 0) return sendJson(res, 503, { status: 'migrations pending', pending });
         return sendJson(res, 200, { status: 'ready' });
       } catch (err) {
-        return sendJson(res, 503, { status: 'database unreachable', error: (err as Error).message });
+        // The reason goes to the log, never to the caller: it names the database's address.
+        logger.warn({ err }, 'readiness check: database unreachable');
+        return sendJson(res, 503, { status: 'database unreachable' });
       }
     }
     if (req.method === 'POST') {
@@ -139,25 +177,42 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const server = createServer((req, res) => void handle(req, res));
   server.keepAliveTimeout = 65_000;
 
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: env.DISTR_MAX_BODY_BYTES });
+  const wss = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    maxPayload: env.DISTR_MAX_BODY_BYTES,
+    // Browsers do not apply CORS to websockets: refuse a foreign page's upgrade here (agents and
+    // other non-browser clients send no Origin).
+    verifyClient: ({ origin, req }: { origin?: string; req: IncomingMessage }) => originAllowed(origin, req.headers.host, env.DISTR_CORS_ORIGINS),
+  });
   const wsLogger = logger.child({ source: 'ws' });
   const wsServer = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
-        const payload = ctx.connectionParams ?? {};
-        const token = typeof payload.token === 'string' ? payload.token : bearerFrom(typeof payload.authorization === 'string' ? payload.authorization : null);
-        const auth = await authenticate(rootEm.fork(), runtime, token);
+        let auth;
+        try {
+          auth = await authenticate(rootEm.fork(), runtime, credentialFromParams(ctx.connectionParams));
+        } catch (err) {
+          wsLogger.warn({ err }, 'authenticating a websocket failed');
+          ctx.extra.socket.close(1011, isDatabaseUnavailable(err) ? 'the database is unavailable; retry shortly' : 'internal error');
+          return false;
+        }
         if (!auth.ok) {
+          metrics.wsConnections.inc({ outcome: 'refused' });
           ctx.extra.socket.close(auth.code, auth.reason);
           return false;
         }
+        metrics.wsConnections.inc({ outcome: 'accepted' });
         ctx.extra.principal = auth.principal;
         // The upgrade request (headers and all) is not needed once authenticated; do not keep it
         // for the socket's whole life (tens of thousands of idle agents).
         (ctx.extra as { request?: IncomingMessage }).request = undefined;
         const principal = auth.principal;
+        if (principal?.kind === 'vendor') {
+          ctx.extra.untrack = runtime.vendorSockets.track(principal.apiKeyId, auth.credentialExpiresAt ?? null, (code, reason) => ctx.extra.socket.close(code, reason));
+        }
         if (principal?.kind === 'agent') {
           ctx.extra.connectionId = await runtime.connections.opened({
             targetId: principal.targetId,
@@ -169,11 +224,44 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         return true;
       },
       onClose: async (ctx) => {
+        ctx.extra.untrack?.();
         if (ctx.extra.connectionId) await runtime.connections.closed(ctx.extra.connectionId).catch((err: Error) => wsLogger.warn({ err: err.message }, 'closing connection row failed'));
       },
       onSubscribe: async (ctx, _id, payload) => {
+        // Every operation on a vendor socket is authorized against the key's state now, not at
+        // connect: a revoked or expired key ends the socket; a changed role applies at once.
+        const connected = ctx.extra.principal;
+        if (connected?.kind === 'vendor') {
+          let current;
+          try {
+            current = await currentApiKeyPrincipal(rootEm.fork(), connected.apiKeyId);
+          } catch (err) {
+            if (isDatabaseUnavailable(err)) return [databaseUnavailableError()];
+            throw err;
+          }
+          if (!current) {
+            ctx.extra.untrack?.();
+            // The refusal goes out first, then the socket ends.
+            setImmediate(() => ctx.extra.socket.close(CLOSE_UNAUTHORIZED, API_KEY_REFUSED));
+            return [new GraphQLError(API_KEY_REFUSED, { extensions: { code: 'UNAUTHENTICATED' } })];
+          }
+          ctx.extra.principal = current.principal;
+        }
         // A small initial context (not the whole graphql-ws context): it lives as long as the subscription.
-        const initial = { req: undefined, params: payload, wsPrincipal: ctx.extra.principal ?? null };
+        let principal = ctx.extra.principal ?? null;
+        if (!principal) {
+          // A socket opened without credentials (GraphiQL's, whose connection_init is empty) may
+          // authenticate each operation by the headers it carries in `extensions.headers`.
+          // Vendors only: an agent's liveness is tied to an authenticated socket.
+          const bearer = credentialFromParams(payload.extensions);
+          if (bearer) {
+            const auth = await authenticate(rootEm.fork(), runtime, bearer);
+            if (!auth.ok) return [new GraphQLError(auth.reason, { extensions: { code: auth.code === 4401 ? 'UNAUTHENTICATED' : 'FORBIDDEN' } })];
+            if (auth.principal?.kind === 'agent') return [new GraphQLError('agents authenticate in connection_init', { extensions: { code: 'FORBIDDEN' } })];
+            principal = auth.principal;
+          }
+        }
+        const initial = { req: undefined, params: payload, wsPrincipal: principal };
         let em: EntityManager | undefined;
         Object.defineProperty(initial, 'em', { enumerable: true, configurable: true, get: () => (em ??= rootEm.fork()) });
         const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(initial);
@@ -186,9 +274,12 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           rootValue: { execute, subscribe },
         };
         const errors = validate(args.schema, args.document);
-        if (errors.length > 0) return errors;
+        if (errors.length > 0) return errors; // counted by onError
+        metrics.wsOperations.inc({ outcome: 'started' });
         return args;
       },
+      onError: () => void metrics.wsOperations.inc({ outcome: 'error' }),
+      onComplete: () => void metrics.wsOperations.inc({ outcome: 'completed' }),
     },
     wss,
     0, // no per-socket ping timers from graphql-ws: the keepalive below pings every socket
@@ -228,7 +319,26 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   }, (env.DISTR_KEEPALIVE_SECONDS * 1000) / KEEPALIVE_SLICES);
   keepalive.unref();
 
-  await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(env.PORT, env.HOST, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start: release what was opened.
+    clearInterval(keepalive);
+    await Promise.resolve(wsServer.dispose()).catch(() => {});
+    await runtime.connections.stop();
+    await bus.stop();
+    await orm.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new HubStartError(`port ${env.PORT} on ${env.HOST} is already in use; stop what listens there or set PORT to a free port`);
+    if (code === 'EACCES') throw new HubStartError(`not allowed to listen on port ${env.PORT} on ${env.HOST}; use a port above 1023 or run with the right privileges`);
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   if (!env.DISTR_PUBLIC_URL) runtime.env = { ...env, PORT: port };

@@ -8,6 +8,8 @@ import type { AgentConnections } from './agents/connections.js';
 import type { LoginRateLimiter } from './auth/rate-limit.js';
 import type { DesiredStateFanout } from './agents/fanout.js';
 import type { GenerationCache } from './auth/principal.js';
+import type { VendorSockets } from './auth/vendor-sockets.js';
+import type { HubMetrics } from './metrics/metrics.js';
 
 /** A vendor calling with an API key. */
 export interface VendorPrincipal {
@@ -41,6 +43,9 @@ export interface HubRuntime {
   loginLimiter: LoginRateLimiter;
   fanout: DesiredStateFanout;
   generations: GenerationCache;
+  /** This process's websockets opened with vendor API keys (closed on revocation and expiry). */
+  vendorSockets: VendorSockets;
+  metrics: HubMetrics;
   /** Unique per hub process; tags this process's agent connection rows. */
   instanceId: string;
   /** Root EntityManager: fork it, never use it directly. */

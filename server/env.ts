@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, parseEnvironment } from '../agent/core/config.js';
+import { ConfigError, parseEnvironment } from '../protocol/env.js';
 
 /**
  * The hub's configuration: every environment variable it reads, parsed once at start. Nothing
@@ -39,6 +39,16 @@ const schema = z.object({
   DISTR_CHECK_IMAGES: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   /** Time allowed for each chart repository / registry request of a check. */
   DISTR_REGISTRY_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(300).default(10),
+  /**
+   * Browser origins (scheme://host[:port], comma-separated) allowed to call the API cross-origin,
+   * with credentials. Empty (the default): no cross-origin access; the console the hub serves
+   * itself is same-origin and needs none. Also checked on websocket upgrades.
+   */
+  DISTR_CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((o) => o.trim()).filter((o) => o !== ''))
+    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'each origin must be scheme://host[:port], without a path'))),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -1,13 +1,16 @@
 /**
  * The hub's entry point: config → database (DATABASE_URL, or an embedded PostgreSQL under the
- * data folder) → migrations → GraphQL over HTTP and websockets. SIGTERM/SIGINT stop it cleanly.
+ * data folder) → migrations → GraphQL over HTTP and websockets. SIGTERM/SIGINT stop it in order:
+ * sockets and this process's connection rows first, the embedded PostgreSQL last. A start that
+ * cannot succeed (port in use, data folder in use, PostgreSQL unreachable) exits with one sentence.
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, parseHubEnv } from './env.js';
 import { createLogger } from './logger.js';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
-import { startHub } from './app.js';
+import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
+import { lockDataFolder, DataFolderInUseError } from './db/data-folder-lock.js';
+import { HubStartError, startHub, type RunningHub } from './app.js';
 
 let env;
 try {
@@ -22,31 +25,52 @@ try {
 const logger = createLogger(env.LOG_LEVEL);
 
 let embedded: EmbeddedDatabase | null = null;
+let releaseLock: (() => void) | null = null;
+
+/** Stop with one sentence (and the exit code), releasing whatever was started. */
+async function fail(message: string, err?: unknown): Promise<never> {
+  logger.fatal({ err }, message);
+  process.stderr.write(`distr hub: ${message}\n`);
+  await embedded?.stop().catch(() => {});
+  releaseLock?.();
+  process.exit(1);
+}
+
 let databaseUrl = env.DATABASE_URL;
 if (!databaseUrl) {
   const dataDir = path.join(env.dataDir, 'postgres');
-  logger.info({ dataDir }, 'DATABASE_URL not set: starting embedded PostgreSQL');
-  embedded = await startEmbeddedPostgres({ dataDir, port: env.DISTR_EMBEDDED_PG_PORT, persistent: true });
-  await embedded.createDatabase('distr').catch(() => {}); // exists after the first run
-  databaseUrl = embedded.urlFor('distr');
+  try {
+    releaseLock = lockDataFolder(env.dataDir);
+    logger.info({ dataDir }, 'DATABASE_URL not set: starting embedded PostgreSQL');
+    // We hold the data folder's lock: a server still running there was left by a hub that died.
+    embedded = await startEmbeddedPostgres({ dataDir, port: env.DISTR_EMBEDDED_PG_PORT, persistent: true, stopStale: true });
+    if (embedded.clusterDir !== dataDir) logger.info({ clusterDir: embedded.clusterDir }, 'the postgres user cannot reach the data folder; the cluster lives here instead');
+    await embedded.createDatabase('distr').catch(() => {}); // exists after the first run
+    databaseUrl = embedded.urlFor('distr');
+  } catch (err) {
+    if (err instanceof DataFolderInUseError || err instanceof EmbeddedPostgresError) await fail(err.message);
+    await fail(`the embedded PostgreSQL did not start: ${(err as Error).message}`, err);
+  }
 }
 
-const hub = await startHub(env, databaseUrl, logger).catch(async (err: Error) => {
-  logger.fatal({ err }, 'hub failed to start');
-  await embedded?.stop();
-  process.exit(1);
-});
+let hub: RunningHub;
+try {
+  hub = await startHub(env, databaseUrl!, logger);
+} catch (err) {
+  if (err instanceof HubStartError) await fail(err.message);
+  await fail(`the hub failed to start: ${(err as Error).message ?? String(err)}`, err);
+}
 
-if (hub.bootstrapKey) {
+if (hub!.bootstrapKey) {
   logger.info({ organization: 'Default organization' }, 'first run: created an organization and an admin API key (shown once below)');
   process.stdout.write(
-    `\n  Admin API key (shown once): ${hub.bootstrapKey}\n  GraphiQL: ${hub.url}/graphql  (header  {"Authorization": "Bearer ${hub.bootstrapKey}"})\n\n`,
+    `\n  Admin API key (shown once): ${hub!.bootstrapKey}\n  GraphiQL: ${hub!.url}/graphql  (header  {"Authorization": "Bearer ${hub!.bootstrapKey}"})\n\n`,
   );
-  if (env.DISTR_BOOTSTRAP_KEY_FILE) await writeFile(env.DISTR_BOOTSTRAP_KEY_FILE, hub.bootstrapKey, { mode: 0o600 });
+  if (env.DISTR_BOOTSTRAP_KEY_FILE) await writeFile(env.DISTR_BOOTSTRAP_KEY_FILE, hub!.bootstrapKey, { mode: 0o600 });
 }
 
 // Logged last, after the first-run key: scripts and tests wait for this line.
-logger.info({ port: hub.port, graphql: `${hub.url}/graphql` }, 'hub listening');
+logger.info({ port: hub!.port, graphql: `${hub!.url}/graphql` }, 'hub listening');
 
 let stopping = false;
 async function shutdown(signal: string) {
@@ -54,12 +78,17 @@ async function shutdown(signal: string) {
   stopping = true;
   logger.info({ signal }, 'shutting down');
   try {
+    // In order: sockets closed and this process's connection rows removed while the database is
+    // still up (targets must not read `connected` after a restart), then the database.
     await hub.close();
+    logger.info('connections cleared');
     await embedded?.stop();
+    releaseLock?.();
   } catch (err) {
     logger.error({ err }, 'error during shutdown');
     process.exit(1);
   }
+  logger.info('stopped');
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

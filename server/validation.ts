@@ -10,7 +10,21 @@ export const LIMITS = {
   documentBytes: 256 * 1024,
 } as const;
 
+/** A NUL byte (PostgreSQL text cannot hold one) or a UTF-16 surrogate without its pair (not Unicode text). */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Every text input passes this (see schema/text-input-plugin.ts): text PostgreSQL and YAML can hold. */
+export function requireStorableText(field: string, value: string): string {
+  const bad = UNSTORABLE.exec(value);
+  if (bad) {
+    const what = bad[0] === '\u0000' ? 'a NUL byte' : 'an unpaired UTF-16 surrogate (not valid Unicode)';
+    throw new InvalidInputError(field, `contains ${what} at character ${bad.index + 1}`);
+  }
+  return value;
+}
+
 export function requireName(field: string, value: string): string {
+  requireStorableText(field, value);
   const name = value.trim();
   if (name.length === 0) throw new InvalidInputError(field, 'must not be empty');
   if (name.length > LIMITS.name) throw new InvalidInputError(field, `must be at most ${LIMITS.name} characters`);
@@ -18,6 +32,7 @@ export function requireName(field: string, value: string): string {
 }
 
 export function limitDocument(field: string, text: string): string {
+  requireStorableText(field, text);
   if (Buffer.byteLength(text) > LIMITS.documentBytes) {
     throw new InvalidInputError(field, `is larger than ${LIMITS.documentBytes / 1024} KiB`);
   }

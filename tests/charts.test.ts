@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +92,21 @@ const agentValues = {
   'target.id': '5f0c6a1e-2b7d-4c39-9a8e-0d1f2e3a4b5c',
   'target.secret': 's3cr3t-value',
 };
+
+describe('chart-testing lint', () => {
+  // `ct lint` runs `helm lint --strict` once per ci/*-values.yaml file (or on the defaults when a
+  // chart has none); both charts need values a user must give, so both ship ci/ files.
+  for (const chart of [agentChart, hubChart]) {
+    test(`helm lint --strict ${path.basename(chart)} with each ci/*-values.yaml`, async () => {
+      const files = (await readdir(path.join(chart, 'ci'))).filter((f) => f.endsWith('-values.yaml'));
+      expect(files.length).toBeGreaterThan(0);
+      for (const file of files) {
+        const r = await helm(['lint', '--strict', chart, '--values', path.join(chart, 'ci', file)]);
+        expect(r.exitCode, `${file}: ${r.stdout}${r.stderr}`).toBe(0);
+      }
+    });
+  }
+});
 
 describe('distr-agent chart', () => {
   test('helm lint --strict passes with the required values, in both scopes', async () => {
@@ -370,6 +385,21 @@ describe('distr-hub chart', () => {
       pathType: 'Prefix',
       backend: { service: { name: service.metadata.name, port: { name: 'http' } } },
     });
+  });
+
+  test('pods carry Prometheus scrape annotations; a ServiceMonitor is optional', async () => {
+    const plain = await render(hubChart, 'distr', 'distr', sets(hubValues));
+    expect(only(plain, 'Deployment').spec.template.metadata.annotations).toMatchObject({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': '8080',
+      'prometheus.io/path': '/metrics',
+    });
+    expect(plain.filter((o) => o.kind === 'ServiceMonitor')).toEqual([]);
+    const monitored = await render(hubChart, 'distr', 'distr', sets({ ...hubValues, 'metrics.serviceMonitor.enabled': 'true', 'metrics.serviceMonitor.labels.release': 'prom' }));
+    const monitor = only(monitored, 'ServiceMonitor');
+    expect(monitor.metadata.labels?.release).toBe('prom');
+    expect(monitor.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '30s' }]);
+    expect(monitor.spec.selector.matchLabels).toEqual(only(monitored, 'Service').spec.selector);
   });
 
   test('without database.url or database.existingSecret lint and template fail naming database', async () => {

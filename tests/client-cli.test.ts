@@ -12,6 +12,7 @@ import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
 import { repoRoot, startTestHub, type TestHub } from './testkit/hub.js';
 import { COMPOSE_TWO_SERVICES, createDockerVersion, ok } from './testkit/flow.js';
 import { agentLogin, reportStatus } from './testkit/agent-socket.js';
+import { Changes } from './testkit/changes.js';
 import { freePort } from '../server/db/embedded.js';
 
 const BIN = path.join(repoRoot, 'client/cli/bin.js');
@@ -174,6 +175,37 @@ describe('typed errors', () => {
   });
 });
 
+describe('api-keys', () => {
+  test('create prints the secret once; list shows state; revoke by name ends the key (exit 3 after); usage and refusals', async () => {
+    const created = await distr(['api-keys', 'create', 'ci', '--role', 'read_only']);
+    expect(created.exitCode).toBe(0);
+    const [, id, secret] = /^created API key ci \(([0-9a-f-]{36}), read_only\)\nsecret \(shown once\): (distr_\S+)$/.exec(created.stdout) ?? [];
+    expect(secret).toBeDefined();
+    // The new key works with its role: it reads, it cannot write.
+    expect((await distr(['apps', 'list', '--json'], { DISTR_API_KEY: secret! })).exitCode).toBe(0);
+    expect(await distr(['apps', 'create', 'x', '--type', 'docker'], { DISTR_API_KEY: secret! })).toMatchObject({ exitCode: 3 });
+
+    const table = await distr(['api-keys', 'list']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+ROLE\s+CREATED\s+LAST USED\s+STATE$/);
+    expect(table.stdout).toMatch(new RegExp(`${id}\\s+ci\\s+read_only\\s+\\S+\\s+\\S+\\s+active(\\n|$)`));
+    expect(table.stdout).not.toContain(secret!.split('_').at(-1));
+
+    expect(await distr(['api-keys', 'revoke', 'ci'])).toMatchObject({ exitCode: 0, stdout: `revoked API key ci (${id})` });
+    expect(await distr(['apps', 'list'], { DISTR_API_KEY: secret! })).toMatchObject({ exitCode: 3, stderr: 'error: API key invalid, expired or revoked' });
+    const listed = await distrJson<any[]>(['api-keys', 'list']);
+    expect(listed.find((k) => k.id === id)).toMatchObject({ name: 'ci', roleCap: 'read_only', revokedAt: expect.any(String) });
+
+    const expiring = await distrJson(['api-keys', 'create', 'nightly', '--expires-at', '2099-01-01T00:00:00Z']);
+    expect(expiring).toMatchObject({ apiKey: { name: 'nightly', expiresAt: '2099-01-01T00:00:00.000Z' }, secret: expect.stringMatching(/^distr_/) });
+    expect((await distr(['api-keys', 'list'])).stdout).toMatch(/nightly\s+admin\s+.*active until 2099-01-01T00:00:00.000Z/);
+
+    expect(await distr(['api-keys', 'create', 'x', '--expires-at', 'soon'])).toMatchObject({ exitCode: 2, stderr: 'error: --expires-at: "soon" is not an ISO 8601 time (e.g. 2027-01-01T00:00:00Z)' });
+    expect(await distr(['api-keys', 'create', 'x', '--expires-at', '2001-01-01T00:00:00Z'])).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/^error: .*expiresAt.*must be in the future/) });
+    expect(await distr(['api-keys', 'revoke', 'nope'])).toMatchObject({ exitCode: 1, stderr: 'error: API key nope not found' });
+    expect((await distr(['api-keys', '--help'])).stdout).toMatch(/list[\s\S]*create[\s\S]*revoke/);
+  });
+});
+
 describe('status --watch', () => {
   async function seedWatched() {
     const app = await service.createApplication({ type: 'docker', name: 'shop' });
@@ -185,40 +217,31 @@ describe('status --watch', () => {
     return { deployment, report };
   }
 
-  /** Output of a running process as it arrives. */
+  /** Output of a running process as it arrives; `until` re-checks at each chunk (no polling). */
   function collect(child: ResultPromise) {
     const out = { stdout: '', stderr: '' };
-    child.stdout!.on('data', (c: Buffer) => (out.stdout += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (out.stderr += c.toString()));
-    return out;
+    const changes = new Changes();
+    child.stdout!.on('data', (c: Buffer) => ((out.stdout += c.toString()), changes.changed()));
+    child.stderr!.on('data', (c: Buffer) => ((out.stderr += c.toString()), changes.changed()));
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`distr exited (${code}) early:\n${JSON.stringify(out)}`))));
+    exited.catch(() => {});
+    const until = (check: () => boolean, what: string) => Promise.race([changes.until(check, what), exited]);
+    return { out, until };
   }
 
-  /** The hub sends nothing when a subscription starts: report (a new message each round) until one is printed. */
-  async function reportUntilPrinted(out: { stdout: string }, report: (phase: string, message: string) => Promise<unknown>, phase: string) {
-    for (let round = 0; round < 100; round++) {
-      if (out.stdout.includes("round-")) return;
-      await report(phase, `round-${round}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`no ${phase} event printed:\n${JSON.stringify(out)}`);
-  }
-
-  async function waitFor(check: () => boolean, what: string, out: unknown) {
-    const deadline = Date.now() + 20_000;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`${what} did not happen:\n${JSON.stringify(out)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
+  // A watch of one deployment starts with its current status: once that first event is printed
+  // the subscription is live, and every later transition reaches it (no sleep, no re-reporting).
   test('prints the table, then each status change; a progress line on stderr; ctrl-c exits 0', async () => {
     const { deployment, report } = await seedWatched();
+    await report('progressing', 'starting');
     const child = spawnDistr(['status', deployment.id, '--watch']);
-    const out = collect(child);
-    await waitFor(() => out.stderr.includes('watching shop@edge for status changes'), 'subscription', out);
-    expect(out.stdout).toMatch(new RegExp(`^DEPLOYMENT .*\n${deployment.id}\\s+shop\\s+1\\.0\\.0\\s+edge\\s+pending`));
-    await reportUntilPrinted(out, report, 'healthy');
-    expect(out.stdout).toMatch(/\n\S+Z {2}shop@edge {2}healthy {2}round-\d+\n/);
+    const { out, until } = collect(child);
+    // stdout and stderr are separate pipes: wait for both, in no particular order.
+    await until(() => out.stdout.includes('progressing  starting') && out.stderr.includes('watching shop@edge for status changes'), 'the initial status event and the progress line');
+    expect(out.stdout).toMatch(new RegExp(`^DEPLOYMENT .*\n${deployment.id}\\s+shop\\s+1\\.0\\.0\\s+edge\\s+progressing`));
+    await report('healthy', 'all good');
+    await until(() => out.stdout.includes('healthy  all good'), 'the healthy event');
+    expect(out.stdout).toMatch(/\n\S+Z {2}shop@edge {2}healthy {2}all good\n/);
     child.kill('SIGINT');
     const result = await child;
     expect(result.exitCode).toBe(0);
@@ -226,15 +249,15 @@ describe('status --watch', () => {
 
   test('--json --until healthy: one JSON event per line, exits by itself once healthy', async () => {
     const { deployment, report } = await seedWatched();
+    await report('progressing', 'starting');
     const child = spawnDistr(['status', deployment.id, '--watch', '--json', '--until', 'healthy']);
-    const out = collect(child);
-    await waitFor(() => out.stderr.includes('watching'), 'subscription', out);
-    await reportUntilPrinted(out, report, 'progressing');
+    const { out, until } = collect(child);
+    await until(() => out.stdout.includes('"starting"'), 'the initial status event');
     await report('healthy', 'all good');
     const result = await child;
     expect(result.exitCode).toBe(0);
     const events = out.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(events.map((e) => [e.phase, e.message])).toEqual([['progressing', 'starting'], ['healthy', 'all good']]);
     expect(events.at(-1)).toMatchObject({ deploymentId: deployment.id, phase: 'healthy', message: 'all good', revisionId: deployment.currentRevision.id });
-    expect(events.slice(0, -1).every((e) => e.phase === 'progressing')).toBe(true);
   });
 });

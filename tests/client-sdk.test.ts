@@ -4,6 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import {
+  DistrAmbiguousError,
   DistrConflictError,
   DistrError,
   DistrInvalidInputError,
@@ -62,7 +63,7 @@ describe('the SDK appendix flow', () => {
     expect(access.targetId).toBe(deployment.deploymentTarget.id);
     expect(access.secret.length).toBeGreaterThan(16);
     expect(access.installCommand).toMatch(/^helm /m);
-    expect(access.installCommand).toContain(access.secret);
+    expect(access.installCommand).not.toContain(access.secret); // read from a file, never on a command line
 
     const v2 = await service.createKubernetesApplicationVersion(app.id, 'v1.1.0', { ...chart, chartVersion: '1.1.0' });
     const updated = await service.updateDeployment({
@@ -127,6 +128,137 @@ describe('the SDK appendix flow', () => {
     expect(restarted.currentRevision.id).not.toBe(updated.currentRevision.id);
     await service.deleteDeployment(deployment.id);
     await expect(service.getDeployment(deployment.id)).rejects.toBeInstanceOf(DistrNotFoundError);
+  });
+});
+
+describe("the product document's appendix, call by call as written", () => {
+  test('create (target spelled `kubernetes: { namespace }`), access.token, then updateDeployment by deploymentTargetId', async () => {
+    const app = await service.createApplication({ type: 'kubernetes', name: 'My App' });
+    const version = await service.createKubernetesApplicationVersion(app.id, 'v1.0.0', { chartType: 'oci', chartUrl: 'oci://registry/chart', chartVersion: '1.0.0' });
+    const deployment = await service.createDeployment({
+      target: { name: 'prod', type: 'kubernetes', kubernetes: { namespace: 'default' } },
+      application: { versionId: version.id },
+      kubernetesDeployment: { releaseName: 'my-app', valuesYaml: 'replicas: 3' },
+    });
+    const access = await service.createAccessForDeploymentTarget(deployment.deploymentTarget.id);
+    expect(access.token).toBe(access.secret);
+    expect(access.installCommand).toContain(access.token);
+    expect(Object.keys(access)).not.toContain('token'); // an alias: JSON shows the secret once
+
+    const targetId = deployment.deploymentTarget.id;
+    const newVersionId = (await service.createKubernetesApplicationVersion(app.id, 'v1.1.0', { chartType: 'oci', chartUrl: 'oci://registry/chart', chartVersion: '1.1.0' })).id;
+    const updated = await service.updateDeployment({
+      deploymentTargetId: targetId,
+      application: { versionId: newVersionId },
+      kubernetesDeployment: { valuesYaml: 'replicas: 5' },
+    });
+    expect(updated.id).toBe(deployment.id);
+    expect(updated.currentRevision).toMatchObject({ valuesYaml: 'replicas: 5', version: { id: newVersionId, name: 'v1.1.0' } });
+    const stored = await ok(hub.url, `query($id: ID!) { deployment(id: $id) { revisions { nodes { valuesYaml version { name } } } } }`, { id: deployment.id }, hub.apiKey);
+    expect(stored.deployment.revisions.nodes).toEqual([{ valuesYaml: 'replicas: 5', version: { name: 'v1.1.0' } }, { valuesYaml: 'replicas: 3', version: { name: 'v1.0.0' } }]);
+    // A config-only change by target works too while the target holds one deployment.
+    const configOnly = await service.updateDeployment({ deploymentTargetId: targetId, kubernetesDeployment: { valuesYaml: 'replicas: 7' } });
+    expect(configOnly.currentRevision).toMatchObject({ valuesYaml: 'replicas: 7', version: { name: 'v1.1.0' } });
+  });
+
+  test('by target: another application on the target does not count; two of the same application are ambiguous; none is not found', async () => {
+    const app = await service.createApplication({ type: 'kubernetes', name: 'My App' });
+    const v1 = await service.createKubernetesApplicationVersion(app.id, '1.0.0', chart);
+    const v2 = await service.createKubernetesApplicationVersion(app.id, '2.0.0', { ...chart, chartVersion: '2.0.0' });
+    const tools = await service.createApplication({ type: 'kubernetes', name: 'tools' });
+    const t1 = await service.createKubernetesApplicationVersion(tools.id, '1.0.0', chart);
+    const first = await service.createDeployment({ target: { name: 'prod', type: 'kubernetes', namespace: 'apps' }, application: { versionId: v1.id }, kubernetesDeployment: { releaseName: 'my-app' } });
+    const targetId = first.deploymentTarget.id;
+    const other = await service.createDeployment({ deploymentTargetId: targetId, application: { versionId: t1.id }, kubernetesDeployment: { releaseName: 'tools' } });
+
+    // One deployment of My App on the target (tools is another application): it is the one.
+    expect((await service.updateDeployment({ deploymentTargetId: targetId, application: { versionId: v2.id } })).id).toBe(first.id);
+    // Without a version the call names no application: two deployments on the target are ambiguous.
+    const noVersion = await service.updateDeployment({ deploymentTargetId: targetId, kubernetesDeployment: { valuesYaml: 'a: 1' } }).catch((e: unknown) => e);
+    expect(noVersion).toBeInstanceOf(DistrAmbiguousError);
+    expect((noVersion as DistrAmbiguousError).candidates.map((c) => c.deploymentId).sort()).toEqual([first.id, other.id].sort());
+
+    const second = await service.createDeployment({ deploymentTargetId: targetId, application: { versionId: v1.id }, kubernetesDeployment: { releaseName: 'my-app-2' } });
+    const revisionsBefore = await revisionCount(first.id);
+    const ambiguous = await service.updateDeployment({ deploymentTargetId: targetId, application: { versionId: v2.id }, kubernetesDeployment: { valuesYaml: 'replicas: 5' } }).catch((e: unknown) => e);
+    expect(ambiguous).toBeInstanceOf(DistrAmbiguousError);
+    expect(ambiguous).toBeInstanceOf(DistrError);
+    const candidates = (ambiguous as DistrAmbiguousError).candidates;
+    expect(candidates.map((c) => c.deploymentId).sort()).toEqual([first.id, second.id].sort());
+    expect(candidates.find((c) => c.deploymentId === second.id)).toEqual({ deploymentId: second.id, applicationName: 'My App', versionName: '1.0.0', releaseName: 'my-app-2' });
+    expect((ambiguous as Error).message).toBe(
+      `deployment target "prod" holds 2 deployments of application "My App": ${candidates.map((c) => `${c.deploymentId} (My App ${c.versionName}, release ${c.releaseName})`).join(', ')}; pass deploymentId to choose one`,
+    );
+    expect(await revisionCount(first.id)).toBe(revisionsBefore);
+    expect(await revisionCount(second.id)).toBe(1);
+    // deploymentId chooses; given with the target, they must agree.
+    expect((await service.updateDeployment({ deploymentId: second.id, deploymentTargetId: targetId, application: { versionId: v2.id } })).id).toBe(second.id);
+    const elsewhere = await service.createDeploymentTarget({ name: 'staging', type: 'kubernetes', namespace: 'apps' });
+    const mismatch = await service.updateDeployment({ deploymentId: second.id, deploymentTargetId: elsewhere.id, application: { versionId: v1.id } }).catch((e: unknown) => e);
+    expect(mismatch).toMatchObject({ name: 'DistrInvalidInputError', field: 'deploymentTargetId' });
+
+    // A target without a deployment of the application: not found, naming both.
+    const none = await service.updateDeployment({ deploymentTargetId: elsewhere.id, application: { versionId: v2.id } }).catch((e: unknown) => e);
+    expect(none).toBeInstanceOf(DistrNotFoundError);
+    expect(none).toMatchObject({ entity: 'deployment', message: 'deployment target "staging" holds no deployment of application "My App"' });
+    const unknown = '7f1d3c1e-0000-4000-8000-000000000000';
+    await expect(service.updateDeployment({ deploymentTargetId: unknown, application: { versionId: v2.id } })).rejects.toMatchObject({ name: 'DistrNotFoundError', entity: 'deployment target' });
+    await expect(service.updateDeployment({ deploymentTargetId: targetId, application: { versionId: unknown } })).rejects.toMatchObject({ name: 'DistrNotFoundError', entity: 'application version' });
+  });
+
+  async function revisionCount(deploymentId: string): Promise<number> {
+    const data = await ok(hub.url, `query($id: ID!) { deployment(id: $id) { revisions { nodes { id } } } }`, { id: deploymentId }, hub.apiKey);
+    return data.deployment.revisions.nodes.length;
+  }
+});
+
+describe('run-time input checks', () => {
+  test('bad arguments are DistrInvalidInputErrors naming the field, raised before anything is sent', async () => {
+    const cases: [() => Promise<unknown>, string, RegExp][] = [
+      [() => service.createApplication({ name: 'x', type: 'vm' as never }), 'type', /^createApplication: type: Invalid option: expected one of "docker"\|"kubernetes"$/],
+      [() => service.createApplication({ name: '  ', type: 'docker' }), 'name', /^createApplication: name: must not be empty$/],
+      [() => service.createApplication({ type: 'docker' } as never), 'name', /^createApplication: name: is required \(string\)$/],
+      [() => service.createApplication({ name: 'x', type: 'docker', kind: 'app' } as never), 'kind', /^createApplication: kind: unknown field "kind"$/],
+      [() => service.createKubernetesApplicationVersion('some-app', 'v1', { chartType: 'helm' as never, chartUrl: 'oci://x', chartVersion: '1' }), 'content.chartType', /^createKubernetesApplicationVersion: content\.chartType: Invalid option/],
+      [() => service.createDockerApplicationVersion('', 'v1', { composeFile: 'services: {}' }), 'applicationId', /must be a non-empty id/],
+      [() => service.createDeployment({ targetId: 't', application: { versionId: 'v' }, kubernetesDeployment: { releaseName: 'r', helmOptions: { timeoutSeconds: '10' as never } } }), 'kubernetesDeployment.helmOptions.timeoutSeconds', /expected number, received string/],
+      [() => service.createDeployment({ application: { versionId: 'v' }, dockerDeployment: { composeType: 'compose' } } as never), 'target', /give exactly one of target \(a new target\), targetId or deploymentTargetId/],
+      [() => service.createDeployment({ target: { name: 'p', type: 'kubernetes', kubernetes: { namespace: 3 } }, application: { versionId: 'v' }, kubernetesDeployment: { releaseName: 'r' } } as never), 'target.kubernetes.namespace', /expected string, received number/],
+      [() => service.updateDeployment({ deploymentTargetId: 't', kubernetesDeployment: { valuesYaml: 5 as never } }), 'kubernetesDeployment.valuesYaml', /^updateDeployment: kubernetesDeployment\.valuesYaml: Invalid input: expected string, received number$/],
+      [() => service.updateDeployment({ deploymentTargetId: 't', kubernetesDeploy: { valuesYaml: 'a: 1' } } as never), 'kubernetesDeploy', /unknown field "kubernetesDeploy"/],
+      [() => service.updateDeployment({ application: { versionId: 'v' } } as never), 'deploymentId', /give deploymentId, or deploymentTargetId/],
+      [() => service.updateDeployment({ deploymentId: 'd' }), 'application', /nothing to update/],
+      [() => service.createApiKey({ name: 'ci', roleCap: 'root' as never }), 'roleCap', /Invalid option/],
+      [() => service.createApiKey({ name: 'ci', expiresAt: 'tomorrow' }), 'expiresAt', /^createApiKey: expiresAt: /],
+      [() => service.getDeployment(42 as never), 'id', /^getDeployment: id: Invalid input: expected string, received number$/],
+    ];
+    for (const [call, field, message] of cases) {
+      const error = await call().catch((e: unknown) => e);
+      expect(error, field).toBeInstanceOf(DistrInvalidInputError);
+      expect((error as DistrInvalidInputError).field, String(message)).toBe(field);
+      expect((error as Error).message).toMatch(message);
+    }
+    // Nothing reached the hub: no application, target or deployment was written.
+    expect(await service.listApplications()).toEqual([]);
+    expect(await service.listDeploymentTargets()).toEqual([]);
+  });
+});
+
+describe('API keys', () => {
+  test('create (secret once), list, revoke: the revoked key is refused at once', async () => {
+    const created = await service.createApiKey({ name: 'ci', roleCap: 'read_write', expiresAt: new Date(Date.now() + 86_400_000) });
+    expect(created.apiKey).toMatchObject({ name: 'ci', roleCap: 'read_write', revokedAt: null });
+    const ci = new DistrService({ hubUrl: hub.url, apiKey: created.secret });
+    expect(await ci.listApplications()).toEqual([]);
+    const keys = await service.listApiKeys();
+    expect(keys.map((k) => k.name)).toContain('ci');
+    expect(JSON.stringify(keys)).not.toContain(created.secret.split('_').at(-1));
+    // Listing keys is for admins.
+    await expect(ci.listApiKeys()).rejects.toMatchObject({ name: 'DistrRequestError', code: 'FORBIDDEN' });
+    const revoked = await service.revokeApiKey((await service.resolveApiKey('ci')).id);
+    expect(revoked.revokedAt).not.toBeNull();
+    await expect(ci.listApplications()).rejects.toMatchObject({ code: 'FORBIDDEN', isAuthFailure: true });
+    await expect(service.revokeApiKey('7f1d3c1e-0000-4000-8000-000000000000')).rejects.toBeInstanceOf(DistrNotFoundError);
   });
 });
 
@@ -233,8 +365,8 @@ describe('errors', () => {
     const badKey = new DistrService({ hubUrl: hub.url, apiKey: 'dk_nope' });
     const auth = await badKey.listApplications().catch((e: unknown) => e);
     expect(auth).toBeInstanceOf(DistrRequestError);
-    // The hub answers an unknown key with FORBIDDEN (a missing one would be UNAUTHENTICATED).
-    expect(auth).toMatchObject({ code: 'FORBIDDEN', status: 401, isAuthFailure: true, message: 'API key invalid, expired or revoked' });
+    // The auth rule: a key that identifies no one is 401 UNAUTHENTICATED, like a missing one.
+    expect(auth).toMatchObject({ code: 'UNAUTHENTICATED', status: 401, isAuthFailure: true, message: 'API key invalid, expired or revoked' });
     const closedPort = await freePort(); // free now, so nothing listens there
     const down = new DistrService({ hubUrl: `http://127.0.0.1:${closedPort}`, apiKey: hub.apiKey });
     const network = await down.listApplications().catch((e: unknown) => e);
@@ -279,6 +411,6 @@ describe('watchDeploymentStatus', () => {
     const watch = new DistrService({ hubUrl: hub.url, apiKey: 'dk_nope' }).watchDeploymentStatus();
     const error = await watch[Symbol.asyncIterator]().next().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DistrRequestError);
-    expect(error).toMatchObject({ code: 'FORBIDDEN', isAuthFailure: true, message: 'API key invalid, expired or revoked' });
+    expect(error).toMatchObject({ code: 'UNAUTHENTICATED', isAuthFailure: true, message: 'API key invalid, expired or revoked' });
   });
 });

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
 import { spawnHub, type HubProcess } from './testkit/hub.js';
 import { spawnAgent, eventually, type AgentProcess } from './testkit/agent-process.js';
+import { WAIT_BOUND_MS } from './testkit/changes.js';
 import {
   COMPOSE_TWO_SERVICES,
   createAccess,
@@ -88,7 +89,7 @@ function removeProjectLater(deploymentId: string) {
   });
 }
 
-async function waitStatus(env: Env, deploymentId: string, phase: string, revisionId?: string, timeoutMs = 45_000) {
+async function waitStatus(env: Env, deploymentId: string, phase: string, revisionId?: string, timeoutMs = WAIT_BOUND_MS) {
   return eventually(
     async () => {
       const d = await deploymentStatus(env.hub.url, env.key, deploymentId);
@@ -132,7 +133,7 @@ test('deploy, upgrade with new env, force restart, delete keeping volumes', asyn
       return now.length === 2 && now.every((c) => startedBefore.has(c.Id) && c.State.StartedAt !== startedBefore.get(c.Id));
     },
     'containers restarted',
-    20_000,
+    WAIT_BOUND_MS,
     env.logs,
   );
   await waitStatus(env, d.id, 'healthy', restarted.currentRevision.id);
@@ -142,7 +143,7 @@ test('deploy, upgrade with new env, force restart, delete keeping volumes', asyn
   expect((await docker.getVolume(volume).inspect()).Name).toBe(volume);
   cleanups.push(() => docker.getVolume(volume).remove());
   await deleteDeployment(env.hub.url, env.key, d.id);
-  await eventually(async () => (await containersOf(d.id)).length === 0, 'containers removed', 20_000, env.logs);
+  await eventually(async () => (await containersOf(d.id)).length === 0, 'containers removed', WAIT_BOUND_MS, env.logs);
   expect((await docker.getVolume(volume).inspect()).Name).toBe(volume);
 });
 
@@ -184,11 +185,11 @@ test('an agent killed mid-apply converges after it restarts', async () => {
   const d = await createDeployment(env.hub.url, env.key, { targetId: env.seed.target.id, versionId: v.id, docker: { composeType: 'compose' } });
   removeProjectLater(d.id);
   await waitStatus(env, d.id, 'progressing', d.currentRevision.id);
-  await eventually(async () => (await containersOf(d.id)).length > 0, 'apply under way', 10_000, env.logs);
+  await eventually(async () => (await containersOf(d.id)).length > 0, 'apply under way', WAIT_BOUND_MS, env.logs);
   await env.agent.kill();
   const restarted = spawnAgent(env.agentEnv);
   env.agent = restarted;
-  await waitStatus(env, d.id, 'healthy', d.currentRevision.id, 40_000);
+  await waitStatus(env, d.id, 'healthy', d.currentRevision.id);
   const running = await containersOf(d.id);
   expect(running.map((c) => c.State.Status).sort()).toEqual(['running', 'running']);
 });
@@ -201,14 +202,13 @@ test('after a hub restart the agent reconnects and the deployment keeps running 
   const before = await containersOf(d.id);
   const { port, databaseUrl } = env.hub;
   await env.hub.stop();
-  const connectsBefore = (env.agent.output().match(/connected to hub/g) ?? []).length;
+  const count = (pattern: RegExp) => (env.agent.output().match(pattern) ?? []).length;
+  const outputBefore = env.agent.output().length;
+  const receivedBefore = count(/"desired state received"/g);
   env.hub = await spawnHub(databaseUrl, { port });
   cleanups.push(() => env.hub.stop());
-  await eventually(async () => (env.agent.output().match(/connected to hub/g) ?? []).length > connectsBefore, 'agent reconnected', 30_000, env.logs);
-  // Still the same containers, same start times: the reconnect applied nothing.
-  await new Promise((r) => setTimeout(r, 1500));
-  const after = await containersOf(d.id);
-  expect(after.map((c) => [c.Id, c.State.StartedAt]).sort()).toEqual(before.map((c) => [c.Id, c.State.StartedAt]).sort());
+  // The state the reconnected agent gets is what it decides on (synchronously: apply or not).
+  await env.agent.untilOutput(() => count(/"desired state received"/g) > receivedBefore, 'the desired state after the reconnect');
   const status = await deploymentStatus(env.hub.url, env.key, d.id);
   expect(status.status?.phase).toBe('healthy');
   // Logs were streamed to the hub (the target has logs enabled).
@@ -219,8 +219,13 @@ test('after a hub restart the agent reconnects and the deployment keeps running 
       return lines.some((l) => l.line.includes('web up')) && lines.some((l) => l.line.includes('worker hello')) ? lines : null;
     },
     'log lines at the hub',
-    20_000,
+    WAIT_BOUND_MS,
     env.logs,
   );
   expect(logs.length).toBeGreaterThanOrEqual(2);
+  // By now (an event well after the reconnect, not a pause) an apply would have shown: the reconnect
+  // applied nothing and restarted nothing — same containers, same start times.
+  expect(env.agent.output().slice(outputBefore)).not.toMatch(/"msg":"(applied|restarted|apply failed)"/);
+  const after = await containersOf(d.id);
+  expect(after.map((c) => [c.Id, c.State.StartedAt]).sort()).toEqual(before.map((c) => [c.Id, c.State.StartedAt]).sort());
 });

@@ -10,6 +10,7 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { eventually as pollUntil } from './testkit/agent-process.js';
+import { WAIT_BOUND_MS } from './testkit/changes.js';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -140,7 +141,7 @@ async function startAgent(): Promise<void> {
   });
   child.all!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   agent = { process: child, output: () => out };
-  await eventually('the agent to connect to the hub', () => out.includes('"connected to hub"'), 30_000);
+  await eventually('the agent to connect to the hub', () => out.includes('"connected to hub"'));
 }
 
 async function stopAgent(): Promise<void> {
@@ -162,7 +163,7 @@ afterAll(async () => {
 });
 
 /** Poll until `check` holds; fails at once, with the process output, if the agent exits. */
-function eventually<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000): Promise<T> {
+function eventually<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = WAIT_BOUND_MS): Promise<T> {
   return pollUntil(check, what, timeoutMs, undefined, () =>
     agent.process.exitCode !== null ? `the agent exited (code ${agent.process.exitCode})\n${processOutput()}` : null,
   );
@@ -274,16 +275,17 @@ describe('the Kubernetes agent process against a hub process, real helm and the 
     // Revision 2 failed, helm rolled back to revision 3 with the old image.
     expect(await helmRevision('guarded')).toBe(3);
     expect(podTemplate(kube.get('Deployment', NAMESPACE, 'guarded'))?.spec.containers[0]?.image).toBe('example.test/web:1');
-    // A permanent failure: the agent waits for a new revision instead of retrying. Retries would
-    // start within DISTR_RETRY_MAX_SECONDS (2 s); give them well over that to show up.
-    await new Promise((r) => setTimeout(r, 3_000));
-    expect(await helmRevision('guarded')).toBe(3);
-    const failures = agent.output().split('\n').filter((l) => l.includes('"apply failed"') && l.includes(d.id));
-    expect(failures).toHaveLength(1);
+    // A permanent failure: the agent decides (and logs) to wait for a new revision instead of
+    // retrying — read from its decision, not from waiting a while and seeing nothing.
+    const failures = () => agent.output().split('\n').filter((l) => l.includes('"apply failed"') && l.includes(d.id));
+    const decision = await eventually('the agent\'s decision on the failure', () => failures()[0]);
+    expect(JSON.parse(decision)).toMatchObject({ permanent: true, retryInMs: null });
     expect((await deploymentStatus(hub.url, key, d.id)).status).toMatchObject({ phase: 'error', revisionId: bad.currentRevision.id });
-    // A new revision is applied again.
+    // A new revision is applied again, as the next helm revision: nothing was retried in between.
     const good = await updateDeployment(hub.url, key, d.id, { valuesYaml: 'message: fixed\n', helmOptions: { atomic: true, wait: true, timeoutSeconds: 10 } });
     await apiStatus(d.id, 'healthy', good.currentRevision.id, /revision 4/);
+    expect(await helmRevision('guarded')).toBe(4);
+    expect(failures()).toHaveLength(1);
     expect(kube.get('ConfigMap', NAMESPACE, 'guarded-config')?.data).toEqual({ MESSAGE: 'fixed' });
   });
 
@@ -350,12 +352,14 @@ describe('the Kubernetes agent process against a hub process, real helm and the 
     const disowned = agent.output().split('\n').filter((l) => l.includes('was not installed by distr') && !l.includes('not-ours'));
     expect(disowned).toEqual([]);
 
-    // Delete: uninstalled and the record removed; the foreign release stays.
+    // Delete: the foreign deployment first, then ours. Ours being uninstalled (an event after the
+    // agent handled the first deletion) bounds the check that the foreign release was left alone.
+    expect(await deleteDeployment(hub.url, key, foreign.id)).toMatchObject({ __typename: 'Deleted' });
     expect(await deleteDeployment(hub.url, key, d.id)).toMatchObject({ __typename: 'Deleted' });
     await eventually('release moved uninstalled', async () => (await helmRevision('moved')) === null);
     await eventually('the ownership record of moved deleted', () => !kube.get('ConfigMap', NAMESPACE, `distr-owner-${d.id}`));
-    expect(await deleteDeployment(hub.url, key, foreign.id)).toMatchObject({ __typename: 'Deleted' });
-    await new Promise((r) => setTimeout(r, 1_000));
+    await eventually('the agent to log the removal of moved', () => agent.output().split('\n').some((l) => l.includes('"removed"') && l.includes(d.id)));
+    expect(agent.output().split('\n').filter((l) => l.includes(foreign.id) && /"(removed|remove failed)"/.test(l))).toEqual([]);
     expect(await helmRevision('not-ours')).toBe(1);
   });
 });

@@ -8,8 +8,9 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PermanentApplyError } from '../agent/core/driver.js';
-import type { LogLine } from '../agent/core/protocol.js';
+import type { LogLine } from '../protocol/index.js';
 import { serveOciRegistry } from './k8s-standin/oci-registry.js';
+import { ObservedList } from './testkit/changes.js';
 import { ctx, helmRevision, observeUntil, useKubernetesDriverSuite } from './testkit/k8s-driver.js';
 
 const suite = useKubernetesDriverSuite();
@@ -34,7 +35,7 @@ describe('KubernetesDriver with real helm against the Kubernetes stand-in', () =
     const f = await setup();
     await f.driver.apply(desired(), ctx());
     await observeUntil(f.driver, desired(), (s) => s.phase === 'healthy');
-    const upgraded = desired({ revisionId: 'rev-2', values: { message: 'changed', replicas: 2 }, chart: { type: 'repository', url: suite.repo.url, name: 'web', version: '1.1.0' } });
+    const upgraded = desired({ revisionId: 'rev-2', values: { message: 'changed', replicas: 2 }, chart: { type: 'repository', url: suite.repo.url, name: 'web', version: '1.1.0', digest: null } });
     await f.driver.apply(upgraded, ctx());
     expect(await helmRevision(f, 'web')).toBe(2);
     expect(f.kube.get('ConfigMap', 'apps', 'web-config')?.data).toEqual({ MESSAGE: 'changed' });
@@ -48,12 +49,14 @@ describe('KubernetesDriver with real helm against the Kubernetes stand-in', () =
 
   it('reports a Deployment that never becomes ready as an error naming it', async () => {
     const f = await setup();
-    // A longer progress deadline: the CrashLoopBackOff window must outlast a slow helm under load.
-    f.kube.setReadiness({ neverReady: ['broken'], progressDeadlineMs: 3_000 });
+    // The progress deadline passes when the test says so: the CrashLoopBackOff phase has no
+    // wall-clock window a slow helm under load could miss.
+    f.kube.setReadiness({ neverReady: ['broken'], progressDeadlineMs: Infinity });
     const deployment = desired({ deploymentId: 'dep-broken', releaseName: 'broken' });
     await f.driver.apply(deployment, ctx());
     const crashing = await observeUntil(f.driver, deployment, (s) => s.phase === 'error');
     expect(crashing.message).toMatch(/^Deployment broken: pod broken-\S+ container web CrashLoopBackOff/);
+    f.kube.expireProgressDeadlines();
     const stuck = await observeUntil(f.driver, deployment, (s) => s.message.includes('ProgressDeadlineExceeded'));
     expect(stuck).toMatchObject({ phase: 'error', resources: [{ kind: 'Deployment', name: 'broken', phase: 'error' }] });
     expect(stuck.message).toMatch(/^Deployment broken: ProgressDeadlineExceeded/);
@@ -81,14 +84,12 @@ describe('KubernetesDriver with real helm against the Kubernetes stand-in', () =
     const abort = new AbortController();
     const waiting = desired({ options: { timeoutSeconds: 30, atomic: false, wait: true, ignoreDrift: false } });
     const applying = f.driver.apply(waiting, { signal: abort.signal });
-    // Abort while helm waits: once its objects exist (not after a fixed delay, which a slow helm under load may not reach).
-    for (let i = 0; i < 200 && !f.kube.get('Deployment', 'apps', 'web'); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(f.kube.get('Deployment', 'apps', 'web')).toBeDefined();
-    await new Promise((r) => setTimeout(r, 200));
-    const started = Date.now();
+    // Abort while helm waits: once its objects exist (the Deployment is the last it creates; helm
+    // recorded the release before creating any), seen as a store event, not after a fixed delay.
+    await f.kube.until(() => f.kube.get('Deployment', 'apps', 'web'), 'helm to create Deployment web');
     abort.abort(new Error('superseded'));
+    // The abort's own reason (not helm's 30 s wait timing out) proves helm was stopped.
     await expect(applying).rejects.toThrow('superseded');
-    expect(Date.now() - started).toBeLessThan(5_000);
     // helm marks the interrupted install failed; the release is still ours, so this upgrades it.
     f.kube.setReadiness({ neverReady: [] });
     await f.driver.apply(desired({ revisionId: 'rev-2', values: { image: 'example.test/web:2' } }), ctx());
@@ -117,13 +118,16 @@ describe('KubernetesDriver with real helm against the Kubernetes stand-in', () =
     await f.driver.apply(desired(), ctx());
     await observeUntil(f.driver, desired(), (s) => s.phase === 'healthy');
     const podsBefore = f.kube.list('Pod', 'apps').map((p) => p.metadata.name);
+    const beforeRestart = Date.now();
     await f.driver.restart(desired(), ctx());
     const annotation = () => (f.kube.get('Deployment', 'apps', 'web')?.spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations['kubectl.kubernetes.io/restartedAt'];
     const first = annotation();
-    expect(Date.parse(first!)).toBeGreaterThan(Date.now() - 10_000);
+    // Ordering, not a duration: the annotation is the time of this restart.
+    expect(Date.parse(first!)).toBeGreaterThanOrEqual(beforeRestart);
     await observeUntil(f.driver, desired(), (s) => s.phase === 'healthy');
     expect(f.kube.list('Pod', 'apps').map((p) => p.metadata.name)).not.toEqual(podsBefore);
-    await new Promise((r) => setTimeout(r, 5));
+    // The annotation is a millisecond timestamp: the second restart must happen in a later millisecond.
+    while (Date.now() <= Date.parse(first!)) await new Promise((r) => setImmediate(r));
     await f.driver.restart(desired(), ctx());
     expect(annotation()).not.toBe(first);
     // A restart is not a helm change: still revision 1, no drift.
@@ -182,31 +186,27 @@ describe('KubernetesDriver with real helm against the Kubernetes stand-in', () =
     const f = await setup();
     await f.driver.apply(desired(), ctx());
     await observeUntil(f.driver, desired(), (s) => s.phase === 'healthy');
-    const lines: LogLine[] = [];
+    const lines = new ObservedList<LogLine>();
     const abort = new AbortController();
     const following = f.driver.followLogs(desired(), null, (batch) => lines.push(...batch), abort.signal);
-    const until = async (predicate: () => boolean) => {
-      for (let i = 0; i < 100 && !predicate(); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(predicate()).toBe(true);
-    };
-    await until(() => lines.some((l) => l.line === 'web is ready'));
+    await lines.until(() => lines.items.some((l) => l.line === 'web is ready'), 'web is ready');
     const pod = f.kube.list('Pod', 'apps')[0]!.metadata.name;
     f.kube.appendPodLog('apps', pod, 'web', 'GET /healthz 200');
-    await until(() => lines.some((l) => l.line === 'GET /healthz 200'));
-    expect(lines.find((l) => l.line === 'GET /healthz 200')).toMatchObject({ deploymentId: 'dep-web', resource: `${pod}/web`, stream: 'stdout' });
-    expect(lines[0]!.timestamp).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/);
+    await lines.until(() => lines.items.some((l) => l.line === 'GET /healthz 200'), 'GET /healthz 200');
+    expect(lines.items.find((l) => l.line === 'GET /healthz 200')).toMatchObject({ deploymentId: 'dep-web', resource: `${pod}/web`, stream: 'stdout' });
+    expect(lines.items[0]!.timestamp).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/);
     abort.abort();
     await following;
     // From a given time on, earlier lines are not repeated.
-    const since = lines.at(-1)!.timestamp;
-    const later: LogLine[] = [];
+    const since = lines.items.at(-1)!.timestamp;
+    const later = new ObservedList<LogLine>();
     const again = new AbortController();
     const second = f.driver.followLogs(desired(), since, (batch) => later.push(...batch), again.signal);
     f.kube.appendPodLog('apps', pod, 'web', 'after since');
-    for (let i = 0; i < 100 && !later.some((l) => l.line === 'after since'); i++) await new Promise((r) => setTimeout(r, 50));
+    await later.until(() => later.items.some((l) => l.line === 'after since'), 'after since');
     again.abort();
     await second;
-    expect(later.map((l) => l.line)).toEqual(['after since']);
+    expect(later.items.map((l) => l.line)).toEqual(['after since']);
   });
 
   it('installs an oci:// chart from a plain-http OCI registry', async () => {
@@ -214,7 +214,7 @@ describe('KubernetesDriver with real helm against the Kubernetes stand-in', () =
     const registry = await serveOciRegistry();
     onCleanup(() => registry.close());
     const chartUrl = await registry.addChart(path.join(suite.repo.dir, 'web-1.1.0.tgz'));
-    const deployment = desired({ chart: { type: 'oci', url: chartUrl, name: null, version: '1.1.0' }, values: { message: 'from-oci' } });
+    const deployment = desired({ chart: { type: 'oci', url: chartUrl, name: null, version: '1.1.0', digest: null }, values: { message: 'from-oci' } });
     await f.newDriver({ plainHttp: true }).apply(deployment, ctx());
     const releases = JSON.parse(await f.helm(['list', '-n', 'apps', '-o', 'json'])) as { name: string; chart: string }[];
     expect(releases).toMatchObject([{ name: 'web', chart: 'web-1.1.0' }]);

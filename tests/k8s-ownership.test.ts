@@ -71,7 +71,7 @@ describe('KubernetesDriver ownership of releases with real helm against the Kube
     f.kube.setReadiness({ neverReady: ['web'] });
     const abort = new AbortController();
     const applying = f.driver.apply(desired({ options: { timeoutSeconds: 30, atomic: false, wait: true, ignoreDrift: false } }), { signal: abort.signal });
-    for (let i = 0; i < 200 && !f.kube.get('Deployment', 'apps', 'web'); i++) await new Promise((r) => setTimeout(r, 50));
+    await f.kube.until(() => f.kube.get('Deployment', 'apps', 'web'), 'helm to create Deployment web');
     abort.abort(new Error('pod killed'));
     await expect(applying).rejects.toThrow('pod killed');
     expect(f.kube.get('ConfigMap', 'apps', 'distr-owner-dep-web')?.data).toMatchObject({ inFlight: 'true', revision: '' });

@@ -63,15 +63,16 @@ describe('Kubernetes stand-in via client-node', () => {
     const apps = kc.makeApiClient(AppsV1Api);
     const core = kc.makeApiClient(CoreV1Api);
     const seen: string[] = [];
-    const ready = new Promise<void>((resolve, reject) => {
-      void new Watch(kc).watch('/apis/apps/v1/namespaces/apps/deployments', { labelSelector: 'app=watched' }, (type, obj: { status?: { readyReplicas?: number } }) => {
-        seen.push(type);
-        if (obj.status?.readyReplicas === 1) resolve();
-      }, (err) => (err ? reject(err as Error) : undefined)).then((req) => ready.finally(() => req.abort()));
-    });
-    await new Promise((r) => setTimeout(r, 50));
+    let resolveReady!: () => void;
+    let rejectReady!: (err: Error) => void;
+    const ready = new Promise<void>((resolve, reject) => ((resolveReady = resolve), (rejectReady = reject)));
+    // watch() resolves once the server answered the watch request, i.e. once it is watching.
+    const watching = await new Watch(kc).watch('/apis/apps/v1/namespaces/apps/deployments', { labelSelector: 'app=watched' }, (type, obj: { status?: { readyReplicas?: number } }) => {
+      seen.push(type);
+      if (obj.status?.readyReplicas === 1) resolveReady();
+    }, (err) => (err ? rejectReady(err as Error) : undefined));
     await apps.createNamespacedDeployment({ namespace: 'apps', body: deploymentBody('watched') });
-    await ready;
+    await ready.finally(() => watching.abort());
     expect(seen[0]).toBe('ADDED');
     expect(seen).toContain('MODIFIED');
     const pods = await core.listNamespacedPod({ namespace: 'apps', labelSelector: 'app=watched' });

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DeploymentDriver } from './driver.js';
-import type { DesiredDeployment, DesiredState, LogLine, StatusReport } from './protocol.js';
-import { MAX_LOG_BATCH } from './protocol.js';
+import type { DesiredDeployment, DesiredState, LogLine, StatusReport } from '../../protocol/index.js';
+import { MAX_LOG_BATCH } from '../../protocol/index.js';
 import type { HubClient } from './hub-client.js';
 import { describe } from './hub-client.js';
 import { DeploymentWorker } from './deployment-worker.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DeploymentDriver } from './driver.js';
 import { PermanentApplyError } from './driver.js';
-import type { DesiredDeployment, StatusReport } from './protocol.js';
+import type { DesiredDeployment, StatusReport } from '../../protocol/index.js';
 import type { StateStore } from './state-store.js';
 import { backoffDelay, sleep, untilAborted } from './backoff.js';
 
@@ -96,13 +96,12 @@ export class DeploymentWorker {
           if (this.stopped) return;
           if (superseded) continue;
           const message = (err as Error).message;
-          log.warn({ deployment: d.deploymentId, err: message }, 'apply failed');
+          const permanent = err instanceof PermanentApplyError;
+          if (permanent) this.permanentFailure = hash;
+          else retryIn = backoffDelay(this.failures++, this.deps.retryBaseMs, this.deps.retryMaxMs);
+          // The decision is in the log line (retryInMs null: waits for a new revision), so an operator — and a test — sees it at once.
+          log.warn({ deployment: d.deploymentId, err: message, permanent, retryInMs: retryIn }, 'apply failed');
           this.deps.report({ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: 'error', message });
-          if (err instanceof PermanentApplyError) {
-            this.permanentFailure = hash;
-          } else {
-            retryIn = backoffDelay(this.failures++, this.deps.retryBaseMs, this.deps.retryMaxMs);
-          }
         }
         this.applying = null;
         this.applyingHash = null;

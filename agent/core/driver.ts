@@ -1,4 +1,4 @@
-import type { DeletedDeployment, DesiredDeployment, DeploymentPhase, LogLine, ResourceStatus } from './protocol.js';
+import type { DeletedDeployment, DesiredDeployment, DeploymentPhase, LogLine, ResourceStatus } from '../../protocol/index.js';
 
 /** What a driver observed about one deployment on its runtime. */
 export interface ObservedStatus {

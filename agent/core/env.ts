@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
-import { ConfigError, parseEnvironment } from './config.js';
+import { ConfigError, parseEnvironment } from '../../protocol/env.js';
 
 /**
  * The agent's configuration, read once from environment variables. All problems are reported

@@ -1,25 +1,27 @@
 import { createClient, type Client } from 'graphql-ws';
-import { GraphQLClient, ClientError } from 'graphql-request';
+import { GraphQLClient, ClientError, type RequestOptions } from 'graphql-request';
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
-import { AgentCloseCode, type DesiredDeployment, type DesiredState, type LogLine, type StatusReport } from './protocol.js';
+import { print, type ExecutionResult } from 'graphql';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import {
+  AgentCloseCode,
+  AgentDesiredStateDocument,
+  AgentLoginDocument,
+  AgentLogWatermarksDocument,
+  AgentPushLogsDocument,
+  AgentReportInfoDocument,
+  AgentReportStatusDocument,
+  desiredStateFromWire,
+  type AgentDesiredStateSubscription,
+  type DesiredState,
+  type LogLine,
+  type StatusReport,
+} from '../../protocol/index.js';
 import { backoffDelay, sleep } from './backoff.js';
 
-/** The agent's whole GraphQL surface (documented in docs/agent-protocol.md). */
-const LOGIN = `mutation AgentLogin($targetId: ID!, $secret: String!) { agentLogin(targetId: $targetId, secret: $secret) { token expiresAt } }`;
-const REPORT_STATUS = `mutation AgentReportStatus($reports: [AgentStatusReportInput!]!) {
-  agentReportStatus(reports: $reports) { __typename ... on AgentStatusReportResult { accepted changed ignored } ... on Error { message } } }`;
-const REPORT_INFO = `mutation AgentReportInfo($version: String!, $host: String!) { agentReportInfo(version: $version, host: $host) }`;
-const PUSH_LOGS = `mutation AgentPushLogs($lines: [AgentLogLineInput!]!) { agentPushLogs(lines: $lines) { __typename ... on AgentPushLogsResult { stored } ... on Error { message } } }`;
-const LOG_WATERMARKS = `query AgentLogWatermarks { agentLogWatermarks { deploymentId timestamp } }`;
-export const DESIRED_STATE_SUBSCRIPTION = `subscription AgentDesiredState { agentDesiredState {
-  targetId targetType namespace scope
-  deleted { deploymentId removeVolumes }
-  deployments {
-    deploymentId revisionId type applicationName versionName restartMarker logsEnabled
-    docker { composeType projectName composeFile envFile }
-    kubernetes { releaseName namespace chart { type url name version } values timeoutSeconds atomic wait ignoreDrift }
-  } } }`;
+/** The agent's documents as strings for graphql-ws (graphql-request takes the typed documents). */
+export const DESIRED_STATE_SUBSCRIPTION = print(AgentDesiredStateDocument);
 
 export interface HubClientOptions {
   hubUrl: string;
@@ -31,50 +33,6 @@ export interface HubClientOptions {
   refreshMarginMs?: number;
   retryBaseMs?: number;
   retryMaxMs?: number;
-}
-
-interface WireDeployment {
-  deploymentId: string;
-  revisionId: string;
-  type: 'docker' | 'kubernetes';
-  applicationName: string;
-  versionName: string;
-  restartMarker: string | null;
-  logsEnabled: boolean;
-  docker: { composeType: 'compose' | 'swarm'; projectName: string; composeFile: string; envFile: string } | null;
-  kubernetes: {
-    releaseName: string;
-    namespace: string;
-    chart: { type: 'oci' | 'repository'; url: string; name: string | null; version: string };
-    values: Record<string, unknown>;
-    timeoutSeconds: number;
-    atomic: boolean;
-    wait: boolean;
-    ignoreDrift: boolean;
-  } | null;
-}
-
-/** GraphQL's shape of a deployment → the protocol's discriminated union. */
-export function fromWire(d: WireDeployment): DesiredDeployment {
-  const base = {
-    deploymentId: d.deploymentId,
-    revisionId: d.revisionId,
-    applicationName: d.applicationName,
-    versionName: d.versionName,
-    restartMarker: d.restartMarker,
-    logsEnabled: d.logsEnabled,
-  };
-  if (d.type === 'docker' && d.docker) return { ...base, type: 'docker', ...d.docker };
-  const k = d.kubernetes!;
-  return {
-    ...base,
-    type: 'kubernetes',
-    releaseName: k.releaseName,
-    namespace: k.namespace,
-    chart: k.chart,
-    values: k.values,
-    options: { timeoutSeconds: k.timeoutSeconds, atomic: k.atomic, wait: k.wait, ignoreDrift: k.ignoreDrift },
-  };
 }
 
 /**
@@ -105,7 +63,7 @@ export class HubClient {
 
   private async login(): Promise<string> {
     const anonymous = new GraphQLClient(this.graphqlUrl);
-    const data = await anonymous.request<{ agentLogin: { token: string; expiresAt: string } }>(LOGIN, {
+    const data = await anonymous.request(AgentLoginDocument, {
       targetId: this.options.targetId,
       secret: this.options.secret(),
     });
@@ -170,17 +128,14 @@ export class HubClient {
     signal.addEventListener('abort', () => void client.dispose(), { once: true });
     // The iterator ends only on dispose or a terminal error; loop so nothing ends the agent.
     while (!signal.aborted) {
-      const iterator = client.iterate<{ agentDesiredState: Omit<DesiredState, 'deployments'> & { deployments: WireDeployment[] } }>({
-        query: DESIRED_STATE_SUBSCRIPTION,
-      });
+      const iterator = client.iterate<AgentDesiredStateSubscription>({ query: DESIRED_STATE_SUBSCRIPTION });
       try {
         for await (const result of iterator) {
           if (result.errors?.length) {
             this.options.logger.error({ errors: result.errors.map((e) => e.message) }, 'desired state subscription error');
             continue;
           }
-          const wire = result.data!.agentDesiredState;
-          onState({ ...wire, deployments: wire.deployments.map(fromWire) });
+          onState(desiredStateFromWire(result.data!.agentDesiredState));
         }
       } catch (err) {
         if (signal.aborted) break;
@@ -192,20 +147,20 @@ export class HubClient {
 
   async reportStatus(reports: StatusReport[]): Promise<void> {
     if (reports.length === 0) return;
-    await this.send(REPORT_STATUS, { reports: reports.map((r) => ({ ...r, resources: r.resources ?? [] })) });
+    await this.send(AgentReportStatusDocument, { reports: reports.map((r) => ({ ...r, resources: r.resources ?? [] })) });
   }
 
   async reportInfo(host: string): Promise<void> {
-    await this.send(REPORT_INFO, { version: this.options.agentVersion, host });
+    await this.send(AgentReportInfoDocument, { version: this.options.agentVersion, host });
   }
 
   async pushLogs(lines: LogLine[]): Promise<void> {
     if (lines.length === 0) return;
-    await this.send(PUSH_LOGS, { lines });
+    await this.send(AgentPushLogsDocument, { lines });
   }
 
   async logWatermarks(): Promise<Map<string, string>> {
-    const data = await this.authed<{ agentLogWatermarks: { deploymentId: string; timestamp: string }[] }>(LOG_WATERMARKS, {});
+    const data = await this.authed(AgentLogWatermarksDocument, {});
     return new Map(data.agentLogWatermarks.map((w) => [w.deploymentId, w.timestamp]));
   }
 
@@ -213,24 +168,28 @@ export class HubClient {
    * A report mutation: over the open socket when there is one (already authenticated, no HTTP
    * request per report: about 2.5× cheaper for the hub), else over HTTP.
    */
-  private async send(document: string, variables: Record<string, unknown>): Promise<void> {
+  private async send<R, V extends Record<string, unknown>>(document: TypedDocumentNode<R, V>, variables: V): Promise<R> {
     if (this.socketReady && this.ws) {
       try {
-        for await (const result of this.ws.iterate({ query: document, variables })) {
+        let data: R | undefined;
+        for await (const result of this.ws.iterate({ query: printed(document), variables }) as AsyncIterable<ExecutionResult<R>>) {
           if (result.errors?.length) throw new Error(result.errors.map((e) => e.message).join('; '));
+          data = result.data ?? undefined;
         }
-        return;
+        if (data === undefined) throw new Error('the hub sent no result');
+        return data;
       } catch (err) {
         if (this.socketReady) throw err; // the hub refused it; HTTP would say the same
         // The socket dropped meanwhile: fall through to HTTP.
       }
     }
-    await this.authed(document, variables);
+    return this.authed(document, variables);
   }
 
   /** A request with the agent token; one retry after a fresh login when the hub refuses it (expired, rotated). */
-  private async authed<T>(document: string, variables: Record<string, unknown>): Promise<T> {
-    const call = async () => this.http.request<T>(document, variables, { authorization: `Bearer ${await this.validToken()}` });
+  private async authed<R, V extends Record<string, unknown>>(document: TypedDocumentNode<R, V>, variables: V): Promise<R> {
+    // graphql-request's conditional variables type cannot resolve for a generic V: the callers' V is checked above.
+    const call = async () => this.http.request<R, V>({ document, variables, requestHeaders: { authorization: `Bearer ${await this.validToken()}` } } as unknown as RequestOptions<V, R>);
     try {
       return await call();
     } catch (err) {
@@ -248,4 +207,12 @@ export function describe(err: unknown): string {
   if (err instanceof Error) return err.message;
   if (err && typeof err === 'object' && 'reason' in err) return `socket closed: ${(err as { code?: number; reason?: string }).code} ${(err as { reason?: string }).reason}`;
   return String(err);
+}
+
+const printedDocuments = new WeakMap<object, string>();
+/** A document's text, printed once (graphql-ws sends text). */
+function printed(document: TypedDocumentNode<unknown, never>): string {
+  let text = printedDocuments.get(document);
+  if (!text) printedDocuments.set(document, (text = print(document)));
+  return text;
 }

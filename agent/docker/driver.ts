@@ -3,7 +3,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { parse as parseEnvFile } from 'dotenv';
 import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
-import type { DeletedDeployment, DesiredDeployment, DockerDesiredDeployment, LogLine } from '../core/protocol.js';
+import type { DeletedDeployment, DesiredDeployment, DockerDesiredDeployment, LogLine } from '../../protocol/index.js';
 import { cliEnvironment, runCli, silentLogger, type DriverLogger } from './cli.js';
 import { followProjectLogs } from './logs.js';
 import { classifyContainer, summarizeContainers } from './status.js';

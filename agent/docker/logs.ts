@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type Docker from 'dockerode';
-import type { LogLine } from '../core/protocol.js';
+import type { LogLine } from '../../protocol/index.js';
 import type { DriverLogger } from './cli.js';
 
 export interface FollowLogsOptions {

@@ -1,5 +1,5 @@
 import type { ContainerInspectInfo } from 'dockerode';
-import type { DeploymentPhase, ResourceStatus } from '../core/protocol.js';
+import type { DeploymentPhase, ResourceStatus } from '../../protocol/index.js';
 import type { ObservedStatus } from '../core/driver.js';
 
 /** How one container looks, reduced to what the status report needs. */

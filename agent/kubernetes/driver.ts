@@ -8,7 +8,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
 import { PermanentApplyError } from '../core/driver.js';
-import type { DeletedDeployment, DesiredDeployment, KubernetesDesiredDeployment, LogLine, ResourceStatus } from '../core/protocol.js';
+import type { DeletedDeployment, DesiredDeployment, KubernetesDesiredDeployment, LogLine, ResourceStatus } from '../../protocol/index.js';
 import type { HelmReleaseStatus } from './helm.js';
 import { HelmCli, HelmError } from './helm.js';
 import type { FollowLogsOptions } from './logs.js';

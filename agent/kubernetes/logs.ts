@@ -7,8 +7,8 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Log } from '@kubernetes/client-node';
-import type { LogLine } from '../core/protocol.js';
-import { MAX_LOG_BATCH } from '../core/protocol.js';
+import type { LogLine } from '../../protocol/index.js';
+import { MAX_LOG_BATCH } from '../../protocol/index.js';
 import type { KubeApis, WorkloadRef } from './workloads.js';
 import { readWorkload, workloadPods } from './workloads.js';
 

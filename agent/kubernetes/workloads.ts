@@ -6,7 +6,7 @@
  */
 import type { AppsV1Api, BatchV1Api, CoreV1Api, V1Condition, V1DaemonSet, V1Deployment, V1Job, V1LabelSelector, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
 import YAML from 'yaml';
-import type { ResourceStatus } from '../core/protocol.js';
+import type { ResourceStatus } from '../../protocol/index.js';
 
 export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'] as const;
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];

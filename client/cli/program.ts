@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { DistrError, DistrRequestError } from '../errors.js';
 import { UsageError } from './context.js';
+import { apiKeysCommand } from './commands/api-keys.js';
 import { applicationsCommand, versionsCommand } from './commands/catalog.js';
 import { deployCommand, restartCommand, rolloutCommand, targetsCommand, undeployCommand, updateCommand } from './commands/deployments.js';
 import { statusCommand } from './commands/status.js';
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
     '\nExit codes: 0 ok, 1 the hub refused the request, 2 usage error, 3 hub unreachable or API key refused.\n' +
       'Applications and targets may be given by id or by name.',
   );
-  for (const command of [applicationsCommand(), versionsCommand(), targetsCommand(), deployCommand(), updateCommand(), rolloutCommand(), statusCommand(), restartCommand(), undeployCommand()]) {
+  for (const command of [applicationsCommand(), versionsCommand(), targetsCommand(), deployCommand(), updateCommand(), rolloutCommand(), statusCommand(), restartCommand(), undeployCommand(), apiKeysCommand()]) {
     program.addCommand(inheritSettings(command, program));
   }
   return program;

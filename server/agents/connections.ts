@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
+import { AgentCloseCode } from '../../protocol/index.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../logger.js';
 import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
@@ -48,6 +49,11 @@ async function settle(waiters: Waiter[], work: () => Promise<void>): Promise<voi
  */
 export class AgentConnections {
   private readonly local = new Map<string, LocalConnection>();
+
+  /** Agent sockets open on this process. */
+  get localCount(): number {
+    return this.local.size;
+  }
   private readonly openings = new Map<string, Promise<void>>();
   private pendingOpens: PendingOpen[] = [];
   private pendingCloses: PendingClose[] = [];
@@ -178,7 +184,7 @@ export class AgentConnections {
   /** Sockets of a target whose token predates a rotation are closed at once. */
   private closeOlderThan(targetId: string, generation: number): void {
     for (const conn of this.local.values()) {
-      if (conn.targetId === targetId && conn.generation < generation) conn.close(4403, 'agent credential was rotated');
+      if (conn.targetId === targetId && conn.generation < generation) conn.close(AgentCloseCode.Forbidden, 'agent credential was rotated');
     }
   }
 

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { DesiredDeployment, DesiredState } from '../../agent/core/protocol.js';
+import type { WireDeployment, WireDesiredState } from '../../protocol/index.js';
 import { formatComposeEnvFile, parseComposeEnvFile } from '../validation/env-file.js';
 import { mergeUserValues } from '../validation/values.js';
 import { parseSafeYamlMapping } from '../validation/yaml.js';
@@ -27,16 +27,17 @@ export function renderEnvFile(template: string | null, envFile: string | null): 
   return formatComposeEnvFile({ ...base, ...parseComposeEnvFile(envFile ?? '', (k) => base[k]) });
 }
 
+/** One row of the query below; its column types come from the contract where it has them. */
 interface DesiredRow {
   target_id: string;
-  target_type: DesiredState['targetType'];
+  target_type: WireDesiredState['targetType'];
   namespace: string | null;
-  scope: DesiredState['scope'];
+  scope: WireDesiredState['scope'];
   logs_enabled: boolean;
   deployment_id: string | null;
-  compose_type: 'compose' | 'swarm' | null;
+  compose_type: NonNullable<WireDeployment['docker']>['composeType'] | null;
   release_name: string | null;
-  helm_options: { timeoutSeconds: number; atomic: boolean; wait: boolean; ignoreDrift: boolean } | null;
+  helm_options: Pick<NonNullable<WireDeployment['kubernetes']>, 'timeoutSeconds' | 'atomic' | 'wait' | 'ignoreDrift'> | null;
   revision_id: string | null;
   env_file: string | null;
   values_yaml: string | null;
@@ -44,10 +45,11 @@ interface DesiredRow {
   version_name: string | null;
   compose_file: string | null;
   env_template: string | null;
-  chart_type: 'oci' | 'repository' | null;
+  chart_type: NonNullable<WireDeployment['kubernetes']>['chart']['type'] | null;
   chart_url: string | null;
   chart_name: string | null;
   chart_version: string | null;
+  chart_digest: string | null;
   base_values: string | null;
   restart_marker: string | null;
 }
@@ -58,9 +60,9 @@ interface DesiredRow {
  * the hub's hottest read (every change, every agent connect), and hydrating entities for it cost
  * more than the database work.
  */
-export async function loadDesiredStates(em: EntityManager, targetIds: readonly string[]): Promise<Map<string, DesiredState>> {
+export async function loadDesiredStates(em: EntityManager, targetIds: readonly string[]): Promise<Map<string, WireDesiredState>> {
   const ids = [...new Set(targetIds)];
-  const states = new Map<string, DesiredState>();
+  const states = new Map<string, WireDesiredState>();
   if (ids.length === 0) return states;
   const since = new Date(Date.now() - TOMBSTONE_DAYS * 86_400_000);
   const [rows, tombstones] = await Promise.all([
@@ -68,7 +70,7 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
       `select t.id as target_id, t.type as target_type, t.namespace, t.scope, t.logs_enabled,
               d.id as deployment_id, d.compose_type, d.release_name, d.helm_options,
               r.id as revision_id, r.env_file, r.values_yaml, a.name as application_name,
-              v.name as version_name, v.compose_file, v.env_template, v.chart_type, v.chart_url, v.chart_name, v.chart_version, v.base_values,
+              v.name as version_name, v.compose_file, v.env_template, v.chart_type, v.chart_url, v.chart_name, v.chart_version, v.chart_digest, v.base_values,
               (select fr.id from deployment_revision fr where fr.deployment_id = d.id and fr.force_restart
                 order by fr.created_at desc limit 1) as restart_marker
        from deployment_target t
@@ -100,27 +102,30 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
       restartMarker: row.restart_marker ?? null,
       logsEnabled: row.logs_enabled,
     };
-    let desired: DesiredDeployment;
-    if (row.compose_type) {
-      desired = {
-        ...base,
-        type: 'docker',
-        composeType: row.compose_type,
-        projectName: projectName(row.deployment_id),
-        composeFile: row.compose_file ?? '',
-        envFile: renderEnvFile(row.env_template ?? null, row.env_file ?? null),
-      };
-    } else {
-      desired = {
-        ...base,
-        type: 'kubernetes',
-        releaseName: row.release_name!,
-        namespace: state.namespace ?? 'default',
-        chart: { type: row.chart_type!, url: row.chart_url!, name: row.chart_name ?? null, version: row.chart_version! },
-        values: mergeValues(row.base_values ?? null, row.values_yaml ?? null),
-        options: row.helm_options ?? { timeoutSeconds: 300, atomic: false, wait: false, ignoreDrift: false },
-      };
-    }
+    const desired: WireDeployment = row.compose_type
+      ? {
+          ...base,
+          type: 'docker',
+          docker: {
+            composeType: row.compose_type,
+            projectName: projectName(row.deployment_id),
+            composeFile: row.compose_file ?? '',
+            envFile: renderEnvFile(row.env_template ?? null, row.env_file ?? null),
+          },
+          kubernetes: null,
+        }
+      : {
+          ...base,
+          type: 'kubernetes',
+          docker: null,
+          kubernetes: {
+            releaseName: row.release_name!,
+            namespace: state.namespace ?? 'default',
+            chart: { type: row.chart_type!, url: row.chart_url!, name: row.chart_name ?? null, version: row.chart_version!, digest: row.chart_digest ?? null },
+            values: mergeValues(row.base_values ?? null, row.values_yaml ?? null),
+            ...(row.helm_options ?? { timeoutSeconds: 300, atomic: false, wait: false, ignoreDrift: false }),
+          },
+        };
     state.deployments.push(desired);
   }
   for (const t of tombstones) states.get(t.target_id)?.deleted.push({ deploymentId: t.deployment_id, removeVolumes: t.remove_volumes });

@@ -1,10 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createHash } from 'node:crypto';
-import type { DesiredState } from '../../agent/core/protocol.js';
+import type { WireDesiredState as DesiredState } from '../../protocol/index.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../logger.js';
 import { PushChannel } from './channel.js';
 import { loadDesiredStates } from './desired-state.js';
+import type { HubMetrics } from '../metrics/metrics.js';
 
 /** Most targets loaded in one batch of queries when many change at once. */
 const LOAD_BATCH = 500;
@@ -20,15 +21,23 @@ export class DesiredStateFanout {
   private scheduled = false;
   /** Fingerprint of the state each subscriber last got: an unchanged state is not sent again. */
   private readonly lastSent = new WeakMap<PushChannel<DesiredState>, string>();
+  /** When the first not-yet-pushed committed change of a target arrived (for the push latency metric). */
+  private readonly changedSince = new Map<string, number>();
 
   constructor(
     private readonly rootEm: EntityManager,
     bus: EventBus,
     private readonly logger: Logger,
+    private readonly metrics?: HubMetrics,
   ) {
     bus.on('targetsChanged', ({ targetIds }) => {
       const ids = targetIds.includes('*') ? [...this.subscribers.keys()] : targetIds;
-      for (const id of ids) if (this.subscribers.has(id)) this.pending.add(id);
+      const now = performance.now();
+      for (const id of ids) {
+        if (!this.subscribers.has(id)) continue;
+        this.pending.add(id);
+        if (!this.changedSince.has(id)) this.changedSince.set(id, now);
+      }
       this.schedule();
     });
   }
@@ -72,6 +81,8 @@ export class DesiredStateFanout {
           for (const id of batch) {
             const state = states.get(id);
             const subs = this.subscribers.get(id);
+            const since = this.changedSince.get(id);
+            this.changedSince.delete(id);
             if (!subs) continue;
             // A late notification of a change the first state already held would repeat it.
             const fingerprint = state ? createHash('sha1').update(JSON.stringify(state)).digest('base64') : '';
@@ -81,6 +92,10 @@ export class DesiredStateFanout {
               } else if (this.lastSent.get(channel) !== fingerprint) {
                 this.lastSent.set(channel, fingerprint);
                 channel.push(state);
+                if (since !== undefined && this.metrics) {
+                  this.metrics.desiredStatePushes.inc();
+                  this.metrics.desiredStatePushSeconds.observe((performance.now() - since) / 1000);
+                }
               }
             }
           }

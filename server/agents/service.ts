@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
-import { MAX_LOG_BATCH, type DeploymentPhase, type LogLine, type ResourceStatus } from '../../agent/core/protocol.js';
+import { MAX_LOG_BATCH, type DeploymentPhase, type LogLine, type ResourceStatus } from '../../protocol/index.js';
 import type { AgentPrincipal, HubRuntime } from '../context.js';
 import { InvalidInputError } from '../errors.js';
 import { secretMatches } from '../auth/secrets.js';
@@ -18,20 +18,27 @@ export interface StatusReportInput {
 
 /** Longest status message stored; agents may send docker's or helm's whole stderr. */
 const MAX_MESSAGE = 4000;
+/** Target secrets are 43 characters; anything much longer is not one. */
+const MAX_SECRET_LENGTH = 256;
 /** Log lines kept per deployment; older ones are pruned. */
 const LOG_RETENTION = 5000;
 
 /** Exchange a target id and its secret for a short-lived agent token. Failures are rate-limited per target. */
 export async function agentLogin(em: EntityManager, hub: HubRuntime, targetId: string, secret: string) {
+  // A malformed id or secret is refused before the limiter and the database: made-up ids must not
+  // cost memory (the limiter only ever holds targets that exist).
+  if (!isUuid(targetId) || secret.length > MAX_SECRET_LENGTH) {
+    throw new GraphQLError('invalid target id or secret', { extensions: { code: 'UNAUTHENTICATED' } });
+  }
   const retryAfter = hub.loginLimiter.retryAfter(targetId);
   if (retryAfter > 0) {
     throw new GraphQLError(`too many failed logins for this target; retry in ${retryAfter} s`, {
       extensions: { code: 'RATE_LIMITED', retryAfterSeconds: retryAfter },
     });
   }
-  const target = isUuid(targetId) ? await em.findOne(DeploymentTarget, { id: targetId }) : null;
+  const target = await em.findOne(DeploymentTarget, { id: targetId });
   if (!target || !secretMatches(secret, target.credentialHash ?? null)) {
-    hub.loginLimiter.recordFailure(targetId);
+    if (target) hub.loginLimiter.recordFailure(targetId);
     throw new GraphQLError('invalid target id or secret', { extensions: { code: 'UNAUTHENTICATED' } });
   }
   hub.loginLimiter.reset(targetId);
@@ -56,9 +63,14 @@ export async function reportStatus(
   }
   // The last report for a deployment in one batch wins.
   const byDeployment = new Map(reports.filter((r) => isUuid(r.deploymentId)).map((r) => [r.deploymentId, r]));
-  if (byDeployment.size === 0) return { accepted: 0, changed: 0, ignored: reports.length };
+  if (byDeployment.size === 0) {
+    hub.metrics.statusReports.inc({ outcome: 'ignored' }, reports.length);
+    return { accepted: 0, changed: 0, ignored: reports.length };
+  }
   const rows = [...byDeployment.values()].map((r) => ({ ...r, message: r.message.slice(0, MAX_MESSAGE) }));
   const { accepted, changed } = await statusWriterOf(hub).submit(agent, rows);
+  hub.metrics.statusReports.inc({ outcome: 'accepted' }, accepted);
+  hub.metrics.statusReports.inc({ outcome: 'ignored' }, reports.length - accepted);
   return { accepted, changed, ignored: reports.length - accepted };
 }
 
@@ -226,7 +238,7 @@ export async function reportInfo(em: EntityManager, agent: AgentPrincipal, info:
 }
 
 /** Append a bounded batch of log lines of the agent's own deployments; prune old lines now and then. */
-export async function pushLogs(em: EntityManager, agent: AgentPrincipal, lines: LogLine[]): Promise<number> {
+export async function pushLogs(em: EntityManager, hub: HubRuntime, agent: AgentPrincipal, lines: LogLine[]): Promise<number> {
   if (lines.length > MAX_LOG_BATCH) throw new InvalidInputError('lines', `at most ${MAX_LOG_BATCH} lines per call`);
   const deploymentIds = [...new Set(lines.map((l) => l.deploymentId).filter(isUuid))];
   if (deploymentIds.length === 0) return 0;
@@ -235,10 +247,17 @@ export async function pushLogs(em: EntityManager, agent: AgentPrincipal, lines: 
   const accepted = lines.filter((l) => ownedIds.has(l.deploymentId) && !Number.isNaN(Date.parse(l.timestamp)));
   if (accepted.length === 0) return 0;
   const params = accepted.flatMap((l) => [l.deploymentId, l.resource.slice(0, 255), l.stream === 'stderr' ? 'stderr' : 'stdout', new Date(l.timestamp), l.line.slice(0, 8192)]);
+  // Stored and announced in one statement: followers (deploymentLogs) read the new rows by id.
   await em.execute(
-    `insert into log_entry (deployment_id, resource, stream, timestamp, line) values ${accepted.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
-    params,
+    `with stored as (
+       insert into log_entry (deployment_id, resource, stream, timestamp, line) values ${accepted.map(() => '(?, ?, ?, ?, ?)').join(', ')}
+       returning deployment_id, id
+     )
+     select ${EventBus.notifySql('logsAppended', "json_build_object('organizationId', ?::text, 'deploymentId', deployment_id, 'lastId', max(id)::text)")}
+     from stored group by deployment_id`,
+    [...params, agent.organizationId],
   );
+  hub.metrics.logLines.inc(accepted.length);
   if (Math.random() < 0.05) {
     for (const id of ownedIds) {
       await em.execute(

@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import type { DeletedDeployment, DesiredDeployment, DesiredState, DockerDesiredDeployment, KubernetesDesiredDeployment } from '../../agent/core/protocol.js';
+import type { WireDeployment, WireDesiredState } from '../../protocol/index.js';
 import type { AgentPrincipal, Context } from '../context.js';
 import { builder } from '../schema/builder.js';
 import { MUTATION_ERRORS } from '../schema/errors.js';
@@ -20,16 +20,24 @@ const AgentTokenRef = builder.objectRef<{ token: string; expiresAt: Date }>('Age
   }),
 });
 
-const ChartRefType = builder.objectRef<KubernetesDesiredDeployment['chart']>('DesiredChart').implement({
+// The parent types are the contract's wire shapes (protocol/generated, from the agent's own
+// documents): what the hub builds is what the agent's query selects, checked by tsc.
+type WireKubernetes = NonNullable<WireDeployment['kubernetes']>;
+
+const ChartRefType = builder.objectRef<WireKubernetes['chart']>('DesiredChart').implement({
   fields: (t) => ({
     type: t.field({ type: ChartTypeEnum, resolve: (c) => c.type }),
     url: t.exposeString('url'),
     name: t.exposeString('name', { nullable: true }),
     version: t.exposeString('version'),
+    digest: t.exposeString('digest', {
+      nullable: true,
+      description: 'sha256 of the chart archive the hub checked (sha256:…); the agent installs only an archive with this digest. Null: not checked.',
+    }),
   }),
 });
 
-const DockerDesiredRef = builder.objectRef<DockerDesiredDeployment>('DesiredDockerDeployment').implement({
+const DockerDesiredRef = builder.objectRef<NonNullable<WireDeployment['docker']>>('DesiredDockerDeployment').implement({
   fields: (t) => ({
     composeType: t.field({ type: ComposeTypeEnum, resolve: (d) => d.composeType }),
     projectName: t.exposeString('projectName'),
@@ -38,24 +46,24 @@ const DockerDesiredRef = builder.objectRef<DockerDesiredDeployment>('DesiredDock
   }),
 });
 
-const KubernetesDesiredRef = builder.objectRef<KubernetesDesiredDeployment>('DesiredKubernetesDeployment').implement({
+const KubernetesDesiredRef = builder.objectRef<WireKubernetes>('DesiredKubernetesDeployment').implement({
   fields: (t) => ({
     releaseName: t.exposeString('releaseName'),
     namespace: t.exposeString('namespace'),
     chart: t.field({ type: ChartRefType, resolve: (d) => d.chart }),
     values: t.field({ type: 'JSON', description: 'Base values deep-merged with the revision values.', resolve: (d) => d.values }),
-    timeoutSeconds: t.int({ resolve: (d) => d.options.timeoutSeconds }),
-    atomic: t.boolean({ resolve: (d) => d.options.atomic }),
-    wait: t.boolean({ resolve: (d) => d.options.wait }),
-    ignoreDrift: t.boolean({ resolve: (d) => d.options.ignoreDrift }),
+    timeoutSeconds: t.exposeInt('timeoutSeconds'),
+    atomic: t.exposeBoolean('atomic'),
+    wait: t.exposeBoolean('wait'),
+    ignoreDrift: t.exposeBoolean('ignoreDrift', { description: 'Report no drift error when the release was changed by hand.' }),
   }),
 });
 
-const DesiredDeploymentRef = builder.objectRef<DesiredDeployment>('DesiredDeployment').implement({
+const DesiredDeploymentRef = builder.objectRef<WireDeployment>('DesiredDeployment').implement({
   description: 'What the agent must run for one deployment.',
   fields: (t) => ({
     deploymentId: t.exposeID('deploymentId'),
-    revisionId: t.exposeID('revisionId'),
+    revisionId: t.exposeID('revisionId', { description: 'The current revision: the agent reports status against it.' }),
     type: t.field({ type: DeploymentTypeEnum, resolve: (d) => d.type }),
     applicationName: t.exposeString('applicationName'),
     versionName: t.exposeString('versionName'),
@@ -64,16 +72,16 @@ const DesiredDeploymentRef = builder.objectRef<DesiredDeployment>('DesiredDeploy
       description: 'Id of the newest force-restart revision; restart once whenever it changes.',
     }),
     logsEnabled: t.exposeBoolean('logsEnabled'),
-    docker: t.field({ type: DockerDesiredRef, nullable: true, resolve: (d) => (d.type === 'docker' ? d : null) }),
-    kubernetes: t.field({ type: KubernetesDesiredRef, nullable: true, resolve: (d) => (d.type === 'kubernetes' ? d : null) }),
+    docker: t.field({ type: DockerDesiredRef, nullable: true, resolve: (d) => d.docker }),
+    kubernetes: t.field({ type: KubernetesDesiredRef, nullable: true, resolve: (d) => d.kubernetes }),
   }),
 });
 
-const DeletedDeploymentRef = builder.objectRef<DeletedDeployment>('DeletedDeploymentNotice').implement({
+const DeletedDeploymentRef = builder.objectRef<WireDesiredState['deleted'][number]>('DeletedDeploymentNotice').implement({
   fields: (t) => ({ deploymentId: t.exposeID('deploymentId'), removeVolumes: t.exposeBoolean('removeVolumes') }),
 });
 
-const DesiredStateRef = builder.objectRef<DesiredState>('DesiredState').implement({
+const DesiredStateRef = builder.objectRef<WireDesiredState>('DesiredState').implement({
   description: "The whole desired state of the agent's target. Level-triggered: each event replaces the previous one.",
   fields: (t) => ({
     targetId: t.exposeID('targetId'),
@@ -162,11 +170,12 @@ builder.mutationFields((t) => ({
   agentPushLogs: t.field({
     type: PushLogsResultRef,
     description: 'Append a batch of log lines (at most 500); returns how many were stored.',
+    extensions: { textCheckedByField: true },
     authScopes: { agent: true },
     errors: { types: MUTATION_ERRORS },
     args: { lines: t.arg({ type: [LogLineInput], required: true }) },
     resolve: (_r, args, ctx) =>
-      pushLogs(ctx.em, agentOf(ctx), args.lines.map((l) => ({ ...l, deploymentId: String(l.deploymentId), stream: l.stream as 'stdout' | 'stderr' }))).then(
+      pushLogs(ctx.em, ctx.hub, agentOf(ctx), args.lines.map((l) => ({ ...l, deploymentId: String(l.deploymentId), stream: l.stream as 'stdout' | 'stderr' }))).then(
         (stored) => ({ stored }),
       ),
   }),
@@ -187,6 +196,6 @@ builder.subscriptionFields((t) => ({
     description: "The agent's target's whole desired state: first at once, then after every committed change that touches it.",
     authScopes: { agent: true },
     subscribe: (_r, _a, ctx) => ctx.hub.fanout.subscribe(agentOf(ctx).targetId),
-    resolve: (state: DesiredState) => state,
+    resolve: (state: WireDesiredState) => state,
   }),
 }));

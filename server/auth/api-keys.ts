@@ -4,6 +4,7 @@ import { InvalidInputError, NotFoundError, RuleViolationError } from '../errors.
 import { Membership, roleAtLeast, type Role } from '../orgs/entities.js';
 import { findOwned } from '../scoping.js';
 import { requireName } from '../validation.js';
+import type { EventBus } from '../events/bus.js';
 import { ApiKey } from './entities.js';
 import { hashSecret, newSecret, secretMatches } from './secrets.js';
 
@@ -14,14 +15,34 @@ export function formatApiKey(id: string, secret: string): string {
   return `distr_${id}_${secret}`;
 }
 
+/** A vendor principal and when its key expires (null: never). */
+export interface ApiKeyAuthentication {
+  principal: VendorPrincipal;
+  expiresAt: Date | null;
+}
+
 /** Resolve a bearer API key to a vendor principal, or null when it is not valid now. */
-export async function authenticateApiKey(em: EntityManager, presented: string): Promise<VendorPrincipal | null> {
+export async function authenticateApiKey(em: EntityManager, presented: string): Promise<ApiKeyAuthentication | null> {
   const match = KEY_PATTERN.exec(presented);
   if (!match) return null;
   const [, id, secret] = match;
   const key = await em.findOne(ApiKey, { id: id! }, { populate: ['user'] });
-  if (!key || key.revokedAt || (key.expiresAt && key.expiresAt <= new Date())) return null;
-  if (!secretMatches(secret!, key.secretHash)) return null;
+  if (!key || !secretMatches(secret!, key.secretHash)) return null;
+  return principalOfKey(em, key);
+}
+
+/**
+ * The key's rights as they are now: null once it is revoked, expired or its user left the
+ * organization; the role follows the membership. Long-lived sockets call this before every
+ * operation, so a change takes effect at the next one.
+ */
+export async function currentApiKeyPrincipal(em: EntityManager, apiKeyId: string): Promise<ApiKeyAuthentication | null> {
+  const key = await em.findOne(ApiKey, { id: apiKeyId }, { populate: ['user'] });
+  return key ? principalOfKey(em, key) : null;
+}
+
+async function principalOfKey(em: EntityManager, key: ApiKey): Promise<ApiKeyAuthentication | null> {
+  if (key.revokedAt || (key.expiresAt && key.expiresAt <= new Date())) return null;
   const membership = await em.findOne(Membership, { organization: key.organization.id, user: key.user.id });
   if (!membership) return null;
   // Writing last-used on every request would turn reads into writes; once a minute is enough.
@@ -30,12 +51,15 @@ export async function authenticateApiKey(em: EntityManager, presented: string): 
   }
   const role: Role = roleAtLeast(membership.role, key.roleCap) ? key.roleCap : membership.role;
   return {
-    kind: 'vendor',
-    organizationId: key.organization.id,
-    userId: key.user.id,
-    role,
-    apiKeyId: key.id,
-    label: `${key.user.email} (key ${key.name})`,
+    principal: {
+      kind: 'vendor',
+      organizationId: key.organization.id,
+      userId: key.user.id,
+      role,
+      apiKeyId: key.id,
+      label: `${key.user.email} (key ${key.name})`,
+    },
+    expiresAt: key.expiresAt ?? null,
   };
 }
 
@@ -44,6 +68,7 @@ export class ApiKeyService {
   constructor(
     private readonly em: EntityManager,
     private readonly actor: VendorPrincipal,
+    private readonly bus: EventBus,
   ) {}
 
   list(): Promise<ApiKey[]> {
@@ -71,11 +96,15 @@ export class ApiKeyService {
     return { key, secret: formatApiKey(key.id, secret) };
   }
 
+  /** Revoke at once: every hub replica closes the key's open sockets when this commits. */
   async revoke(id: string): Promise<ApiKey> {
-    const key = await findOwned(this.em, ApiKey, 'API key', id, { organization: this.actor.organizationId });
-    if (!key) throw new NotFoundError('API key', id);
-    key.revokedAt ??= new Date();
-    await this.em.flush();
-    return key;
+    return this.em.transactional(async (em) => {
+      const key = await findOwned(em, ApiKey, 'API key', id, { organization: this.actor.organizationId });
+      if (!key) throw new NotFoundError('API key', id);
+      key.revokedAt ??= new Date();
+      await em.flush();
+      await this.bus.publish(em, 'apiKeyRevoked', { apiKeyId: key.id });
+      return key;
+    });
   }
 }

@@ -5,8 +5,13 @@ import { authenticateApiKey } from './api-keys.js';
 import { looksLikeAgentToken, type AgentTokens, type TokenCheck } from './agent-tokens.js';
 
 export type Authentication =
-  | { ok: true; principal: Principal | null }
-  /** 4401: log in again (expired or malformed); 4403: revoked (rotated) or unknown key. */
+  /** credentialExpiresAt: when a vendor key expires (its sockets are closed then). */
+  | { ok: true; principal: Principal | null; credentialExpiresAt?: Date | null }
+  /**
+   * 4401: the credential does not identify anyone now (missing, malformed, unknown, expired or
+   * revoked API key; expired or malformed agent token: log in again); 4403: an agent token whose
+   * credential was rotated or whose target is gone (stop for good).
+   */
   | { ok: false; code: 4401 | 4403; reason: string };
 
 /** Current credential generation per target, kept fresh by rotation events, so agent calls need no lookup. */
@@ -74,12 +79,32 @@ export async function authenticate(em: EntityManager, hub: HubRuntime & { genera
     return { ok: true, principal: { kind: 'agent', ...check.claims } };
   }
   const vendor = await authenticateApiKey(em, bearer);
-  if (!vendor) return { ok: false, code: 4403, reason: 'API key invalid, expired or revoked' };
-  return { ok: true, principal: vendor };
+  if (!vendor) return { ok: false, code: 4401, reason: API_KEY_REFUSED };
+  return { ok: true, principal: vendor.principal, credentialExpiresAt: vendor.expiresAt };
 }
+
+export const API_KEY_REFUSED = 'API key invalid, expired or revoked';
 
 export function bearerFrom(header: string | null | undefined): string | null {
   if (!header) return null;
   const match = /^Bearer\s+(.+)$/i.exec(header.trim());
   return match ? match[1]!.trim() : null;
+}
+
+/**
+ * The credential a graphql-ws client sent in its connection_init payload: `token`, or an
+ * `Authorization: Bearer …` entry in any case spelling, at the top level or under `headers`
+ * (what header-minded clients, GraphiQL included, tend to send).
+ */
+export function credentialFromParams(params: unknown, depth = 0): string | null {
+  if (!params || typeof params !== 'object') return null;
+  const record = params as Record<string, unknown>;
+  if (typeof record.token === 'string' && record.token) return record.token;
+  for (const [key, value] of Object.entries(record)) {
+    if (key.toLowerCase() === 'authorization' && typeof value === 'string') return bearerFrom(value);
+  }
+  for (const [key, value] of Object.entries(record)) {
+    if (depth === 0 && key.toLowerCase() === 'headers') return credentialFromParams(value, 1);
+  }
+  return null;
 }

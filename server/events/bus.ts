@@ -12,10 +12,14 @@ export interface BusTopics {
   targetsChanged: { targetIds: string[] };
   /** A target's agent credential was rotated: sockets holding an older generation must close. */
   credentialRotated: { targetId: string; generation: number };
+  /** A vendor API key was revoked: every replica closes the sockets opened with it. */
+  apiKeyRevoked: { apiKeyId: string };
   /** A deployment's observed status changed (a transition was stored). */
   statusChanged: { organizationId: string; targetId: string; deploymentId: string };
   /** An agent connected or disconnected. */
   livenessChanged: { organizationId: string; targetId: string; connected: boolean };
+  /** Log lines of a deployment were stored, up to row id `lastId` (a bigint as text). */
+  logsAppended: { organizationId: string; deploymentId: string; lastId: string };
 }
 export type Topic = keyof BusTopics;
 type Handler<T extends Topic> = (payload: BusTopics[T]) => void;
@@ -35,6 +39,7 @@ export class EventBus {
   constructor(
     private readonly databaseUrl: string,
     private readonly logger: Logger,
+    private readonly onReconnect: () => void = () => {},
   ) {}
 
   async start(): Promise<void> {
@@ -64,6 +69,7 @@ export class EventBus {
       if (this.stopped) return;
       this.connect()
         .then(() => {
+          this.onReconnect();
           // Changes may have been missed while disconnected: tell every subscriber to reload.
           this.emitLocal('targetsChanged', { targetIds: ['*'] });
         })

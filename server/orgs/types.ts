@@ -65,7 +65,7 @@ builder.queryFields((t) => ({
   apiKeys: t.field({
     type: [ApiKeyRef],
     authScopes: { admin: true },
-    resolve: (_r, _a, ctx) => new ApiKeyService(ctx.em, vendorOf(ctx)).list(),
+    resolve: (_r, _a, ctx) => new ApiKeyService(ctx.em, vendorOf(ctx), ctx.hub.bus).list(),
   }),
 }));
 
@@ -76,14 +76,14 @@ builder.mutationFields((t) => ({
     authScopes: { vendor: true },
     errors: { types: MUTATION_ERRORS },
     args: { name: t.arg.string({ required: true }), roleCap: t.arg({ type: RoleEnum }), expiresAt: t.arg({ type: 'DateTime' }) },
-    resolve: (_r, args, ctx) => new ApiKeyService(ctx.em, vendorOf(ctx)).create(args),
+    resolve: (_r, args, ctx) => new ApiKeyService(ctx.em, vendorOf(ctx), ctx.hub.bus).create(args),
   }),
   revokeApiKey: t.field({
     type: ApiKeyRef,
     authScopes: { admin: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_r, args, ctx) => new ApiKeyService(ctx.em, vendorOf(ctx)).revoke(String(args.id)),
+    resolve: (_r, args, ctx) => new ApiKeyService(ctx.em, vendorOf(ctx), ctx.hub.bus).revoke(String(args.id)),
   }),
   addMember: t.field({
     type: MemberRef,

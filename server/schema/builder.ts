@@ -7,6 +7,7 @@ import { GraphQLError } from 'graphql';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import type { Context, VendorPrincipal } from '../context.js';
 import { roleAtLeast } from '../orgs/entities.js';
+import { textInputPlugin } from './text-input-plugin.js';
 
 export interface AuthScopes {
   /** Any vendor API key of an organization: read its objects. */
@@ -19,7 +20,7 @@ export interface AuthScopes {
   agent: boolean;
 }
 
-/** The one Pothos builder of the hub. Plugin order matters: scope-auth first. */
+/** The one Pothos builder of the hub. Plugin order matters: scope-auth first, text checks inside errors. */
 export const builder = new SchemaBuilder<{
   Context: Context;
   AuthScopes: AuthScopes;
@@ -29,7 +30,7 @@ export const builder = new SchemaBuilder<{
   };
   DefaultFieldNullability: false;
 }>({
-  plugins: [ScopeAuthPlugin, ErrorsPlugin, RelayPlugin, DataloaderPlugin],
+  plugins: [ScopeAuthPlugin, ErrorsPlugin, textInputPlugin, RelayPlugin, DataloaderPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
     authScopes: (ctx) => {
@@ -41,10 +42,12 @@ export const builder = new SchemaBuilder<{
         agent: ctx.principal?.kind === 'agent',
       };
     },
+    // The auth rule (docs/architecture.md, "Authentication errors"): no credential → 401
+    // UNAUTHENTICATED; a valid credential without the right → 403 FORBIDDEN.
     unauthorizedError: (_parent, ctx) =>
-      new GraphQLError(ctx.principal ? 'this credential may not perform this operation' : 'authentication required: send an API key as `Authorization: Bearer <key>`', {
-        extensions: { code: ctx.principal ? 'FORBIDDEN' : 'UNAUTHENTICATED' },
-      }),
+      ctx.principal
+        ? new GraphQLError('this credential may not perform this operation', { extensions: { code: 'FORBIDDEN', http: { status: 403 } } })
+        : new GraphQLError('authentication required: send an API key as `Authorization: Bearer <key>`', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } }),
     // Subscriptions check scopes once when they start.
     authorizeOnSubscribe: true,
   },
@@ -61,6 +64,6 @@ builder.subscriptionType({});
 
 /** The vendor principal of a request already admitted by a `vendor` scope. */
 export function vendorOf(ctx: Context): VendorPrincipal {
-  if (ctx.principal?.kind !== 'vendor') throw new GraphQLError('authentication required', { extensions: { code: 'UNAUTHENTICATED' } });
+  if (ctx.principal?.kind !== 'vendor') throw new GraphQLError('authentication required', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
   return ctx.principal;
 }

@@ -111,7 +111,7 @@ export class TargetService {
       return t;
     });
     const hubUrl = this.hub.env.DISTR_PUBLIC_URL ?? `http://localhost:${this.hub.env.PORT}`;
-    return { target, secret, hubUrl, installCommand: installInstructions(target, hubUrl, secret) };
+    return { target, secret, hubUrl, installCommand: installInstructions(target, hubUrl) };
   }
 }
 

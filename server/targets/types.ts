@@ -53,7 +53,7 @@ const TargetAccessRef = builder.objectRef<TargetAccess>('DeploymentTargetAccess'
     targetId: t.id({ resolve: (a) => a.target.id }),
     secret: t.exposeString('secret'),
     hubUrl: t.exposeString('hubUrl'),
-    installCommand: t.exposeString('installCommand', { description: 'docker run (docker) or helm install (kubernetes) command that installs the agent.' }),
+    installCommand: t.exposeString('installCommand', { description: 'Shell commands that install the agent: they ask for the secret and keep it in a private file (docker run mounts it, helm install --set-file reads it), so it never appears on a command line.' }),
   }),
 });
 

@@ -123,6 +123,8 @@ export function createRequestHandler(deps: ApiServerDeps) {
       (target.namespace === undefined || event.object.metadata.namespace === target.namespace) &&
       selected(event.object);
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    // As kube-apiserver does: the client learns at once that the watch is established.
+    res.flushHeaders();
     const write = (type: string, object: KubeObject) => res.write(`${JSON.stringify({ type, object })}\n`);
     const since = query.get('resourceVersion');
     if (!since || since === '0') {

@@ -16,7 +16,10 @@ export interface ReadinessPolicy {
   readyAfterMs: number;
   /** Workloads that never become ready (their pods crash-loop); `object` is the workload as stored. */
   neverReady: (workload: { kind: string; namespace: string; name: string; object: KubeObject }) => boolean;
-  /** After this long a never-ready Deployment reports ProgressDeadlineExceeded. */
+  /**
+   * After this long a never-ready Deployment reports ProgressDeadlineExceeded; Infinity: only when
+   * the test calls expireProgressDeadlines() (no wall-clock window for a test to race).
+   */
   progressDeadlineMs: number;
 }
 
@@ -49,6 +52,7 @@ const randomSuffix = () => Math.random().toString(36).slice(2, 7);
 
 export class SimulatedController {
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly heldDeadlines = new Set<() => void>();
   private readonly onEvent = (event: WatchEvent) => this.handle(event);
 
   constructor(
@@ -62,6 +66,20 @@ export class SimulatedController {
   stop(): void {
     this.store.events.off('event', this.onEvent);
     for (const timer of this.timers) clearTimeout(timer);
+    this.heldDeadlines.clear();
+  }
+
+  /** Let every progress deadline held back by `progressDeadlineMs: Infinity` pass now. */
+  expireProgressDeadlines(): void {
+    const due = [...this.heldDeadlines];
+    this.heldDeadlines.clear();
+    for (const fire of due) {
+      try {
+        fire();
+      } catch {
+        // The object changed or went away meanwhile.
+      }
+    }
   }
 
   private later(ms: number, fn: () => void): void {
@@ -123,9 +141,11 @@ export class SimulatedController {
       if (!failing) this.setWorkloadStatus(type, obj, { ready: true, failing, hash, replicas, deadlineExceeded: false });
     });
     if (failing && (type.kind === 'Deployment' || type.kind === 'Job')) {
-      this.later(progressDeadlineMs, () => {
+      const exceed = () => {
         if (stillCurrent()) this.setWorkloadStatus(type, obj, { ready: false, failing, hash, replicas, deadlineExceeded: true });
-      });
+      };
+      if (Number.isFinite(progressDeadlineMs)) this.later(progressDeadlineMs, exceed);
+      else this.heldDeadlines.add(exceed);
     }
   }
 

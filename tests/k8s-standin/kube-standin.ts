@@ -20,6 +20,7 @@ import type { KubeObject } from './object-store.js';
 import { ObjectStore } from './object-store.js';
 import { PodLogs } from './pod-logs.js';
 import { findTypeByKind } from './resource-types.js';
+import { Changes } from '../testkit/changes.js';
 
 export type { KubeObject } from './object-store.js';
 export type { ReadinessOptions } from './controller.js';
@@ -48,8 +49,12 @@ export interface KubeStandIn {
   create(kind: string, namespace: string | null, object: Omit<KubeObject, 'metadata'> & { metadata: { name: string } & Record<string, unknown> }): KubeObject;
   /** Change how the simulated controller treats workloads from now on. */
   setReadiness(options: ReadinessOptions): void;
+  /** With `progressDeadlineMs: Infinity`: never-ready workloads hit their progress deadline now. */
+  expireProgressDeadlines(): void;
   /** Append a line to a pod container's log. */
   appendPodLog(namespace: string, pod: string, container: string, line: string): void;
+  /** Resolves once `check` holds, re-checked at every object change (create, update, delete): no polling. */
+  until<T>(check: () => T | false | null | undefined, what: string): Promise<T>;
   /** Every request seen, for debugging and assertions. */
   requests: RequestRecord[];
   close(): Promise<void>;
@@ -68,6 +73,8 @@ export async function startKubeStandIn(options: KubeStandInOptions = {}): Promis
   const requests: RequestRecord[] = [];
   let policy: ReadinessPolicy = toReadinessPolicy(options.readiness ?? {});
   const controller = new SimulatedController(store, logs, () => policy);
+  const changes = new Changes();
+  store.events.on('event', () => changes.changed());
 
   for (const ns of options.namespaces ?? ['default', 'kube-system']) {
     store.create(typeOf('Namespace'), undefined, { metadata: { name: ns }, status: { phase: 'Active' } });
@@ -109,6 +116,8 @@ export async function startKubeStandIn(options: KubeStandInOptions = {}): Promis
       policy = toReadinessPolicy(readiness, policy);
     },
     appendPodLog: (namespace, pod, container, line) => logs.append(namespace, pod, container, line),
+    until: (check, what) => changes.until(check, what),
+    expireProgressDeadlines: () => controller.expireProgressDeadlines(),
     async close() {
       controller.stop();
       server.closeAllConnections();

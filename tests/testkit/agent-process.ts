@@ -1,9 +1,12 @@
 import { execa, type ResultPromise } from 'execa';
 import { repoRoot } from './hub.js';
+import { Changes, WAIT_BOUND_MS } from './changes.js';
 
 export interface AgentProcess {
   process: ResultPromise;
   output(): string;
+  /** Resolves once `check(output)` holds, re-checked at each chunk of output (a log line waited for); rejects if the agent exits first. */
+  untilOutput(check: (output: string) => boolean, what: string): Promise<void>;
   /** SIGTERM and wait. */
   stop(): Promise<void>;
   /** SIGKILL at once (a crash). */
@@ -19,10 +22,21 @@ export function spawnAgent(env: Record<string, string>): AgentProcess {
     reject: false,
     all: true,
   });
-  child.all!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const changes = new Changes();
+  child.all!.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    changes.changed();
+  });
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`agent exited (${code ?? signal})`))));
+  exited.catch(() => {});
   return {
     process: child,
     output: () => out,
+    untilOutput: async (check, what) => {
+      await Promise.race([changes.until(() => check(out), what), exited]).catch((err: Error) => {
+        throw new Error(`${err.message} while waiting for ${what}\n--- agent output ---\n${out.slice(-6000)}`);
+      });
+    },
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await child;
@@ -42,7 +56,7 @@ export function spawnAgent(env: Record<string, string>): AgentProcess {
 export async function eventually<T>(
   check: () => Promise<T | null | undefined | false> | T | null | undefined | false,
   what: string,
-  timeoutMs = 20_000,
+  timeoutMs = WAIT_BOUND_MS,
   onFail?: () => string,
   stopReason?: () => string | null,
 ): Promise<T> {

@@ -1,11 +1,14 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { DESIRED_STATE_SUBSCRIPTION } from '../../agent/core/hub-client.js';
-import { gql, ok } from './graphql.js';
+import { AgentDesiredStateDocument, AgentLoginDocument, AgentReportStatusDocument, type AgentStatusReportInput } from '../../protocol/index.js';
+import { gql, ok, operationText } from './graphql.js';
+
+/** The agent's own subscription document (protocol/operations/agent.graphql). */
+export const DESIRED_STATE_SUBSCRIPTION = operationText(AgentDesiredStateDocument);
 
 /** A simulated agent's socket: the real graphql-ws protocol, with helpers to await what arrives. */
 export interface AgentSocket {
-  /** The next desired state (waits up to timeoutMs). */
+  /** The next desired state; waits for it (vitest's test timeout bounds the wait; a timeoutMs is for diagnostics only). */
   next(timeoutMs?: number): Promise<any>;
   /** Resolves with the close event once the hub closes the socket. */
   closed: Promise<{ code: number; reason: string }>;
@@ -14,7 +17,7 @@ export interface AgentSocket {
 }
 
 export async function agentLogin(url: string, targetId: string, secret: string): Promise<string> {
-  const data = await ok(url, `mutation($t: ID!, $s: String!) { agentLogin(targetId: $t, secret: $s) { token } }`, { t: targetId, s: secret }, null);
+  const data = await ok(url, AgentLoginDocument, { targetId, secret }, null);
   return data.agentLogin.token;
 }
 
@@ -42,10 +45,10 @@ export function subscribeAgent(url: string, token: string, query = DESIRED_STATE
   return {
     client,
     closed,
-    next(timeoutMs = 10_000) {
+    next(timeoutMs?: number) {
       if (received.length > 0) return Promise.resolve(unwrap(received.shift()));
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no event within ${timeoutMs} ms`)), timeoutMs);
+        const timer = timeoutMs === undefined ? undefined : setTimeout(() => reject(new Error(`no event within ${timeoutMs} ms`)), timeoutMs);
         waiters.push((v) => {
           clearTimeout(timer);
           try {
@@ -68,13 +71,7 @@ function unwrap(v: any) {
   return v.data?.agentDesiredState ?? v.data;
 }
 
-/** Report status as an agent over HTTP. */
-export async function reportStatus(url: string, token: string, reports: Record<string, unknown>[]) {
-  const res = await gql(
-    url,
-    `mutation($r: [AgentStatusReportInput!]!) { agentReportStatus(reports: $r) { __typename ... on AgentStatusReportResult { accepted changed ignored } ... on Error { message } } }`,
-    { r: reports },
-    token,
-  );
-  return res;
+/** Report status as an agent over HTTP; `phase` is loose so tests can send what the schema refuses. */
+export async function reportStatus(url: string, token: string, reports: (Omit<AgentStatusReportInput, 'phase'> & { phase: string })[]) {
+  return gql(url, AgentReportStatusDocument, { reports: reports as AgentStatusReportInput[] }, token);
 }

@@ -1,87 +1,98 @@
 import { gql, ok } from './graphql.js';
 
-/**
- * One helper per vendor operation, returning the mutation's result union as the hub sent it
- * (`__typename` tells success from a typed error).
- */
-const ERR = '... on Error { __typename message } ... on InvalidInputError { field } ... on RuleViolationError { rule } ... on NotFoundError { entity entityId } ... on ConflictError { field }';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import {
+  TestkitCreateAccessDocument,
+  TestkitCreateApplicationDocument,
+  TestkitCreateDeploymentDocument,
+  TestkitCreateDockerVersionDocument,
+  TestkitCreateKubernetesVersionDocument,
+  TestkitCreateTargetDocument,
+  TestkitDeleteDeploymentDocument,
+  TestkitDeploymentStatusDocument,
+  TestkitForceRestartDocument,
+  TestkitRolloutDocument,
+  TestkitUpdateDeploymentDocument,
+} from './generated/graphql.js';
 
-export async function mutate(url: string, key: string, field: string, query: string, variables: Record<string, unknown>) {
-  const data = await ok(url, query, variables, key);
+/**
+ * One helper per vendor operation (documents in operations/flow.graphql, typed by codegen),
+ * returning the mutation's result union as the hub sent it (`__typename` tells success from a
+ * typed error). The result is typed as the success member with the error fields optional, so a
+ * test reads `app.id` directly and a test of a refusal reads `field` or `rule`.
+ */
+type ErrorFields = { message?: string; field?: string; rule?: string; entity?: string; entityId?: string };
+type Loose<U extends { __typename: string }, S extends string> = Omit<Extract<U, { __typename: S }>, '__typename'> & { __typename: U['__typename'] } & ErrorFields;
+
+/** Inputs stay loose: tests send what the schema or the rules refuse. */
+type AnyInput = Record<string, unknown>;
+
+export async function mutate<R, F extends keyof R>(url: string, key: string, field: F, document: TypedDocumentNode<R, any>, variables: AnyInput): Promise<R[F]> {
+  const data = await ok<R, AnyInput>(url, document, variables, key);
   return data[field];
 }
 
-export const createApplication = (url: string, key: string, name: string, type: 'docker' | 'kubernetes') =>
-  mutate(url, key, 'createApplication', `mutation($input: CreateApplicationInput!) { createApplication(input: $input) { __typename ... on Application { id name type } ${ERR} } }`, {
-    input: { name, type },
-  });
+type ResultOf<D> = D extends TypedDocumentNode<infer R, any> ? R : never;
+type Field<D, F extends keyof ResultOf<D>> = ResultOf<D>[F] & { __typename: string };
 
-export const createDockerVersion = (url: string, key: string, applicationId: string, name: string, composeFile: string, envTemplate?: string) =>
-  mutate(
-    url,
-    key,
-    'createDockerApplicationVersion',
-    `mutation($input: CreateDockerApplicationVersionInput!) { createDockerApplicationVersion(input: $input) { __typename ... on ApplicationVersion { id name composeFile envTemplate } ${ERR} } }`,
-    { input: { applicationId, name, composeFile, envTemplate } },
-  );
+export const createApplication = async (url: string, key: string, name: string, type: 'docker' | 'kubernetes') =>
+  (await mutate(url, key, 'createApplication', TestkitCreateApplicationDocument, { input: { name, type } })) as Loose<
+    Field<typeof TestkitCreateApplicationDocument, 'createApplication'>,
+    'Application'
+  >;
 
-export const createKubernetesVersion = (url: string, key: string, input: Record<string, unknown>) =>
-  mutate(
-    url,
-    key,
-    'createKubernetesApplicationVersion',
-    `mutation($input: CreateKubernetesApplicationVersionInput!) { createKubernetesApplicationVersion(input: $input) { __typename ... on ApplicationVersion { id name chartType chartUrl chartName chartVersion baseValues } ${ERR} } }`,
-    { input },
-  );
+export const createDockerVersion = async (url: string, key: string, applicationId: string, name: string, composeFile: string, envTemplate?: string) =>
+  (await mutate(url, key, 'createDockerApplicationVersion', TestkitCreateDockerVersionDocument, { input: { applicationId, name, composeFile, envTemplate } })) as Loose<
+    Field<typeof TestkitCreateDockerVersionDocument, 'createDockerApplicationVersion'>,
+    'ApplicationVersion'
+  >;
 
-export const createTarget = (url: string, key: string, input: Record<string, unknown>) =>
-  mutate(url, key, 'createDeploymentTarget', `mutation($input: CreateDeploymentTargetInput!) { createDeploymentTarget(input: $input) { __typename ... on DeploymentTarget { id name type namespace scope } ${ERR} } }`, {
-    input,
-  });
+export const createKubernetesVersion = async (url: string, key: string, input: AnyInput) =>
+  (await mutate(url, key, 'createKubernetesApplicationVersion', TestkitCreateKubernetesVersionDocument, { input })) as Loose<
+    Field<typeof TestkitCreateKubernetesVersionDocument, 'createKubernetesApplicationVersion'>,
+    'ApplicationVersion'
+  >;
 
-export const createAccess = (url: string, key: string, targetId: string) =>
-  mutate(
-    url,
-    key,
-    'createDeploymentTargetAccess',
-    `mutation($id: ID!) { createDeploymentTargetAccess(targetId: $id) { __typename ... on DeploymentTargetAccess { targetId secret hubUrl installCommand } ${ERR} } }`,
-    { id: targetId },
-  );
+export const createTarget = async (url: string, key: string, input: AnyInput) =>
+  (await mutate(url, key, 'createDeploymentTarget', TestkitCreateTargetDocument, { input })) as Loose<
+    Field<typeof TestkitCreateTargetDocument, 'createDeploymentTarget'>,
+    'DeploymentTarget'
+  >;
 
-const DEPLOYMENT_FIELDS = 'id composeType releaseName currentRevision { id envFile valuesYaml forceRestart version { id name } } target { id } application { id }';
+export const createAccess = async (url: string, key: string, targetId: string) =>
+  (await mutate(url, key, 'createDeploymentTargetAccess', TestkitCreateAccessDocument, { id: targetId })) as Loose<
+    Field<typeof TestkitCreateAccessDocument, 'createDeploymentTargetAccess'>,
+    'DeploymentTargetAccess'
+  >;
 
-export const createDeployment = (url: string, key: string, input: Record<string, unknown>) =>
-  mutate(url, key, 'createDeployment', `mutation($input: CreateDeploymentInput!) { createDeployment(input: $input) { __typename ... on Deployment { ${DEPLOYMENT_FIELDS} } ${ERR} } }`, {
-    input,
-  });
+export const createDeployment = async (url: string, key: string, input: AnyInput) =>
+  (await mutate(url, key, 'createDeployment', TestkitCreateDeploymentDocument, { input })) as Loose<Field<typeof TestkitCreateDeploymentDocument, 'createDeployment'>, 'Deployment'>;
 
-export const updateDeployment = (url: string, key: string, id: string, input: Record<string, unknown>) =>
-  mutate(url, key, 'updateDeployment', `mutation($id: ID!, $input: UpdateDeploymentInput!) { updateDeployment(id: $id, input: $input) { __typename ... on Deployment { ${DEPLOYMENT_FIELDS} } ${ERR} } }`, {
-    id,
-    input,
-  });
+export const updateDeployment = async (url: string, key: string, id: string, input: AnyInput) =>
+  (await mutate(url, key, 'updateDeployment', TestkitUpdateDeploymentDocument, { id, input })) as Loose<Field<typeof TestkitUpdateDeploymentDocument, 'updateDeployment'>, 'Deployment'>;
 
-export const forceRestart = (url: string, key: string, id: string) =>
-  mutate(url, key, 'forceRestartDeployment', `mutation($id: ID!) { forceRestartDeployment(id: $id) { __typename ... on Deployment { ${DEPLOYMENT_FIELDS} } ${ERR} } }`, { id });
+export const forceRestart = async (url: string, key: string, id: string) =>
+  (await mutate(url, key, 'forceRestartDeployment', TestkitForceRestartDocument, { id })) as Loose<
+    Field<typeof TestkitForceRestartDocument, 'forceRestartDeployment'>,
+    'Deployment'
+  >;
 
-export const deleteDeployment = (url: string, key: string, id: string, removeVolumes = false) =>
-  mutate(url, key, 'deleteDeployment', `mutation($id: ID!, $rv: Boolean) { deleteDeployment(id: $id, removeVolumes: $rv) { __typename ... on Deleted { id } ${ERR} } }`, {
-    id,
-    rv: removeVolumes,
-  });
+export const deleteDeployment = async (url: string, key: string, id: string, removeVolumes = false) =>
+  (await mutate(url, key, 'deleteDeployment', TestkitDeleteDeploymentDocument, { id, rv: removeVolumes })) as Loose<
+    Field<typeof TestkitDeleteDeploymentDocument, 'deleteDeployment'>,
+    'Deleted'
+  >;
 
-export const rollout = (url: string, key: string, applicationId: string, versionId: string, targetIds?: string[]) =>
-  mutate(
-    url,
-    key,
-    'rolloutApplicationVersion',
-    `mutation($a: ID!, $v: ID!, $t: [ID!]) { rolloutApplicationVersion(applicationId: $a, versionId: $v, targetIds: $t) { __typename ... on RolloutResult { count deployments { id } } ${ERR} } }`,
-    { a: applicationId, v: versionId, t: targetIds ?? null },
-  );
+export const rollout = async (url: string, key: string, applicationId: string, versionId: string, targetIds?: string[]) =>
+  (await mutate(url, key, 'rolloutApplicationVersion', TestkitRolloutDocument, { a: applicationId, v: versionId, t: targetIds ?? null })) as Loose<
+    Field<typeof TestkitRolloutDocument, 'rolloutApplicationVersion'>,
+    'RolloutResult'
+  >;
 
 export async function deploymentStatus(url: string, key: string, id: string) {
-  const data = await ok(url, `query($id: ID!) { deployment(id: $id) { id currentRevision { id } status { phase message revisionId resources { kind name phase message } } } }`, { id }, key);
-  return data.deployment as { id: string; currentRevision: { id: string }; status: null | { phase: string; message: string; revisionId: string; resources: any[] } };
+  const data = await ok(url, TestkitDeploymentStatusDocument, { id }, key);
+  if (!data.deployment) throw new Error(`deployment ${id} not found`);
+  return data.deployment;
 }
 
 export const COMPOSE_TWO_SERVICES = `services:

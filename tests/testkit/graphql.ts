@@ -1,4 +1,17 @@
 import { expect } from 'vitest';
+import { print } from 'graphql';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+
+/** An operation as text, or as a typed document generated from a .graphql file (preferred: checked by tsc). */
+export type Operation<T = any, V = Record<string, unknown>> = string | TypedDocumentNode<T, V>;
+
+const printed = new WeakMap<object, string>();
+export function operationText(op: Operation<any, any>): string {
+  if (typeof op === 'string') return op;
+  let text = printed.get(op);
+  if (!text) printed.set(op, (text = print(op)));
+  return text;
+}
 
 export interface GraphQLResponse<T = any> {
   data?: T;
@@ -6,12 +19,13 @@ export interface GraphQLResponse<T = any> {
 }
 
 /** POST a GraphQL operation; returns the parsed body and HTTP status. */
-export async function gql<T = any>(
+export async function gql<T = any, V extends Record<string, unknown> = Record<string, unknown>>(
   url: string,
-  query: string,
-  variables: Record<string, unknown> = {},
+  operation: Operation<T, V>,
+  variables: V = {} as V,
   bearer?: string | null,
 ): Promise<GraphQLResponse<T> & { status: number }> {
+  const query = operationText(operation);
   const res = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
@@ -30,6 +44,6 @@ export function expectNoGraphQLErrors<T>(result: GraphQLResponse<T>, request?: {
 }
 
 /** Run an operation that must succeed and return its data. */
-export async function ok<T = any>(url: string, query: string, variables: Record<string, unknown>, bearer: string | null): Promise<T> {
-  return expectNoGraphQLErrors(await gql<T>(url, query, variables, bearer), { query, variables });
+export async function ok<T = any, V extends Record<string, unknown> = Record<string, unknown>>(url: string, operation: Operation<T, V>, variables: V, bearer: string | null): Promise<T> {
+  return expectNoGraphQLErrors(await gql<T, V>(url, operation, variables, bearer), { query: operationText(operation), variables });
 }

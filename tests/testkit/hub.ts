@@ -10,6 +10,7 @@ import { hashSecret, newSecret } from '../../server/auth/secrets.js';
 import { createOrganizationWithAdmin } from '../../server/orgs/service.js';
 import type { Role } from '../../server/orgs/entities.js';
 import { freePort } from '../../server/db/embedded.js';
+import type { BusTopics } from '../../server/events/bus.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -26,19 +27,39 @@ export interface TestHub {
   apiKey: string;
   hub: RunningHub;
   em(): EntityManager;
+  /**
+   * Resolves when the next handler for `topic` is registered on this hub's change bus: call it
+   * before opening a subscription (a dashboard's organizationEvents listens to statusChanged and
+   * livenessChanged), await it after, and the subscription is live — nothing committed from then
+   * on is missed. The readiness event for subscriptions that send no initial event.
+   */
+  nextBusListener(topic: keyof BusTopics): Promise<void>;
   close(): Promise<void>;
 }
 
 /** A hub in this process on a free port, on the given (fresh) database. */
-export async function startTestHub(databaseUrl: string, env: Record<string, string> = {}): Promise<TestHub> {
-  const hubEnv = parseHubEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', DISTR_KEEPALIVE_SECONDS: '2', ...CHECKS_OFFLINE, ...env });
-  const hub = await startHub(hubEnv, databaseUrl, createLogger(hubEnv.LOG_LEVEL));
+export async function startTestHub(databaseUrl: string, env: Record<string, string> = {}, opts: { logLines?: string[] } = {}): Promise<TestHub> {
+  const hubEnv = parseHubEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: opts.logLines ? 'info' : 'silent', DISTR_KEEPALIVE_SECONDS: '2', ...CHECKS_OFFLINE, ...env });
+  // With logLines, every JSON log line the hub writes is collected there (as written, after redaction).
+  const sink = opts.logLines ? { write: (line: string) => void opts.logLines!.push(line) } : undefined;
+  const hub = await startHub(hubEnv, databaseUrl, createLogger(hubEnv.LOG_LEVEL, sink));
   if (!hub.bootstrapKey) throw new Error('test hub expected an empty database');
+  const bus = hub.runtime.bus;
+  const waiting = new Map<keyof BusTopics, (() => void)[]>();
+  const on = bus.on.bind(bus);
+  bus.on = ((topic, handler) => {
+    const off = on(topic, handler);
+    const resolvers = waiting.get(topic) ?? [];
+    waiting.delete(topic);
+    for (const resolve of resolvers) resolve();
+    return off;
+  }) as typeof bus.on;
   return {
     url: hub.url,
     apiKey: hub.bootstrapKey,
     hub,
     em: () => hub.runtime.rootEm.fork(),
+    nextBusListener: (topic) => new Promise<void>((resolve) => waiting.set(topic, [...(waiting.get(topic) ?? []), resolve])),
     close: () => hub.close(),
   };
 }
@@ -82,12 +103,14 @@ export async function spawnHub(databaseUrl: string | null, opts: { port?: number
     reject: false,
     all: true,
   });
-  child.all!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const deadline = Date.now() + 60_000;
-  while (!out.includes('hub listening')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`hub did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  // Started = its 'hub listening' log line (printed after the first-run key); an exit before it fails.
+  await new Promise<void>((resolve, reject) => {
+    child.all!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('hub listening')) resolve();
+    });
+    child.once('exit', (code, signal) => reject(new Error(`hub exited (${code ?? signal}) before listening:\n${out}`)));
+  });
   const key = /Admin API key \(shown once\): (\S+)/.exec(out)?.[1] ?? null;
   return {
     url: `http://127.0.0.1:${port}`,

@@ -11,7 +11,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { ObservedStatus } from '../../agent/core/driver.js';
-import type { KubernetesDesiredDeployment } from '../../agent/core/protocol.js';
+import type { KubernetesDesiredDeployment } from '../../protocol/index.js';
 import { KubernetesDriver } from '../../agent/kubernetes/driver.js';
 import type { ChartRepo } from '../k8s-standin/chart-repo.js';
 import { serveChartRepo } from '../k8s-standin/chart-repo.js';
@@ -22,6 +22,7 @@ import { startKubeStandIn } from '../k8s-standin/kube-standin.js';
 import { writeTestChart } from '../k8s-standin/test-chart.js';
 import type { TestPostgres } from './postgres.js';
 import { startTestPostgres } from './postgres.js';
+import { WAIT_BOUND_MS } from './changes.js';
 
 export interface Fixture {
   kube: KubeStandIn;
@@ -131,7 +132,7 @@ export function useKubernetesDriverSuite(): KubernetesDriverSuite {
       logsEnabled: true,
       releaseName: 'web',
       namespace: 'apps',
-      chart: { type: 'repository', url: repo.url, name: 'web', version: '1.0.0' },
+      chart: { type: 'repository', url: repo.url, name: 'web', version: '1.0.0', digest: null },
       values: { message: 'hello' },
       options: { timeoutSeconds: 20, atomic: false, wait: false, ignoreDrift: false },
       ...overrides,
@@ -152,12 +153,15 @@ export function useKubernetesDriverSuite(): KubernetesDriverSuite {
 /** An apply/restart/remove context that is never aborted. */
 export const ctx = () => ({ signal: new AbortController().signal });
 
-/** observe() every 100 ms until `done`; fails with the last status. */
+/**
+ * observe() every 100 ms until `done`; fails with the last status. The bound is a hang guard
+ * (WAIT_BOUND_MS), not a timing claim.
+ */
 export async function observeUntil(
   driver: KubernetesDriver,
   deployment: KubernetesDesiredDeployment,
   done: (s: ObservedStatus) => boolean,
-  timeoutMs = 8_000,
+  timeoutMs = WAIT_BOUND_MS,
 ): Promise<ObservedStatus> {
   const deadline = Date.now() + timeoutMs;
   let last: ObservedStatus | null = null;
