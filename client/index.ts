@@ -17,3 +17,4 @@ export {
 export { latestVersion, isBehind, semverOf } from './versions.js';
 export type { WatchOptions } from './watch.js';
 export type * from './types.js';
+export type { ValidationResult, ValidationFinding } from './types.js';
