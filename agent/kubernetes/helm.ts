@@ -3,7 +3,7 @@
  * uninstall, list. Every call honours an AbortSignal and failures carry helm's stderr.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -111,6 +111,7 @@ export class HelmCli {
   /** `helm pull` the chart into `dir` and return the archive's path once its sha256 matches. */
   async pullVerified(chart: ChartRef, dir: string, signal?: AbortSignal): Promise<string> {
     const into = path.join(dir, 'chart');
+    await mkdir(into, { recursive: true });
     await this.run(['pull', ...this.chartArgs(chart), '--version', chart.version, '--destination', into], signal, `helm pull ${chart.name ?? chart.url} ${chart.version}`);
     const [file] = (await readdir(into)).filter((f) => f.endsWith('.tgz'));
     if (!file) throw new Error(`helm pull ${chart.url} ${chart.version} wrote no chart archive`);
