@@ -28,7 +28,7 @@ function createDriver(env: AgentEnv, logger: pino.Logger): DeploymentDriver {
   if (env.KUBECONFIG) kubeConfig.loadFromFile(env.KUBECONFIG);
   else kubeConfig.loadFromCluster();
   const helmEnv: Record<string, string> = {};
-  for (const key of ['KUBECONFIG', 'HELM_DRIVER', 'HELM_DRIVER_SQL_CONNECTION_STRING'] as const) if (env[key]) helmEnv[key] = env[key]!;
+  if (env.KUBECONFIG) helmEnv.KUBECONFIG = env.KUBECONFIG; // helm's other variables (HELM_DRIVER, …) are inherited
   // helm writes a repository cache and registry config: keep them in the (writable) state folder.
   for (const [key, sub] of [['HELM_CACHE_HOME', 'cache'], ['HELM_CONFIG_HOME', 'config'], ['HELM_DATA_HOME', 'data']] as const) {
     helmEnv[key] = env[key] ?? path.join(env.DISTR_AGENT_STATE_DIR, 'helm', sub);
@@ -41,7 +41,6 @@ function createDriver(env: AgentEnv, logger: pino.Logger): DeploymentDriver {
     namespace: env.DISTR_NAMESPACE,
     helmBinary: env.HELM_BIN,
     helmEnv,
-    disableOpenApiValidation: env.DISTR_HELM_DISABLE_OPENAPI_VALIDATION === 'true',
     plainHttp: env.DISTR_HELM_PLAIN_HTTP === 'true',
   });
 }

@@ -15,6 +15,8 @@ export {
   type DistrRequestErrorCode,
 } from './errors.js';
 export { latestVersion, isBehind, semverOf } from './versions.js';
-export type { WatchOptions } from './watch.js';
+export type { WatchOptions, FollowLogsOptions } from './watch.js';
 export type * from './types.js';
 export type { ValidationResult, ValidationFinding } from './types.js';
+export { RolloutsClient } from './rollouts.js';
+export type { Rollout, RolloutProgress, RolloutWatch, CreateRolloutRequest, MaintenanceWindow, LabeledTarget } from './rollouts.js';

@@ -23,6 +23,8 @@ import type {
   CreateDeploymentRequest,
   CreatedApiKey,
   Deployment,
+  DeploymentLogLine,
+  DeploymentLogStream,
   DeploymentStatusWatch,
   DeploymentTarget,
   DeploymentTargetAccess,
@@ -39,7 +41,8 @@ import type {
   ComposeType,
 } from './types.js';
 import { isBehind, latestVersion } from './versions.js';
-import { watchDeploymentStatus, type WatchOptions } from './watch.js';
+import { followDeploymentLogs, watchDeploymentStatus, type FollowLogsOptions, type WatchOptions } from './watch.js';
+import { RolloutsClient } from './rollouts.js';
 
 const TYPED_ERRORS = new Set(['NotFoundError', 'InvalidInputError', 'RuleViolationError', 'ConflictError']);
 /** The hub's largest page (Pothos relay default). */
@@ -75,6 +78,8 @@ export class DistrService {
   readonly endpoint: string;
   private readonly apiKey: string;
   private readonly sdk: Sdk;
+  /** Staged rollouts, rollback, target labels and maintenance windows. */
+  readonly rollouts: RolloutsClient;
 
   constructor(options: DistrServiceOptions = {}) {
     const hubUrl = options.hubUrl ?? process.env.DISTR_HUB_URL;
@@ -93,6 +98,7 @@ export class DistrService {
         throw requestErrorFrom(err, this.hubUrl);
       }
     });
+    this.rollouts = new RolloutsClient(this.sdk, this.endpoint, apiKey, unwrap, allPages);
   }
 
   // ---- applications and versions ----
@@ -320,6 +326,19 @@ export class DistrService {
   watchDeploymentStatus(deploymentId?: string, options: Omit<WatchOptions, 'deploymentId'> = {}): DeploymentStatusWatch {
     if (deploymentId !== undefined) checked('watchDeploymentStatus', 'deploymentId', schemas.id, deploymentId);
     return watchDeploymentStatus(this.endpoint, this.apiKey, { ...options, deploymentId });
+  }
+
+  /** The newest stored log lines of a deployment (oldest first). */
+  async deploymentLogs(deploymentId: string, options: { limit?: number; since?: Date } = {}): Promise<DeploymentLogLine[]> {
+    const data = await this.notFoundAs('deployment', deploymentId, () =>
+      this.sdk.DeploymentLogs({ id: deploymentId, limit: options.limit ?? 200, since: options.since?.toISOString() ?? null }),
+    );
+    return data.deployment.logs;
+  }
+
+  /** Follow a deployment's log: the recent lines, then each new one as it is stored; `close()` when done. */
+  followDeploymentLogs(deploymentId: string, options: FollowLogsOptions = {}): DeploymentLogStream {
+    return followDeploymentLogs(this.endpoint, this.apiKey, deploymentId, options);
   }
 
   // ---- API keys (admin) ----

@@ -135,3 +135,16 @@ export interface DeploymentStatusEvent {
 export interface DeploymentStatusWatch extends AsyncIterable<DeploymentStatusEvent> {
   close(): Promise<void>;
 }
+
+/** One stored log line of a deployment (ids increase in storage order). */
+export interface DeploymentLogLine {
+  id: string;
+  resource: string;
+  stream: string;
+  timestamp: string;
+  line: string;
+}
+
+export interface DeploymentLogStream extends AsyncIterable<DeploymentLogLine> {
+  close(): Promise<void>;
+}

@@ -1,12 +1,13 @@
-/** Deployment status events over graphql-ws: the hub's `organizationEvents` subscription, filtered. */
+/** Subscriptions over graphql-ws: deployment status events (`organizationEvents`, filtered) and followed logs (`deploymentLogs`). */
 import { print } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { DistrRequestError } from './errors.js';
-import { OrganizationEventsDocument, type OrganizationEventsSubscription } from './generated/subscriptions.js';
-import type { DeploymentStatusEvent, DeploymentStatusWatch } from './types.js';
+import { DeploymentLogsDocument, OrganizationEventsDocument, type DeploymentLogsSubscription, type OrganizationEventsSubscription } from './generated/subscriptions.js';
+import type { DeploymentLogLine, DeploymentLogStream, DeploymentStatusEvent, DeploymentStatusWatch } from './types.js';
 
 const ORGANIZATION_EVENTS = print(OrganizationEventsDocument);
+const DEPLOYMENT_LOGS = print(DeploymentLogsDocument);
 
 export interface WatchOptions {
   /** Only this deployment's events; all deployments of the organization when omitted. */
@@ -15,7 +16,14 @@ export interface WatchOptions {
   onConnected?: () => void;
 }
 
-export function watchDeploymentStatus(endpoint: string, apiKey: string, options: WatchOptions = {}): DeploymentStatusWatch {
+/** One graphql-ws subscription as an async stream of its `data`; GraphQL and socket failures become DistrRequestErrors. */
+export function subscriptionStream<TData>(
+  endpoint: string,
+  apiKey: string,
+  query: string,
+  variables: Record<string, unknown>,
+  onConnected?: () => void,
+): { next(): Promise<TData | null>; close(): Promise<void> } {
   const client: Client = createClient({
     url: endpoint.replace(/^http/, 'ws'),
     // Node 20 has no global WebSocket.
@@ -25,15 +33,10 @@ export function watchDeploymentStatus(endpoint: string, apiKey: string, options:
     retryAttempts: 3,
     // Auth refusals (4401/4403) are final; network blips are retried.
     shouldRetry: (event) => !isAuthClose(event),
-    on: { connected: () => options.onConnected?.() },
+    on: { connected: () => onConnected?.() },
   });
-  const iterator = client.iterate<OrganizationEventsSubscription>({
-    query: ORGANIZATION_EVENTS,
-    // The hub filters and starts with the deployment's current status, so nothing is missed.
-    variables: { deploymentId: options.deploymentId ?? null },
-  })[Symbol.asyncIterator]();
+  const iterator = client.iterate<TData>({ query, variables })[Symbol.asyncIterator]();
   let closed = false;
-
   const close = async () => {
     if (closed) return;
     closed = true;
@@ -42,31 +45,76 @@ export function watchDeploymentStatus(endpoint: string, apiKey: string, options:
     await iterator.throw?.(new Error('watch closed')).catch(() => undefined);
     await client.dispose();
   };
+  return {
+    close,
+    /** The next event's data; null once closed or completed. */
+    async next() {
+      if (closed) return null;
+      let step: IteratorResult<{ data?: TData | null; errors?: readonly unknown[] }>;
+      try {
+        step = await iterator.next();
+      } catch (err) {
+        if (closed) return null;
+        throw subscriptionError(err, endpoint);
+      }
+      if (step.done) return null;
+      const { data, errors } = step.value;
+      if (errors?.length) throw graphQLError(errors[0]);
+      return data ?? null;
+    },
+  };
+}
 
+export function watchDeploymentStatus(endpoint: string, apiKey: string, options: WatchOptions = {}): DeploymentStatusWatch {
+  // The hub filters and starts with the deployment's current status, so nothing is missed.
+  const stream = subscriptionStream<OrganizationEventsSubscription>(endpoint, apiKey, ORGANIZATION_EVENTS, { deploymentId: options.deploymentId ?? null }, options.onConnected);
   async function* events(): AsyncGenerator<DeploymentStatusEvent> {
     try {
-      while (!closed) {
-        let step: IteratorResult<{ data?: OrganizationEventsSubscription | null; errors?: readonly unknown[] }>;
-        try {
-          step = await iterator.next();
-        } catch (err) {
-          if (closed) return;
-          throw subscriptionError(err, endpoint);
-        }
-        if (step.done) return;
-        const { data, errors } = step.value;
-        if (errors?.length) throw graphQLError(errors[0]);
-        const event = data?.organizationEvents;
-        if (!event || event.kind !== 'status' || !event.status || !event.deploymentId) continue;
+      for (;;) {
+        const data = await stream.next();
+        if (!data) return;
+        const event = data.organizationEvents;
+        // resync events are followed by the current status when watching one deployment.
+        if (!event || event.kind !== 'status' || !event.status || !event.deploymentId || !event.targetId) continue;
         if (options.deploymentId && event.deploymentId !== options.deploymentId) continue;
         yield { deploymentId: event.deploymentId, targetId: event.targetId, ...event.status };
       }
     } finally {
-      await close();
+      await stream.close();
     }
   }
+  return { [Symbol.asyncIterator]: events, close: stream.close };
+}
 
-  return { [Symbol.asyncIterator]: events, close };
+export interface FollowLogsOptions {
+  /** Stored lines to send first (default 100, at most 1000; 0: only new lines). */
+  tail?: number;
+  /** Only this resource's lines (compose service, or pod/container). */
+  resource?: string;
+  onConnected?: () => void;
+}
+
+/** A deployment's log: the recent stored lines, then each new line as the hub stores it. */
+export function followDeploymentLogs(endpoint: string, apiKey: string, deploymentId: string, options: FollowLogsOptions = {}): DeploymentLogStream {
+  const stream = subscriptionStream<DeploymentLogsSubscription>(
+    endpoint,
+    apiKey,
+    DEPLOYMENT_LOGS,
+    { deploymentId, tail: options.tail ?? 100, resource: options.resource ?? null },
+    options.onConnected,
+  );
+  async function* lines(): AsyncGenerator<DeploymentLogLine> {
+    try {
+      for (;;) {
+        const data = await stream.next();
+        if (!data) return;
+        yield data.deploymentLogs;
+      }
+    } finally {
+      await stream.close();
+    }
+  }
+  return { [Symbol.asyncIterator]: lines, close: stream.close };
 }
 
 function isAuthClose(event: unknown): boolean {

@@ -37,6 +37,8 @@ type HelmOptionKeys = 'timeoutSeconds' | 'atomic' | 'wait' | 'ignoreDrift';
 type DeploymentBase = Omit<WireDeployment, 'type' | 'docker' | 'kubernetes'>;
 
 export type ChartRef = WireKubernetes['chart'];
+/** Credentials for one registry host (images, OCI and repository charts). Never logged. */
+export type RegistryAuth = WireDeployment['registryAuths'][number];
 export type KubernetesOptions = Pick<WireKubernetes, HelmOptionKeys>;
 export type DockerDesiredDeployment = DeploymentBase & { type: Extract<DeploymentType, 'docker'> } & NonNullable<WireDeployment['docker']>;
 export type KubernetesDesiredDeployment = DeploymentBase & { type: Extract<DeploymentType, 'kubernetes'> } & Omit<WireKubernetes, HelmOptionKeys> & {

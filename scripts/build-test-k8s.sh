@@ -7,7 +7,11 @@
 # The binaries are cached outside the repository, keyed by every version and the Go version, so a
 # warm machine reuses them at once and a cold one builds them once (≈ 18 min on 2 cores). A build
 # goes into a partial folder renamed when complete; a lock keeps two builds from running at once.
-# Prints the folder holding the binaries.
+# Prints the folder holding the binaries. Next to them: kwok's stage definitions and CRDs (from the
+# kwok module) and the public podinfo chart (charts/podinfo of the Go module
+# github.com/stefanprodan/podinfo at a pinned commit, fetched through the Go module proxy, checked
+# against the Go checksum database): the tests install it as a real published chart.
+# DISTR_TEST_K8S_CHECK_ONLY=1: print the folder if it is complete, fail otherwise (never build).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +19,11 @@ tools="$root/scripts/k8s-tools"
 kube_version=v1.36.3
 etcd_version=v3.6.8
 kwok_version=v0.8.0
+# podinfo 6.9.2 (charts/podinfo/Chart.yaml); its v6 tags are not valid Go module versions, so the
+# commit's pseudo-version.
+podinfo_module=github.com/stefanprodan/podinfo
+podinfo_version=v1.8.1-0.20250910200901-e86405a8674e
+podinfo_sum=h1:ikpMMm5HbQT/1DehrPM+Lpwk3WAw/1Hg540eR+jsXus=
 cache_root=${DISTR_TEST_K8S_CACHE:-/var/cache/distr-test-k8s}
 
 log() { echo "build-test-k8s: $*" >&2; }
@@ -22,7 +31,7 @@ log() { echo "build-test-k8s: $*" >&2; }
 command -v go >/dev/null 2>&1 || { log "the go command is needed to build the test control plane"; exit 1; }
 go_version=$(go env GOVERSION)
 # The wrapper modules' go.sum files are part of the key: a change of pins builds anew.
-pins=$(cat "$tools"/*/go.mod "$tools"/*/go.sum | sha256sum | cut -c1-12)
+pins=$(cat "$tools"/{etcd,kube,kwok}/go.mod "$tools"/{etcd,kube,kwok}/go.sum | sha256sum | cut -c1-12)
 key="k8s-$kube_version-etcd-$etcd_version-kwok-$kwok_version-$go_version-$pins"
 dest="$cache_root/$key"
 binaries=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
@@ -32,13 +41,39 @@ complete() {
   for b in "${binaries[@]}"; do [ -x "$dest/$b" ] || return 1; done
 }
 
-if complete; then echo "$dest"; exit 0; fi
+extras_complete() {
+  [ -f "$dest/kwok-stages/pod/fast/pod-ready.yaml" ] && [ -f "$dest/kwok-crds/kwok.x-k8s.io_clusterlogs.yaml" ] &&
+    [ -f "$dest/charts/podinfo/Chart.yaml" ]
+}
+
+# Cheap additions, also to a build made by an older version of this script: kwok's stage files and
+# CRDs (from its module), and the podinfo chart.
+add_extras() { # folder
+  local out=$1 kwok_dir podinfo_json podinfo_dir
+  kwok_dir=$(cd "$tools/kwok" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  rm -rf "$out/kwok-stages" "$out/kwok-crds" "$out/charts"
+  mkdir -p "$out/kwok-stages" "$out/kwok-crds" "$out/charts"
+  cp -r "$kwok_dir"/kustomize/stage/. "$out/kwok-stages/"
+  cp "$kwok_dir"/kustomize/crd/bases/*.yaml "$out/kwok-crds/"
+  podinfo_json=$(cd "$tools" && GOFLAGS= go mod download -json "$podinfo_module@$podinfo_version")
+  grep -q "\"Sum\": \"$podinfo_sum\"" <<<"$podinfo_json" || { log "podinfo module sum differs from $podinfo_sum"; exit 1; }
+  podinfo_dir=$(sed -n 's/.*"Dir": "\([^"]*\)".*/\1/p' <<<"$podinfo_json")
+  cp -r "$podinfo_dir/charts/podinfo" "$out/charts/podinfo"
+  chmod -R u+w "$out/kwok-stages" "$out/kwok-crds" "$out/charts"
+}
+
+if complete && extras_complete; then echo "$dest"; exit 0; fi
+if [ "${DISTR_TEST_K8S_CHECK_ONLY:-}" = 1 ]; then log "no complete build at $dest"; exit 1; fi
 
 mkdir -p "$cache_root"
 exec 9>"$cache_root/.lock"
 log "waiting for the build lock ($cache_root/.lock)"
 flock 9
-if complete; then echo "$dest"; exit 0; fi
+if complete; then
+  extras_complete || add_extras "$dest"
+  echo "$dest"
+  exit 0
+fi
 
 partial="$dest.partial"
 rm -rf "$partial"
@@ -66,11 +101,7 @@ build kube kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$ldflags"
 build kube kubectl k8s.io/kubernetes/cmd/kubectl "$ldflags"
 build etcd etcd go.etcd.io/etcd/server/v3
 build kwok kwok sigs.k8s.io/kwok/cmd/kwok
-# kwok's stage definitions (pod-ready, node heartbeat, …) ship in its module.
-kwok_dir=$(cd "$tools/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
-mkdir -p "$partial/kwok-stages"
-cp -r "$kwok_dir"/kustomize/stage/. "$partial/kwok-stages/"
-chmod -R u+w "$partial/kwok-stages"
+add_extras "$partial"
 
 rm -rf "$dest"
 mv "$partial" "$dest"

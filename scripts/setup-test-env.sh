@@ -2,9 +2,12 @@
 # Prepares this machine (Debian 12, root) for the tests that use real components: a Docker engine
 # (Debian docker.io, started by hand: no systemd here), docker compose v2 (from Debian trixie's
 # .deb, since bookworm only has v1), helm, the local image local/busybox:test (no image
-# registry is reachable), and the real registry the tests start themselves (Debian docker-registry,
-# the CNCF distribution registry, with htpasswd from apache2-utils; see tests/testkit/registry.ts). Idempotent: on a prepared machine it only checks and returns quickly.
-# Details: shared TEST-ENV.md. Stop the engine again with scripts/stop-test-docker.sh.
+# registry is reachable), the real registry the tests start themselves (Debian docker-registry,
+# the CNCF distribution registry, with htpasswd from apache2-utils; see tests/testkit/registry.ts),
+# and a real Kubernetes control plane (scripts/build-test-k8s.sh builds it once from the Go module
+# proxy, scripts/start-test-k8s.sh starts it; skipped with DISTR_TEST_ENV_SKIP_K8S=1).
+# Idempotent: on a prepared machine it only checks and returns quickly. Details: shared
+# TEST-ENV.md. Stop them again with scripts/stop-test-docker.sh and scripts/stop-test-k8s.sh.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,6 +45,8 @@ command -v dockerd >/dev/null 2>&1 || missing_packages+=(docker.io)
 [ -x /bin/busybox ] || command -v busybox >/dev/null 2>&1 || missing_packages+=(busybox-static)
 command -v docker-registry >/dev/null 2>&1 || missing_packages+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || missing_packages+=(apache2-utils)
+# The browser tests drive Debian's chromium through playwright-core (npx playwright install cannot download here).
+[ -x /usr/bin/chromium ] || missing_packages+=(chromium)
 if [ ${#missing_packages[@]} -gt 0 ]; then apt_install "${missing_packages[@]}"; fi
 busybox_bin=$(command -v busybox || echo /bin/busybox)
 
@@ -144,4 +149,14 @@ if ! docker image inspect "$test_image" >/dev/null 2>&1; then
   rm -rf "$rootfs"
 fi
 
-echo "test env ready: engine $(docker version --format '{{.Server.Version}}'), client $(docker version --format '{{.Client.Version}}'), compose $(docker compose version --short), $("$root/.bin/helm" version --short), image $test_image, $(docker-registry --version 2>/dev/null | head -n 1)"
+# --- the Kubernetes control plane --------------------------------------------------------------
+k8s_summary="kubernetes skipped"
+if [ "${DISTR_TEST_ENV_SKIP_K8S:-}" != 1 ]; then
+  t=$SECONDS
+  bash "$root/scripts/build-test-k8s.sh" >/dev/null
+  log "kubernetes binaries ready in $((SECONDS - t)) s"
+  bash "$root/scripts/start-test-k8s.sh" >/dev/null
+  k8s_summary="kubernetes control plane at ${DISTR_TEST_K8S_STATE:-/tmp/distr-test-k8s}/cluster.json"
+fi
+
+echo "test env ready: engine $(docker version --format '{{.Server.Version}}'), client $(docker version --format '{{.Client.Version}}'), compose $(docker compose version --short), $("$root/.bin/helm" version --short), image $test_image, $(docker-registry --version 2>/dev/null | head -n 1), $k8s_summary"

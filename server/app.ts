@@ -1,3 +1,4 @@
+import { AgentCloseCode } from '../protocol/index.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
@@ -24,11 +25,19 @@ import { CLOSE_UNAUTHORIZED, VendorSockets } from './auth/vendor-sockets.js';
 import { databaseUnavailableError, isDatabaseUnavailable } from './db/unavailable.js';
 import { corsFor, originAllowed } from './cors.js';
 import { newSecret } from './auth/secrets.js';
+import { handleAuthRoute, sameOrigin } from './auth/http.js';
+import { CSRF_HEADER, sessionById, sessionCookieFrom, sessionFor } from './auth/sessions.js';
 import { AgentConnections } from './agents/connections.js';
 import { DesiredStateFanout } from './agents/fanout.js';
+import { RolloutController } from './rollouts/controller.js';
 import { bootstrapFirstRun, sharedSetting } from './orgs/bootstrap.js';
 import { schema } from './schema/index.js';
+import { loadKeyring } from './secrets/encryption.js';
+import { AGENT_CHART_PATH } from './targets/install.js';
+import { agentChartArchive } from './targets/chart-archive.js';
+import { reencryptStaleValues } from './secrets/rotation.js';
 import { HubMetrics, routeOf } from './metrics/metrics.js';
+import { serveConsole } from './console.js';
 
 /** A start-up failure stated as one sentence a person can act on. */
 export class HubStartError extends Error {}
@@ -40,6 +49,8 @@ export interface RunningHub {
   orm: Orm;
   /** The first-run admin key, when this start created the first organization. */
   bootstrapKey: string | null;
+  /** The first-run admin user's e-mail and password (console sign-in), with bootstrapKey. */
+  bootstrapAdmin: { email: string; password: string } | null;
   close(): Promise<void>;
 }
 
@@ -59,6 +70,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
   const rootEm = orm.em as unknown as EntityManager;
 
+  const keyring = await loadKeyring(env);
+  const reencrypted = await reencryptStaleValues(rootEm.fork(), keyring);
+  logger.info({ keyId: keyring.current.id, source: keyring.source, reencrypted }, 'encryption key loaded');
   const first = await bootstrapFirstRun(rootEm.fork());
   const jwtSecret = env.DISTR_JWT_SECRET ?? (await sharedSetting(rootEm.fork(), 'agent_token_key', newSecret));
   let connections: AgentConnections | null = null;
@@ -77,13 +91,16 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     agentTokens: new AgentTokens(jwtSecret, env.DISTR_AGENT_TOKEN_TTL_SECONDS),
     connections: (connections = new AgentConnections(rootEm, bus, instanceId, logger.child({ source: 'connections' }))),
     loginLimiter: new LoginRateLimiter(env.DISTR_AGENT_LOGIN_MAX_FAILURES),
-    fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' }), metrics),
+    fanout: new DesiredStateFanout(rootEm, bus, logger.child({ source: 'fanout' }), keyring, metrics),
     generations,
+    keyring,
     vendorSockets: new VendorSockets(rootEm, bus, logger.child({ source: 'vendor-sockets' })),
     metrics,
     instanceId,
     rootEm,
+    rollouts: new RolloutController(rootEm, bus, databaseUrl, instanceId, logger.child({ source: 'rollouts' })),
   };
+  runtime.rollouts.start();
 
   const yoga = createYoga<{ req?: IncomingMessage; wsPrincipal?: Principal | null }, Context>({
     schema,
@@ -127,9 +144,20 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         return { principal: initial.wsPrincipal, hub: runtime } as Omit<Context, 'em'> as Context;
       }
       const em = rootEm.fork();
+      const bearer = bearerFrom(initial.request.headers.get('authorization'));
+      const cookie = bearer ? null : sessionCookieFrom(initial.request.headers.get('cookie'));
       let auth;
       try {
-        auth = await authenticate(em, runtime, bearerFrom(initial.request.headers.get('authorization')));
+        if (cookie) {
+          // A console session. Its POSTs must carry its CSRF token (a header another site cannot set).
+          const signedIn = await sessionFor(em, cookie);
+          if (!signedIn) throw new GraphQLError('session expired or signed out: sign in again', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+          if (initial.request.method !== 'GET' && initial.request.headers.get(CSRF_HEADER) !== signedIn.session.csrfToken) {
+            throw new GraphQLError('missing or wrong X-CSRF-Token header for a cookie-authenticated request', { extensions: { code: 'FORBIDDEN', http: { status: 403 } } });
+          }
+          return { em, principal: signedIn.principal, hub: runtime };
+        }
+        auth = await authenticate(em, runtime, bearer);
       } catch (err) {
         if (isDatabaseUnavailable(err)) throw databaseUnavailableError();
         throw err;
@@ -149,7 +177,18 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       res.writeHead(200, { 'content-type': metrics.registry.contentType });
       return res.end(body);
     }
+    if (url.startsWith('/auth/') && (await handleAuthRoute(req, res, runtime))) return;
     if (url === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (url === AGENT_CHART_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
+      try {
+        const archive = await agentChartArchive();
+        res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': String(archive.length) });
+        return res.end(req.method === 'HEAD' ? undefined : archive);
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, 'packing the agent chart failed');
+        return sendJson(res, 500, { status: 'agent chart unavailable' });
+      }
+    }
     if (url === '/readyz') {
       try {
         const pending = await pendingMigrations(orm);
@@ -172,10 +211,31 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         });
       }
     }
+    if ((req.method === 'GET' || req.method === 'HEAD') && route === 'console') return serveConsole(req, res);
     return yoga(req, res);
   };
   const server = createServer((req, res) => void handle(req, res));
   server.keepAliveTimeout = 65_000;
+
+  // Listen before the websocket server attaches, so a busy port is this one clear error.
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(env.PORT, env.HOST, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start: release what was opened.
+    await runtime.connections.stop();
+    await bus.stop();
+    await orm.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new HubStartError(`port ${env.PORT} on ${env.HOST} is already in use; stop what listens there or set PORT to a free port`);
+    if (code === 'EACCES') throw new HubStartError(`not allowed to listen on port ${env.PORT} on ${env.HOST}; use a port above 1023 or run with the right privileges`);
+    throw err;
+  }
 
   const wss = new WebSocketServer({
     server,
@@ -191,12 +251,36 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
+        const credential = credentialFromParams(ctx.connectionParams);
+        const headers = ctx.extra.request.headers;
+        // A browser page of this hub (Origin equal to the hub's host) may open a socket without a
+        // credential: the console signs in by its session cookie, GraphiQL authenticates each
+        // operation by the headers of its Headers tab. Any other socket without a credential
+        // (an agent, a script) is told to log in first: 4401.
+        const browserPage = typeof headers.origin === 'string' && sameOrigin(headers);
+        if (!credential && !browserPage) {
+          metrics.wsConnections.inc({ outcome: 'refused' });
+          ctx.extra.socket.close(AgentCloseCode.Unauthorized, 'no token in connection_init');
+          return false;
+        }
         let auth;
         try {
-          auth = await authenticate(rootEm.fork(), runtime, credentialFromParams(ctx.connectionParams));
+          // Without a credential in connection_init, the console's session cookie (same origin only:
+          // browsers send cookies on cross-site websocket upgrades too).
+          const cookie = credential ? null : sessionCookieFrom(headers.cookie);
+          if (cookie && browserPage) {
+            const signedIn = await sessionFor(rootEm.fork(), cookie);
+            if (signedIn) {
+              metrics.wsConnections.inc({ outcome: 'accepted' });
+              ctx.extra.principal = signedIn.principal;
+              (ctx.extra as { request?: IncomingMessage }).request = undefined;
+              return true;
+            }
+          }
+          auth = await authenticate(rootEm.fork(), runtime, credential);
         } catch (err) {
           wsLogger.warn({ err }, 'authenticating a websocket failed');
-          ctx.extra.socket.close(1011, isDatabaseUnavailable(err) ? 'the database is unavailable; retry shortly' : 'internal error');
+          ctx.extra.socket.close(AgentCloseCode.InternalError, isDatabaseUnavailable(err) ? 'the database is unavailable; retry shortly' : 'internal error');
           return false;
         }
         if (!auth.ok) {
@@ -210,7 +294,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         // for the socket's whole life (tens of thousands of idle agents).
         (ctx.extra as { request?: IncomingMessage }).request = undefined;
         const principal = auth.principal;
-        if (principal?.kind === 'vendor') {
+        if (principal?.kind === 'vendor' && principal.apiKeyId) {
           ctx.extra.untrack = runtime.vendorSockets.track(principal.apiKeyId, auth.credentialExpiresAt ?? null, (code, reason) => ctx.extra.socket.close(code, reason));
         }
         if (principal?.kind === 'agent') {
@@ -231,7 +315,15 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         // Every operation on a vendor socket is authorized against the key's state now, not at
         // connect: a revoked or expired key ends the socket; a changed role applies at once.
         const connected = ctx.extra.principal;
-        if (connected?.kind === 'vendor') {
+        if (connected?.kind === 'vendor' && connected.sessionId) {
+          // A console session: signed out or expired ends the socket; a changed role applies at once.
+          const current = await sessionById(rootEm.fork(), connected.sessionId);
+          if (!current) {
+            setImmediate(() => ctx.extra.socket.close(CLOSE_UNAUTHORIZED, 'session expired or signed out'));
+            return [new GraphQLError('session expired or signed out: sign in again', { extensions: { code: 'UNAUTHENTICATED' } })];
+          }
+          ctx.extra.principal = current.principal;
+        } else if (connected?.kind === 'vendor' && connected.apiKeyId) {
           let current;
           try {
             current = await currentApiKeyPrincipal(rootEm.fork(), connected.apiKeyId);
@@ -299,12 +391,18 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const KEEPALIVE_SLICES = 20;
   let pass: WebSocket[] = [];
   let cursor = 0;
+  let slice = 0;
   const keepalive = setInterval(() => {
-    if (cursor >= pass.length) {
+    // A pass starts once per interval (every KEEPALIVE_SLICES ticks), however few sockets there
+    // are: each socket is pinged once per interval and has the whole interval to answer. (Starting
+    // a pass whenever the last one ended pinged a lone socket every tick, and a loaded machine's
+    // late pong then got it terminated.)
+    if (slice === 0) {
       pass = [...wss.clients];
       cursor = 0;
     }
-    const end = Math.min(pass.length, cursor + Math.ceil(pass.length / KEEPALIVE_SLICES));
+    slice = (slice + 1) % KEEPALIVE_SLICES;
+    const end = slice === 0 ? pass.length : Math.min(pass.length, Math.ceil((pass.length * slice) / KEEPALIVE_SLICES));
     for (; cursor < end; cursor++) {
       const socket = pass[cursor]!;
       if (socket.readyState !== socket.OPEN) continue;
@@ -315,30 +413,10 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       alive.set(socket, false);
       socket.ping();
     }
-    if (cursor >= pass.length) pass = [];
+    if (slice === 0) pass = [];
   }, (env.DISTR_KEEPALIVE_SECONDS * 1000) / KEEPALIVE_SLICES);
   keepalive.unref();
 
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(env.PORT, env.HOST, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (err) {
-    // Nothing may keep the process alive after a failed start: release what was opened.
-    clearInterval(keepalive);
-    await Promise.resolve(wsServer.dispose()).catch(() => {});
-    await runtime.connections.stop();
-    await bus.stop();
-    await orm.close();
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new HubStartError(`port ${env.PORT} on ${env.HOST} is already in use; stop what listens there or set PORT to a free port`);
-    if (code === 'EACCES') throw new HubStartError(`not allowed to listen on port ${env.PORT} on ${env.HOST}; use a port above 1023 or run with the right privileges`);
-    throw err;
-  }
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   if (!env.DISTR_PUBLIC_URL) runtime.env = { ...env, PORT: port };
@@ -349,13 +427,15 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     runtime,
     orm,
     bootstrapKey: first?.apiKey ?? null,
+    bootstrapAdmin: first ? { email: first.adminEmail, password: first.adminPassword } : null,
     async close() {
       clearInterval(keepalive);
-      for (const socket of wss.clients) socket.close(1001, 'hub shutting down');
+      for (const socket of wss.clients) socket.close(AgentCloseCode.GoingAway, 'hub shutting down');
       await wsServer.dispose();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await runtime.connections.stop();
+      await runtime.rollouts.stop();
       await bus.stop();
       await orm.close();
     },

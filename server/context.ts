@@ -8,17 +8,23 @@ import type { AgentConnections } from './agents/connections.js';
 import type { LoginRateLimiter } from './auth/rate-limit.js';
 import type { DesiredStateFanout } from './agents/fanout.js';
 import type { GenerationCache } from './auth/principal.js';
+import type { Keyring } from './secrets/encryption.js';
+import type { RolloutController } from './rollouts/controller.js';
 import type { VendorSockets } from './auth/vendor-sockets.js';
 import type { HubMetrics } from './metrics/metrics.js';
 
-/** A vendor calling with an API key. */
+/** A vendor calling with an API key, or a person signed in to the console (a session cookie). */
 export interface VendorPrincipal {
   kind: 'vendor';
   organizationId: string;
   userId: string;
   /** The user's role, capped by the key's role cap. */
   role: Role;
-  apiKeyId: string;
+  /** The API key used, or null for a console session. */
+  apiKeyId: string | null;
+  /** The console session used, if any; its CSRF token must accompany cookie-authenticated writes. */
+  sessionId?: string;
+  csrfToken?: string;
   /** Recorded on revisions as `createdBy`. */
   label: string;
 }
@@ -43,6 +49,8 @@ export interface HubRuntime {
   loginLimiter: LoginRateLimiter;
   fanout: DesiredStateFanout;
   generations: GenerationCache;
+  /** Encrypts secrets and registry passwords at rest (the key never goes to the database). */
+  keyring: Keyring;
   /** This process's websockets opened with vendor API keys (closed on revocation and expiry). */
   vendorSockets: VendorSockets;
   metrics: HubMetrics;
@@ -50,6 +58,8 @@ export interface HubRuntime {
   instanceId: string;
   /** Root EntityManager: fork it, never use it directly. */
   rootEm: EntityManager;
+  /** Steps running rollouts while this replica leads (see server/rollouts/controller.ts). */
+  rollouts: RolloutController;
 }
 
 export interface Context {

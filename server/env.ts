@@ -19,8 +19,16 @@ const schema = z.object({
   DISTR_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** Key for agent tokens; replicas must share it. When unset it is generated once and kept in the database. */
   DISTR_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Key (32 bytes, hex or base64) encrypting secrets and registry passwords at rest. */
+  DISTR_ENCRYPTION_KEY: z.string().optional(),
+  /** File holding that key; default `<DISTR_DATA_DIR>/encryption.key`, created on first run. */
+  DISTR_ENCRYPTION_KEY_FILE: z.string().optional(),
+  /** Earlier keys, comma-separated, during a rotation: they decrypt; the hub re-encrypts with the current key at start. */
+  DISTR_ENCRYPTION_PREVIOUS_KEYS: z.string().optional(),
   /** The URL agents use to reach this hub; goes into install instructions. */
   DISTR_PUBLIC_URL: z.string().url().optional(),
+  /** The docker agent image install commands name (scripts/build-docker-agent-image.sh builds it). */
+  DISTR_DOCKER_AGENT_IMAGE: z.string().min(1).default('ghcr.io/distr-ts/docker-agent:0.1.0'),
   /** Largest accepted request body. */
   DISTR_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   DISTR_MAX_QUERY_DEPTH: z.coerce.number().int().min(2).default(12),

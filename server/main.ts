@@ -11,6 +11,8 @@ import { createLogger } from './logger.js';
 import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { lockDataFolder, DataFolderInUseError } from './db/data-folder-lock.js';
 import { HubStartError, startHub, type RunningHub } from './app.js';
+import { hubUrlWarning } from './targets/install.js';
+import { publicHubUrl } from './targets/service.js';
 
 let env;
 try {
@@ -62,12 +64,21 @@ try {
 }
 
 if (hub!.bootstrapKey) {
-  logger.info({ organization: 'Default organization' }, 'first run: created an organization and an admin API key (shown once below)');
+  logger.info({ organization: 'Default organization' }, 'first run: created an organization, an admin user and an admin API key (shown once below)');
   process.stdout.write(
-    `\n  Admin API key (shown once): ${hub!.bootstrapKey}\n  GraphiQL: ${hub!.url}/graphql  (header  {"Authorization": "Bearer ${hub!.bootstrapKey}"})\n\n`,
+    `
+  Console: ${hub!.url}/  sign in as ${hub!.bootstrapAdmin!.email}  password (shown once): ${hub!.bootstrapAdmin!.password}
+` +
+      `  Admin API key (shown once): ${hub!.bootstrapKey}
+  GraphiQL: ${hub!.url}/graphql  (header  {"Authorization": "Bearer ${hub!.bootstrapKey}"})
+
+`,
   );
   if (env.DISTR_BOOTSTRAP_KEY_FILE) await writeFile(env.DISTR_BOOTSTRAP_KEY_FILE, hub!.bootstrapKey, { mode: 0o600 });
 }
+
+const urlWarning = hubUrlWarning(publicHubUrl(hub!.runtime.env), env.DISTR_PUBLIC_URL !== undefined);
+if (urlWarning) logger.warn({ publicUrl: publicHubUrl(hub!.runtime.env) }, urlWarning);
 
 // Logged last, after the first-run key: scripts and tests wait for this line.
 logger.info({ port: hub!.port, graphql: `${hub!.url}/graphql` }, 'hub listening');

@@ -1,5 +1,5 @@
 import { InvalidInputError } from './errors.js';
-import { EnvFileError, formatComposeEnvFile, parseComposeEnvFile } from './validation/env-file.js';
+import { EnvFileError, formatComposeEnvFile, parseEnvFileKeepingSecrets } from './validation/env-file.js';
 import type { Finding } from './validation/findings.js';
 import { parseSafeYamlMapping, YamlProblem } from './validation/yaml.js';
 
@@ -50,11 +50,11 @@ export function parseYamlMapping(field: string, text: string): Record<string, un
   }
 }
 
-/** Parse a .env file as compose does (validation/env-file.ts). */
+/** Parse a .env file as compose does (validation/env-file.ts), secret references kept for rendering. */
 export function parseEnvFile(field: string, text: string): Record<string, string> {
   limitDocument(field, text);
   try {
-    return parseComposeEnvFile(text);
+    return parseEnvFileKeepingSecrets(text);
   } catch (error) {
     if (error instanceof EnvFileError) throw new InvalidInputError(field, error.message);
     throw error;

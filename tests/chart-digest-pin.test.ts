@@ -1,7 +1,7 @@
 /**
  * The kubernetes agent installs the chart the hub checked: HelmCli.pullVerified (what
  * upgradeInstall uses when the desired state carries a digest) pulls with the real helm from a
- * real repository and an OCI registry, and refuses, as a permanent failure, an archive whose
+ * real repository and the real registry (anonymous: a pin is used only without credentials), and refuses, as a permanent failure, an archive whose
  * digest is not the recorded one.
  */
 import { createHash } from 'node:crypto';
@@ -11,13 +11,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { HelmCli } from '../agent/kubernetes/helm.js';
 import { PermanentApplyError } from '../agent/core/driver.js';
-import { serveChartRepo, type ChartRepo } from './k8s-standin/chart-repo.js';
-import { serveOciRegistry, type OciRegistry } from './k8s-standin/oci-registry.js';
-import { HELM_BIN } from './k8s-standin/helm-env.js';
-import { writeTestChart } from './k8s-standin/test-chart.js';
+import { serveChartRepo, type ChartRepo } from './testkit/chart-repo.js';
+import { startTestRegistry, type TestRegistry } from './testkit/registry.js';
+import { HELM_BIN } from './testkit/helm.js';
+import { writeTestChart } from './testkit/test-chart.js';
 
 let repo: ChartRepo;
-let registry: OciRegistry;
+let registry: TestRegistry;
 let work: string;
 let helm: HelmCli;
 let digest: string;
@@ -25,16 +25,16 @@ let digest: string;
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'digest-pin-'));
   repo = await serveChartRepo([await writeTestChart(work, { name: 'web', version: '1.0.0' })]);
-  registry = await serveOciRegistry();
-  await registry.addChart(path.join(repo.dir, 'web-1.0.0.tgz'));
+  registry = await startTestRegistry({ anonymous: true });
+  await registry.pushChart(path.join(repo.dir, 'web-1.0.0.tgz'));
   digest = `sha256:${createHash('sha256').update(await readFile(path.join(repo.dir, 'web-1.0.0.tgz'))).digest('hex')}`;
   const home = path.join(work, 'helm');
-  helm = new HelmCli({ binary: HELM_BIN, env: { HELM_CACHE_HOME: `${home}/cache`, HELM_CONFIG_HOME: `${home}/config`, HELM_DATA_HOME: `${home}/data` }, disableOpenApiValidation: true, plainHttp: true });
+  helm = new HelmCli({ binary: HELM_BIN, env: { HELM_CACHE_HOME: `${home}/cache`, HELM_CONFIG_HOME: `${home}/config`, HELM_DATA_HOME: `${home}/data` }, plainHttp: true });
 }, 120_000);
 
 afterAll(async () => {
   await repo?.close();
-  await registry?.close();
+  await registry?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });
 

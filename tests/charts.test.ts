@@ -1,6 +1,8 @@
 /**
  * The Helm charts in charts/: linted strictly and rendered offline with the real helm binary
- * (.bin/helm, installed by scripts/install-helm.sh). No cluster is needed.
+ * (.bin/helm, installed by scripts/install-helm.sh), then installed with --wait on the tests' real
+ * Kubernetes API server, which validates every object (kwok makes the pods ready; no image runs).
+ * The agent chart's RBAC in use: tests/testkit/kube-cluster.ts (agentIdentity).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execa } from 'execa';
@@ -10,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { adminKube, createNamespace } from './testkit/kube-cluster.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const helmBin = path.join(root, '.bin', 'helm');
@@ -35,7 +38,7 @@ interface HelmResult {
   stderr: string;
 }
 
-async function helm(args: string[]): Promise<HelmResult> {
+async function helm(args: string[], kubeconfig = path.join(helmHome, 'no-kubeconfig')): Promise<HelmResult> {
   const r = await execa(helmBin, args, {
     cwd: root,
     reject: false,
@@ -47,7 +50,7 @@ async function helm(args: string[]): Promise<HelmResult> {
       HELM_CACHE_HOME: path.join(helmHome, 'cache'),
       HELM_CONFIG_HOME: path.join(helmHome, 'config'),
       HELM_DATA_HOME: path.join(helmHome, 'data'),
-      KUBECONFIG: path.join(helmHome, 'no-kubeconfig'),
+      KUBECONFIG: kubeconfig,
     },
   });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
@@ -421,5 +424,39 @@ describe('distr-hub chart', () => {
     const r = await helm(['template', 'distr', hubChart, ...sets({ ...hubValues, 'jwt.secret': 'short' })]);
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toContain('jwt.secret');
+  });
+});
+
+describe('both charts installed on a real Kubernetes API server', () => {
+  test('distr-agent (both scopes) and distr-hub install with --wait; the API server accepts every object', async () => {
+    const kube = await adminKube();
+    const namespaces: Array<{ name: string; remove(): Promise<void> }> = [];
+    try {
+      for (const scope of ['namespace', 'cluster']) {
+        const ns = await createNamespace(kube, `chart-agent-${scope.slice(0, 2)}`);
+        namespaces.push(ns);
+        const r = await helm(['install', 'distr-agent', agentChart, '-n', ns.name, '--wait', '--timeout', '120s', ...sets({ ...agentValues, scope })], kube.kubeconfigPath);
+        expect(r.exitCode, r.stderr).toBe(0);
+        const deployment = await kube.get('Deployment', ns.name, 'distr-agent');
+        expect(deployment?.status?.readyReplicas).toBe(1);
+        if (scope === 'cluster') {
+          expect(await kube.get('ClusterRoleBinding', null, `${ns.name}-distr-agent`)).toBeDefined();
+          // helm uninstall removes the cluster-wide objects too.
+          expect((await helm(['uninstall', 'distr-agent', '-n', ns.name, '--wait'], kube.kubeconfigPath)).exitCode).toBe(0);
+          expect(await kube.get('ClusterRole', null, `${ns.name}-distr-agent`)).toBeUndefined();
+        } else {
+          expect(await kube.get('Role', ns.name, 'distr-agent')).toBeDefined();
+        }
+      }
+      const ns = await createNamespace(kube, 'chart-hub');
+      namespaces.push(ns);
+      const r = await helm(['install', 'distr', hubChart, '-n', ns.name, '--wait', '--timeout', '120s', ...sets({ ...hubValues, 'jwt.secret': jwtSecret, 'ingress.enabled': 'true' })], kube.kubeconfigPath);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const hub = (await kube.list('Deployment', ns.name))[0];
+      expect(hub?.status).toMatchObject({ replicas: 2, readyReplicas: 2 });
+      expect((await kube.list('Ingress', ns.name)).length).toBe(1);
+    } finally {
+      for (const ns of namespaces) await ns.remove();
+    }
   });
 });

@@ -261,3 +261,75 @@ describe('status --watch', () => {
     expect(events.at(-1)).toMatchObject({ deploymentId: deployment.id, phase: 'healthy', message: 'all good', revisionId: deployment.currentRevision.id });
   });
 });
+
+describe('logs', () => {
+  async function seedLogged() {
+    const app = await service.createApplication({ type: 'docker', name: 'shop' });
+    const v1 = await service.createDockerApplicationVersion(app.id, '1.0.0', { composeFile: COMPOSE_TWO_SERVICES });
+    const deployment = await service.createDeployment({ target: { name: 'edge', type: 'docker', logsEnabled: true }, application: { versionId: v1.id }, dockerDeployment: { composeType: 'compose' } });
+    const access = await service.createAccessForDeploymentTarget(deployment.deploymentTarget.id);
+    const token = await agentLogin(hub.url, access.targetId, access.secret);
+    const push = (resource: string, ...lines: string[]) =>
+      ok(
+        hub.url,
+        `mutation($l: [AgentLogLineInput!]!) { agentPushLogs(lines: $l) { __typename ... on AgentPushLogsResult { stored } } }`,
+        { l: lines.map((line) => ({ deploymentId: deployment.id, resource, stream: 'stdout', timestamp: new Date().toISOString(), line })) },
+        token,
+      );
+    return { deployment, push };
+  }
+
+  test('SDK: followDeploymentLogs sends the recent lines, then each new line in order; resource filter; unknown id is not found', async () => {
+    const { deployment, push } = await seedLogged();
+    await push('web', 'one', 'two', 'three');
+    await push('worker', 'w1');
+    const all = service.followDeploymentLogs(deployment.id, { tail: 3 });
+    const webOnly = service.followDeploymentLogs(deployment.id, { tail: 10, resource: 'web' });
+    const it = all[Symbol.asyncIterator]();
+    const web = webOnly[Symbol.asyncIterator]();
+    const first = await Promise.all([it.next(), it.next(), it.next()]);
+    expect(first.map((r) => r.value!.line)).toEqual(['two', 'three', 'w1']);
+    expect((await Promise.all([web.next(), web.next(), web.next()])).map((r) => r.value!.line)).toEqual(['one', 'two', 'three']);
+    await push('worker', 'w2');
+    await push('web', 'four', 'five');
+    expect((await Promise.all([it.next(), it.next(), it.next()])).map((r) => r.value!.line)).toEqual(['w2', 'four', 'five']);
+    expect((await Promise.all([web.next(), web.next()])).map((r) => r.value!.line)).toEqual(['four', 'five']);
+    await all.close();
+    await webOnly.close();
+    expect((await service.deploymentLogs(deployment.id, { limit: 2 })).map((l) => l.line)).toEqual(['four', 'five']);
+    const unknown = service.followDeploymentLogs('00000000-0000-4000-8000-000000000000');
+    await expect(unknown[Symbol.asyncIterator]().next()).rejects.toThrow(/deployment 00000000-0000-4000-8000-000000000000 not found/);
+  });
+
+  test('distr logs prints recent lines; -f then prints each new line live; ctrl-c exits 0', async () => {
+    const { deployment, push } = await seedLogged();
+    await push('web', 'hello 1', 'hello 2');
+    const once = await distr(['logs', deployment.id]);
+    expect(once.exitCode).toBe(0);
+    expect(once.stdout).toMatch(/^\S+Z web \| hello 1\n\S+Z web \| hello 2\n?$/);
+    const json = await distr(['logs', deployment.id, '--json', '-n', '1']);
+    expect(json.stdout.trim().split('\n').map((l) => JSON.parse(l).line)).toEqual(['hello 2']);
+
+    const child = spawnDistr(['logs', deployment.id, '-f', '-n', '1']);
+    const out = { stdout: '', stderr: '' };
+    child.stdout!.on('data', (c: Buffer) => (out.stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (out.stderr += c.toString()));
+    // The recent line is sent once the hub follows the log: from then on nothing is missed.
+    await eventuallyTrue(() => out.stdout.includes('hello 2'), out);
+    await push('web', 'live line');
+    await eventuallyTrue(() => out.stdout.includes('live line'), out);
+    expect(out.stdout).not.toContain('hello 1');
+    child.kill('SIGINT');
+    expect((await child).exitCode).toBe(0);
+    const missing = await distr(['logs', '00000000-0000-4000-8000-000000000000', '-f']);
+    expect(missing).toMatchObject({ exitCode: 1, stderr: 'error: deployment 00000000-0000-4000-8000-000000000000 not found' });
+  });
+
+  async function eventuallyTrue(check: () => boolean, out: unknown) {
+    const deadline = Date.now() + 20_000;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`not printed:\n${JSON.stringify(out)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+});

@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerDriver, type DockerDriverOptions } from '../agent/docker/driver.js';
 import type { DockerDesiredDeployment, LogLine } from '../protocol/index.js';
-import type { ObservedStatus } from '../agent/core/driver.js';
+import { PermanentApplyError, type ObservedStatus } from '../agent/core/driver.js';
 import { Changes, ObservedList, WAIT_BOUND_MS } from './testkit/changes.js';
 
 const SOCKET = '/var/run/docker.sock';
@@ -42,6 +42,8 @@ function desired(
     versionName: '1.0.0',
     restartMarker: null,
     logsEnabled: true,
+    registryAuths: [],
+    error: null,
     composeType: 'compose',
     projectName,
     composeFile,
@@ -266,11 +268,11 @@ ${service(`    volumes:
       /^docker compose up failed: .*no such image: local\/nope:missing/i,
     );
 
-    // Pulling needs a registry; one on a closed loopback port fails fast without leaving the machine.
+    // Pulling (by `up`, honouring pull_policy) needs a registry; one on a closed loopback port fails fast.
     const missing = uniqueName('noregistry');
     const composeUnreachable = `services:\n  app:\n    image: 127.0.0.1:9/nope:missing\n    network_mode: none\n`;
     await expect(driver({ pullPolicy: 'missing' }).apply(desired(missing, composeUnreachable), ctx())).rejects.toThrow(
-      /^docker compose pull failed: .*127\.0\.0\.1:9/,
+      /^docker compose up failed: .*127\.0\.0\.1:9/,
     );
 
     const d = driver();
@@ -391,5 +393,18 @@ ${service(`    depends_on:
     await execa('docker', ['compose', '-p', foreignProject, 'down', '-t', '0'], { cwd: foreignDir });
     await rm(foreignDir, { recursive: true, force: true });
     await rm(ownRoot, { recursive: true, force: true });
+  });
+});
+
+describe('permanent failures (issue 9 item 13)', () => {
+  it('a compose file docker compose refuses (a required variable without a value) is a PermanentApplyError, and nothing starts', async () => {
+    const projectName = uniqueName('permanent');
+    const d = desired(projectName, `services:\n  app:\n${service('    environment:\n      NEEDED: ${NEEDED:?must be set}\n')}`, { deploymentId: `dep-${projectName}` });
+    const err = await driver()
+      .apply(d, { signal: new AbortController().signal })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentApplyError);
+    expect((err as Error).message).toMatch(/NEEDED/);
+    expect(await projectContainers(projectName)).toEqual([]);
   });
 });

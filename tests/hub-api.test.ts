@@ -327,8 +327,10 @@ describe('organizations, roles and keys', () => {
     expect(JSON.stringify(rows)).not.toContain(access.secret);
     expect(rows[0].credential_generation).toBe(1);
     const k8s = await createTarget(hub.url, hub.apiKey, { name: 'cluster', type: 'kubernetes', namespace: 'shop', scope: 'cluster' });
-    const kAccess = await createAccess(hub.url, hub.apiKey, k8s.id);
-    expect(kAccess.installCommand).toMatch(/^helm install distr-agent .*charts\/distr-agent --namespace shop/);
+    const kAccess = await ok(hub.url, `mutation($id: ID!) { createDeploymentTargetAccess(targetId: $id) { ... on DeploymentTargetAccess { secret installCommand warnings } } }`, { id: k8s.id }, hub.apiKey).then((d) => d.createDeploymentTargetAccess);
+    expect(kAccess.installCommand).toMatch(/^helm install distr-agent-\w+ http:\/\/\S+\/charts\/distr-agent-[\d.]+\.tgz --namespace shop/m);
+    expect(kAccess.installCommand).not.toMatch(new RegExp(`--set[^\n]*${kAccess.secret}`));
+    expect(kAccess.warnings[0]).toMatch(/DISTR_PUBLIC_URL is not set/);
     expect(kAccess.installCommand).toContain('--set scope=cluster');
   });
 });

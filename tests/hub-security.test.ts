@@ -14,7 +14,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import { LoginRateLimiter } from '../server/auth/rate-limit.js';
 import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
-import { seedOrganization, spawnHub, startTestHub, type HubProcess, type TestHub } from './testkit/hub.js';
+import { repoRoot, seedOrganization, spawnHub, startTestHub, type HubProcess, type TestHub } from './testkit/hub.js';
 import { createAccess, createTarget, gql, ok } from './testkit/flow.js';
 import { agentLogin } from './testkit/agent-socket.js';
 
@@ -281,5 +281,78 @@ describe('item 6: install commands keep the agent secret off command lines', () 
     } else {
       expect(argv).toContain(`target.secret=${secretFile}`);
     }
+  });
+});
+
+describe('item 4: membership across organizations needs the invited user to accept', () => {
+  const INVITE = `mutation($e: String!, $r: Role!, $n: String!) { addMember(email: $e, name: $n, role: $r) { __typename ... on CreatedInvitation { token invitation { id email role } } ... on Error { message } } }`;
+  const ACCEPT = `mutation($t: String!) { acceptInvitation(token: $t) { __typename ... on AcceptedInvitation { member { role user { email } } apiKey { secret } } ... on Error { message } ... on InvalidInputError { field } } }`;
+
+  test("addMember with another organization's user's e-mail adds nobody and reveals nothing; the invited user joins by accepting once", async () => {
+    const hub = await hubInProcess();
+    const other = await seedOrganization(hub.em(), 'Other'); // its admin is admin@other.test
+    const stranger = await ok(hub.url, INVITE, { e: 'admin@other.test', n: 'Whoever', r: 'read_write' }, hub.apiKey);
+    const unknown = await ok(hub.url, INVITE, { e: 'nobody@nowhere.test', n: 'Whoever', r: 'read_write' }, hub.apiKey);
+    // The same shape whether the address has an account or not: no id, no name, no user.
+    const shape = (r: any) => ({ ...r.addMember, token: typeof r.addMember.token, invitation: { ...r.addMember.invitation, id: typeof r.addMember.invitation.id, email: undefined } });
+    expect(shape(stranger)).toEqual(shape(unknown));
+    expect(JSON.stringify(stranger)).not.toMatch(/Other|user/);
+    const members = await ok(hub.url, `{ viewer { organization { members { user { email } } } } }`, {}, hub.apiKey);
+    expect(members.viewer.organization.members.map((m: any) => m.user.email)).toEqual(['admin@localhost']);
+    // Only a hash of the token is stored.
+    const token: string = stranger.addMember.token;
+    expect(JSON.stringify(await hub.em().execute(`select * from invitation`))).not.toContain(token.slice('distr_inv_'.length));
+
+    const accepted = await ok(hub.url, ACCEPT, { t: token }, null);
+    expect(accepted.acceptInvitation).toMatchObject({ __typename: 'AcceptedInvitation', member: { role: 'read_write', user: { email: 'admin@other.test' } } });
+    const theirKey: string = accepted.acceptInvitation.apiKey.secret;
+    const viewer = await ok(hub.url, `{ viewer { role organization { name } } }`, {}, theirKey);
+    expect(viewer.viewer).toEqual({ role: 'read_write', organization: { name: 'Default organization' } });
+    // Their own organization is untouched, and the token is spent.
+    expect((await ok(hub.url, `{ viewer { organization { name } } }`, {}, other.apiKey)).viewer.organization.name).toBe('Other');
+    const again = await ok(hub.url, ACCEPT, { t: token }, null);
+    expect(again.acceptInvitation).toMatchObject({ __typename: 'InvalidInputError', field: 'token', message: expect.stringMatching(/invalid, already used, expired or revoked/) });
+    expect((await hub.em().execute(`select count(*)::int as n from membership`))[0].n).toBe(3);
+  });
+
+  test('invitations: admins only, listed while pending, revocable, expire; a member cannot be invited twice', async () => {
+    const hub = await hubInProcess();
+    const readOnly = await createKey(hub.url, hub.apiKey, 'ro');
+    await hub.em().execute(`update api_key set role_cap = 'read_only' where id = ?`, [readOnly.id]);
+    const invite = (e: string, key = hub.apiKey) =>
+      gql(hub.url, `mutation($e: String!) { inviteMember(email: $e, role: read_only) { __typename ... on CreatedInvitation { token invitation { id } } ... on Error { message } } }`, { e }, key);
+    expect((await invite('x@y.test', readOnly.secret)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const first = (await invite('x@y.test')).data!.inviteMember;
+    const second = (await invite('X@y.test ')).data!.inviteMember; // same address: the first token is replaced
+    const pending = await ok(hub.url, `{ invitations { id email } }`, {}, hub.apiKey);
+    expect(pending.invitations).toEqual([{ id: second.invitation.id, email: 'x@y.test' }]);
+    expect((await ok(hub.url, ACCEPT, { t: first.token }, null)).acceptInvitation.__typename).toBe('InvalidInputError');
+    await ok(hub.url, `mutation($id: ID!) { revokeInvitation(id: $id) { __typename } }`, { id: second.invitation.id }, hub.apiKey);
+    expect((await ok(hub.url, ACCEPT, { t: second.token }, null)).acceptInvitation.__typename).toBe('InvalidInputError');
+    const third = (await invite('x@y.test')).data!.inviteMember;
+    await hub.em().execute(`update invitation set expires_at = now() - interval '1 second' where id = ?`, [third.invitation.id]);
+    expect((await ok(hub.url, ACCEPT, { t: third.token }, null)).acceptInvitation.__typename).toBe('InvalidInputError');
+    expect((await invite('admin@localhost')).data!.inviteMember).toMatchObject({ __typename: 'ConflictError' });
+    expect((await hub.em().execute(`select count(*)::int as n from membership`))[0].n).toBe(1);
+  });
+});
+
+describe('item 27: a lost admin key is replaced on the server', () => {
+  test('npm run admin-key prints a new admin key for the only organization; with several it asks which', async () => {
+    const hub = await hubInProcess();
+    const databaseUrl = hub.hub.orm.config.get('clientUrl')!;
+    const run = (args: string[]) => execa(process.execPath, ['--import', 'tsx', 'scripts/admin-key.ts', ...args], { cwd: repoRoot, env: { DATABASE_URL: databaseUrl }, reject: false });
+    const first = await run([]);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const key = /^(distr_\S+)$/m.exec(first.stdout)?.[1];
+    expect(first.stdout).toContain('New admin API key for "Default organization" (admin@localhost), shown once:');
+    expect((await ok(hub.url, `{ viewer { role } }`, {}, key!)).viewer.role).toBe('admin');
+
+    await seedOrganization(hub.em(), 'Second');
+    const ambiguous = await run([]);
+    expect(ambiguous.exitCode).toBe(1);
+    expect(ambiguous.stderr).toMatch(/^admin-key: there are 2 organizations .*choose one with --organization/);
+    const chosen = await run(['--organization', 'Second']);
+    expect(chosen.stdout).toContain('New admin API key for "Second" (admin@second.test)');
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Version and deployment checks against real artifacts: a Helm repository on loopback serving
- * `helm repo index` output of charts packaged by the real helm, and the OCI registry for tests
- * (tests/k8s-standin/oci-registry.ts) serving the same archives; every finding type of the
+ * `helm repo index` output of charts packaged by the real helm, and the real registry for tests
+ * (tests/testkit/registry.ts, anonymous as a public one: the checks use no credentials) serving the same archives; every finding type of the
  * dry-run queries; nothing written by them (row counts of every table before and after).
  */
 import { createHash } from 'node:crypto';
@@ -12,8 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { serveChartRepo, type ChartRepo } from './k8s-standin/chart-repo.js';
-import { serveOciRegistry, type OciRegistry } from './k8s-standin/oci-registry.js';
+import { serveChartRepo, type ChartRepo } from './testkit/chart-repo.js';
+import { startTestRegistry, type TestRegistry } from './testkit/registry.js';
 import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
 import { startTestHub, type TestHub } from './testkit/hub.js';
 import { createApplication, createDeployment, createDockerVersion, createTarget, ok, updateDeployment } from './testkit/flow.js';
@@ -24,7 +24,7 @@ const ONLINE = { DISTR_ALLOW_UNCHECKED_CHARTS: 'false', DISTR_CHECK_IMAGES: 'tru
 let pg: TestPostgres;
 let hub: TestHub;
 let repo: ChartRepo;
-let registry: OciRegistry;
+let registry: TestRegistry;
 let work: string;
 let closedUrl: string;
 let notRepoUrl: string;
@@ -86,8 +86,8 @@ beforeAll(async () => {
   const broken = path.join(work, 'needs-dep-0.1.0.tgz');
   await execa('tar', ['czf', broken, '-C', work, '--transform', 's,^needs-dep-0.1.0,needs-dep,', 'needs-dep-0.1.0']);
   await repo.add(broken);
-  registry = await serveOciRegistry();
-  await registry.addChart(path.join(repo.dir, 'shop-1.1.0.tgz'));
+  registry = await startTestRegistry({ anonymous: true });
+  await registry.pushChart(path.join(repo.dir, 'shop-1.1.0.tgz'));
   const closed = createServer();
   await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
   closedUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
@@ -100,7 +100,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await hub?.close();
   await repo?.close();
-  await registry?.close();
+  await registry?.stop();
   await new Promise<void>((r) => notRepo.close(() => r()));
   await pg?.stop();
   if (work) await rm(work, { recursive: true, force: true });

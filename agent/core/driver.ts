@@ -21,6 +21,11 @@ export interface DeploymentDriver {
   readonly type: 'docker' | 'kubernetes';
   /** Make the runtime match the deployment (compose up / helm upgrade --install). Idempotent. */
   apply(deployment: DesiredDeployment, ctx: DriverContext): Promise<void>;
+  /**
+   * Optional: the deployment's registry credentials changed but nothing else did: keep whatever
+   * holds them on the runtime current (e.g. an image pull secret) without redeploying.
+   */
+  refreshCredentials?(deployment: DesiredDeployment, ctx: DriverContext): Promise<void>;
   /** Restart the deployment's workloads without changing them (force restart). */
   restart(deployment: DesiredDeployment, ctx: DriverContext): Promise<void>;
   /** Observe the deployment's current status on the runtime. */
@@ -49,11 +54,19 @@ export interface DeploymentDriver {
 
 /**
  * An apply failure that retrying the same desired state cannot fix (e.g. a helm --atomic upgrade
- * that failed and rolled back). The core reports it once and waits for a new revision.
+ * that failed and rolled back, or a registry refusing the credentials). The core reports it once
+ * and waits for a new revision or other registry credentials.
  */
 export class PermanentApplyError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'PermanentApplyError';
   }
+}
+
+/** What registries answer when credentials are missing or wrong: retrying the same ones cannot help. */
+const REGISTRY_AUTH_FAILURE = /unauthorized|authentication required|authorization failed|no basic auth credentials|pull access denied|denied: requested access|401 Unauthorized|403 Forbidden/i;
+
+export function isRegistryAuthFailure(message: string): boolean {
+  return REGISTRY_AUTH_FAILURE.test(message);
 }

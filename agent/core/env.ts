@@ -31,10 +31,6 @@ const schema = z
     HELM_BIN: z.string().default('helm'),
     /** kubeconfig file; in-cluster config when unset. */
     KUBECONFIG: z.string().optional(),
-    /** Extra helm environment for tests (storage driver) — passed through as is. */
-    HELM_DRIVER: z.string().optional(),
-    HELM_DRIVER_SQL_CONNECTION_STRING: z.string().optional(),
-    DISTR_HELM_DISABLE_OPENAPI_VALIDATION: z.enum(['true', 'false']).default('false'),
     /** kubernetes: pass --plain-http for oci:// charts (a registry without TLS). */
     DISTR_HELM_PLAIN_HTTP: z.enum(['true', 'false']).default('false'),
     /** helm's cache/config/data folders; default: under DISTR_AGENT_STATE_DIR/helm. */

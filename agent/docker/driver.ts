@@ -3,7 +3,8 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { parse as parseEnvFile } from 'dotenv';
 import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
-import type { DeletedDeployment, DesiredDeployment, DockerDesiredDeployment, LogLine } from '../../protocol/index.js';
+import { isRegistryAuthFailure, PermanentApplyError } from '../core/driver.js';
+import type { DeletedDeployment, DesiredDeployment, DockerDesiredDeployment, LogLine, RegistryAuth } from '../../protocol/index.js';
 import { cliEnvironment, runCli, silentLogger, type DriverLogger } from './cli.js';
 import { followProjectLogs } from './logs.js';
 import { classifyContainer, summarizeContainers } from './status.js';
@@ -67,6 +68,15 @@ async function writeFileAtomic(file: string, content: string): Promise<void> {
   const temp = `${file}.${process.pid}.tmp`;
   await writeFile(temp, content, { mode: 0o600 });
   await rename(temp, file);
+}
+
+
+/** The docker CLI's config.json for these credentials (Docker Hub under its historical key). */
+export function dockerConfigJson(auths: readonly RegistryAuth[]): string {
+  const entries = Object.fromEntries(
+    auths.map((a) => [a.host === 'docker.io' ? 'https://index.docker.io/v1/' : a.host, { auth: Buffer.from(`${a.username}:${a.password}`).toString('base64') }]),
+  );
+  return `${JSON.stringify({ auths: entries })}\n`;
 }
 
 function isNotFound(error: unknown): boolean {
@@ -142,15 +152,22 @@ export class DockerDriver implements DeploymentDriver {
     };
     await writeFileAtomic(paths.marker, `${JSON.stringify(marker, null, 2)}\n`);
 
-    if (deployment.composeType === 'swarm') {
-      await this.deployStack(deployment, paths, ctx.signal);
-    } else {
-      if (this.pullPolicy !== 'never') {
-        await this.compose(marker, ['pull', '--policy', this.pullPolicy, '--ignore-buildable'], 'docker compose pull', ctx.signal);
+    await this.withCredentials(deployment, paths, async () => {
+      if (deployment.composeType === 'swarm') {
+        await this.deployStack(deployment, paths, ctx.signal);
+      } else {
+        // An invalid file (or a required variable without a value) fails the same way every time:
+        // permanent, so the agent waits for a new revision instead of retrying forever.
+        await this.compose(marker, ['config', '--quiet'], 'docker compose config', ctx.signal).catch((err: Error) => {
+          if (ctx.signal.aborted) throw err;
+          throw new PermanentApplyError(err.message);
+        });
+        // `up` pulls what each service's pull_policy asks for (default: missing); the agent's
+        // pullPolicy option, when not 'missing', overrides it for every service.
+        const up = ['up', '--detach', '--remove-orphans', ...(this.pullPolicy === 'missing' ? [] : ['--pull', this.pullPolicy])];
+        await this.compose(marker, up, 'docker compose up', ctx.signal);
       }
-      const up = ['up', '--detach', '--remove-orphans', ...(this.pullPolicy === 'never' ? ['--pull', 'never'] : [])];
-      await this.compose(marker, up, 'docker compose up', ctx.signal);
-    }
+    });
     this.logger.info({ deploymentId: deployment.deploymentId, revisionId: deployment.revisionId }, 'deployment applied');
   }
 
@@ -161,10 +178,34 @@ export class DockerDriver implements DeploymentDriver {
       await this.compose(marker, ['restart'], 'docker compose restart', ctx.signal);
       return;
     }
-    // Swarm replaces tasks rather than restarting containers: force an update of each service.
+    // Swarm replaces tasks rather than restarting containers: force an update of each service
+    // (with the registry credentials, so the new tasks can pull private images).
     const services = await this.docker.listServices({ filters: { label: [projectLabel(marker)] } });
-    for (const service of services) {
-      await this.dockerCli(marker, ['service', 'update', '--force', '--detach', service.ID], 'docker service update --force', ctx.signal);
+    await this.withCredentials(deployment, this.paths(deployment.deploymentId), async () => {
+      for (const service of services) {
+        await this.dockerCli(marker, ['service', 'update', '--force', '--detach', '--with-registry-auth', service.ID], 'docker service update --force', ctx.signal);
+      }
+    });
+  }
+
+  /**
+   * Registry logins for the docker calls in `run`: the credentials go into the deployment's own
+   * DOCKER_CONFIG (mode 0600) just before and are removed right after, whatever happens. A
+   * registry refusing them is a PermanentApplyError: reported once, retried when the
+   * credentials or the revision change.
+   */
+  private async withCredentials<T>(deployment: DockerDesiredDeployment, paths: WorkPaths, run: () => Promise<T>): Promise<T> {
+    const configFile = path.join(paths.dockerConfig, 'config.json');
+    await mkdir(paths.dockerConfig, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(configFile, dockerConfigJson(deployment.registryAuths ?? []));
+    try {
+      return await run();
+    } catch (error) {
+      const message = (error as Error).message;
+      if (isRegistryAuthFailure(message)) throw new PermanentApplyError(message);
+      throw error;
+    } finally {
+      await rm(configFile, { force: true });
     }
   }
 

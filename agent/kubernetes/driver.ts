@@ -7,7 +7,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
-import { PermanentApplyError } from '../core/driver.js';
+import { isRegistryAuthFailure, PermanentApplyError } from '../core/driver.js';
 import type { DeletedDeployment, DesiredDeployment, KubernetesDesiredDeployment, LogLine, ResourceStatus } from '../../protocol/index.js';
 import type { HelmReleaseStatus } from './helm.js';
 import { HelmCli, HelmError } from './helm.js';
@@ -36,12 +36,10 @@ export interface KubernetesDriverOptions {
   /** helm binary; default `helm`. */
   helmBinary?: string;
   /**
-   * Extra environment for helm (HELM_DRIVER, HELM_DRIVER_SQL_CONNECTION_STRING, HELM_*_HOME,
-   * KUBECONFIG). Without KUBECONFIG helm uses its own defaults (in-cluster or ~/.kube/config).
+   * Extra environment for helm (HELM_*_HOME, KUBECONFIG) over the agent's own, which helm also
+   * inherits. Without KUBECONFIG helm uses its own defaults (in-cluster or ~/.kube/config).
    */
   helmEnv?: Record<string, string>;
-  /** Pass --disable-openapi-validation to helm (for API servers without OpenAPI, e.g. test stand-ins). */
-  disableOpenApiValidation?: boolean;
   /** Pass --plain-http for oci:// charts (registries without TLS). */
   plainHttp?: boolean;
   uninstallTimeoutSeconds?: number;
@@ -72,6 +70,27 @@ export function isAtomicRollback(error: unknown): boolean {
   return error instanceof HelmError && /has been (rolled back|uninstalled) due to atomic being set/i.test(error.stderr);
 }
 
+/**
+ * Helm failures that trying the same chart and values again cannot fix: a chart or version that
+ * does not exist, a template that does not render, values the chart's schema refuses, manifests
+ * the API server cannot accept. Network, registry-availability and cluster errors stay transient.
+ */
+const PERMANENT_HELM_FAILURE = [
+  /chart "[^"]*"( version "[^"]*")? not found/i,
+  /no chart (name|version) found/i,
+  /manifest unknown/i,
+  /failed to fetch .* 404/i,
+  /parse error/i,
+  /execution error at/i,
+  /error converting YAML to JSON/i,
+  /values don't meet the specifications of the schema/i,
+  /unable to build kubernetes objects from release manifest/i,
+];
+
+export function isPermanentHelmFailure(error: unknown): boolean {
+  return error instanceof HelmError && PERMANENT_HELM_FAILURE.some((p) => p.test(error.stderr));
+}
+
 export class KubernetesDriver implements DeploymentDriver {
   readonly type = 'kubernetes' as const;
   private readonly helm: HelmCli;
@@ -82,7 +101,6 @@ export class KubernetesDriver implements DeploymentDriver {
     this.helm = new HelmCli({
       binary: options.helmBinary ?? 'helm',
       env: options.helmEnv ?? {},
-      disableOpenApiValidation: options.disableOpenApiValidation ?? false,
       plainHttp: options.plainHttp ?? false,
     });
     const kc = options.kubeConfig;
@@ -141,6 +159,7 @@ export class KubernetesDriver implements DeploymentDriver {
           wait: deployment.options.wait,
           atomic: deployment.options.atomic,
           createNamespace: this.options.scope === 'cluster',
+          registryAuths: deployment.registryAuths,
         },
         ctx.signal,
       );
@@ -151,7 +170,9 @@ export class KubernetesDriver implements DeploymentDriver {
     // Whatever revision exists now is ours (including an atomic rollback), so it is not drift.
     const after = await this.helm.status(releaseName, namespace);
     await this.ownership.put({ ...base, revision: after?.version ?? null, inFlight: false, updatedAt: new Date().toISOString() });
-    if (failure && isAtomicRollback(failure)) throw new PermanentApplyError((failure as Error).message);
+    if (failure && (isAtomicRollback(failure) || isPermanentHelmFailure(failure))) throw new PermanentApplyError((failure as Error).message);
+    // A registry refusing the chart: reported once, retried when the credential or revision changes.
+    if (failure instanceof HelmError && isRegistryAuthFailure(failure.message)) throw new PermanentApplyError(failure.message);
     if (failure) throw failure;
   }
 

@@ -8,16 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
-import type { ChartRef } from '../../protocol/index.js';
+import type { ChartRef, RegistryAuth } from '../../protocol/index.js';
 import { PermanentApplyError } from '../core/driver.js';
 
 export interface HelmOptions {
   /** helm binary; default `helm` on PATH. */
   binary: string;
-  /** Extra environment for helm: HELM_DRIVER, HELM_DRIVER_SQL_CONNECTION_STRING, HELM_*_HOME, KUBECONFIG. */
+  /** Extra environment for helm (HELM_*_HOME, KUBECONFIG) over the inherited one. */
   env: Record<string, string>;
-  /** Pass --disable-openapi-validation (needed when the API server serves no OpenAPI schema). */
-  disableOpenApiValidation: boolean;
   /** Pass --plain-http for oci:// charts (a registry without TLS). */
   plainHttp: boolean;
 }
@@ -39,6 +37,19 @@ export interface UpgradeRequest {
   wait: boolean;
   atomic: boolean;
   createNamespace: boolean;
+  /** Registry credentials of the deployment: the chart's host is logged in through helm's own options. */
+  registryAuths?: readonly RegistryAuth[];
+}
+
+/** The credential for a chart's host (oci://HOST/… or https://HOST/…), if the deployment has one. */
+export function chartCredential(chart: ChartRef, auths: readonly RegistryAuth[] = []): RegistryAuth | null {
+  let host: string;
+  try {
+    host = new URL(chart.url.replace(/^oci:/, 'http:')).host.toLowerCase();
+  } catch {
+    return null;
+  }
+  return auths.find((a) => a.host === host) ?? null;
 }
 
 export class HelmError extends Error {
@@ -83,19 +94,32 @@ export class HelmCli {
       await writeFile(valuesFile, YAML.stringify(request.values), { mode: 0o600 });
       const { chart } = request;
       const args = ['upgrade', '--install', request.releaseName];
-      if (chart.digest) {
-        // Install exactly the archive the hub checked: pull it, compare its digest, install the file.
+      const credential = chartCredential(chart, request.registryAuths);
+      // A pinned digest without a credential: install exactly the archive the hub checked (pull, compare, install the file).
+      const pinned = Boolean(chart.digest) && !credential;
+      if (pinned) {
         args.push(await this.pullVerified(chart, dir, signal));
+      } else if (chart.type === 'oci') {
+        args.push(chart.url);
+        if (this.options.plainHttp) args.push('--plain-http');
+        if (credential) {
+          // helm's own option: a registry config (docker config format) for this call only.
+          const registryConfig = path.join(dir, 'registry-config.json');
+          const auth = Buffer.from(`${credential.username}:${credential.password}`).toString('base64');
+          await writeFile(registryConfig, JSON.stringify({ auths: { [credential.host]: { auth } } }), { mode: 0o600 });
+          args.push('--registry-config', registryConfig);
+        }
       } else {
-        args.push(...this.chartArgs(chart));
+        if (!chart.name) throw new Error(`chart name is missing for repository ${chart.url}`);
+        args.push(chart.name, '--repo', chart.url);
+        if (credential) args.push('--username', credential.username, '--password', credential.password);
       }
-      if (!chart.digest) args.push('--version', chart.version);
+      if (!pinned) args.push('--version', chart.version);
       args.push('--namespace', request.namespace, '--values', valuesFile);
       args.push('--timeout', `${Math.max(1, Math.round(request.timeoutSeconds))}s`);
       if (request.wait || request.atomic) args.push('--wait');
       if (request.atomic) args.push('--atomic');
       if (request.createNamespace) args.push('--create-namespace');
-      if (this.options.disableOpenApiValidation) args.push('--disable-openapi-validation');
       await this.run(args, signal, `helm upgrade --install ${request.releaseName} (namespace ${request.namespace})`);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -1,8 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { WireDeployment, WireDesiredState } from '../../protocol/index.js';
-import { formatComposeEnvFile, parseComposeEnvFile } from '../validation/env-file.js';
+import { formatComposeEnvFile, parseEnvFileKeepingSecrets } from '../validation/env-file.js';
 import { mergeUserValues } from '../validation/values.js';
 import { parseSafeYamlMapping } from '../validation/yaml.js';
+import type { Keyring } from '../secrets/encryption.js';
+import { loadRegistryCredentials, loadSecretValues, registryHostOf, type SecretLookup } from '../secrets/resolve.js';
+import { MissingSecretError, referencesInValue, renderValue } from '../secrets/templates.js';
 
 /** Tombstones older than this are no longer sent: an agent offline longer keeps the data. */
 const TOMBSTONE_DAYS = 7;
@@ -21,15 +24,39 @@ export function mergeValues(baseValues: string | null, revisionValues: string | 
   return mergeUserValues(parseSafeYamlMapping(baseValues ?? ''), parseSafeYamlMapping(revisionValues ?? ''));
 }
 
-/** The version's .env template with the deployment's entries layered on top, as compose reads them. */
-export function renderEnvFile(template: string | null, envFile: string | null): string {
-  const base = parseComposeEnvFile(template ?? '');
-  return formatComposeEnvFile({ ...base, ...parseComposeEnvFile(envFile ?? '', (k) => base[k]) });
+/**
+ * The version's .env template with the deployment's entries layered on top, as compose reads them
+ * (the deployment's entries may interpolate the template's); secret references unrendered.
+ */
+export function mergeEnvFile(template: string | null, envFile: string | null): Record<string, string> {
+  const base = parseEnvFileKeepingSecrets(template ?? '');
+  return { ...base, ...parseEnvFileKeepingSecrets(envFile ?? '', (k) => base[k]) };
+}
+
+/** The registry hosts of a compose file's images; null when one is built from variables (then: all). */
+export function imageHostsOf(composeFile: string): Set<string> | null {
+  let compose: { services?: Record<string, { image?: unknown }> } | null;
+  try {
+    compose = parseSafeYamlMapping(composeFile) as typeof compose;
+  } catch {
+    return null;
+  }
+  const hosts = new Set<string>();
+  for (const service of Object.values(compose?.services ?? {})) {
+    const image = service?.image;
+    if (typeof image !== 'string') continue;
+    if (image.includes('$')) return null;
+    hosts.add(registryHostOf(image));
+  }
+  return hosts;
 }
 
 /** One row of the query below; its column types come from the contract where it has them. */
 interface DesiredRow {
   target_id: string;
+  organization_id: string;
+  application_id: string | null;
+  revision_created_at: Date | null;
   target_type: WireDesiredState['targetType'];
   namespace: string | null;
   scope: WireDesiredState['scope'];
@@ -60,14 +87,14 @@ interface DesiredRow {
  * the hub's hottest read (every change, every agent connect), and hydrating entities for it cost
  * more than the database work.
  */
-export async function loadDesiredStates(em: EntityManager, targetIds: readonly string[]): Promise<Map<string, WireDesiredState>> {
+export async function loadDesiredStates(em: EntityManager, targetIds: readonly string[], keyring: Keyring): Promise<Map<string, WireDesiredState>> {
   const ids = [...new Set(targetIds)];
   const states = new Map<string, WireDesiredState>();
   if (ids.length === 0) return states;
   const since = new Date(Date.now() - TOMBSTONE_DAYS * 86_400_000);
   const [rows, tombstones] = await Promise.all([
     em.execute<DesiredRow[]>(
-      `select t.id as target_id, t.type as target_type, t.namespace, t.scope, t.logs_enabled,
+      `select t.id as target_id, t.organization_id, d.application_id, r.created_at as revision_created_at, t.type as target_type, t.namespace, t.scope, t.logs_enabled,
               d.id as deployment_id, d.compose_type, d.release_name, d.helm_options,
               r.id as revision_id, r.env_file, r.values_yaml, a.name as application_name,
               v.name as version_name, v.compose_file, v.env_template, v.chart_type, v.chart_url, v.chart_name, v.chart_version, v.chart_digest, v.base_values,
@@ -87,13 +114,55 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
       [ids, since],
     ),
   ]);
-  for (const row of rows) {
+  // Secrets and registry credentials: one query each for the whole batch.
+  const renderable = rows.map((row) => {
+    if (!row.deployment_id || !row.revision_id) return null;
+    const env = row.compose_type ? mergeEnvFile(row.env_template ?? null, row.env_file ?? null) : null;
+    const values = row.compose_type ? null : mergeValues(row.base_values ?? null, row.values_yaml ?? null);
+    let names: Set<string>;
+    try {
+      names = referencesInValue('template', env ?? values);
+    } catch {
+      names = new Set(); // refused when written; nothing to resolve
+    }
+    return { env, values, names };
+  });
+  const lookups: SecretLookup[] = rows.flatMap((row, i) => {
+    const r = renderable[i];
+    return r && r.names.size > 0 ? [{ organizationId: row.organization_id, targetId: row.target_id, names: r.names, at: row.revision_created_at ? new Date(row.revision_created_at) : null }] : [];
+  });
+  const secrets = await loadSecretValues(em, lookups, keyring);
+  const credentials = await loadRegistryCredentials(em, rows.filter((r) => r.deployment_id).map((r) => r.organization_id), keyring);
+
+  rows.forEach((row, i) => {
     let state = states.get(row.target_id);
     if (!state) {
       state = { targetId: row.target_id, targetType: row.target_type, namespace: row.namespace ?? null, scope: row.scope ?? null, deployments: [], deleted: [] };
       states.set(row.target_id, state);
     }
-    if (!row.deployment_id || !row.revision_id) continue;
+    const r = renderable[i];
+    if (!r || !row.deployment_id || !row.revision_id) return;
+    let error: string | null = null;
+    let env = r.env;
+    let values = r.values;
+    if (r.names.size > 0) {
+      try {
+        const resolved = secrets.resolve({ organizationId: row.organization_id, targetId: row.target_id, names: r.names, at: row.revision_created_at ? new Date(row.revision_created_at) : null });
+        if (env) env = renderValue(env, resolved);
+        if (values) values = renderValue(values, resolved);
+      } catch (err) {
+        // Never the value: only which secret could not be rendered, and why.
+        error = err instanceof MissingSecretError ? `cannot render this revision: ${err.message} for this target` : `cannot render this revision's secrets: ${(err as Error).message}`;
+        env = {};
+        values = {};
+      }
+    }
+    const registryAuths = credentials.select(
+      row.organization_id,
+      row.application_id!,
+      row.target_id,
+      row.compose_type ? imageHostsOf(row.compose_file ?? '') : null,
+    );
     const base = {
       deploymentId: row.deployment_id,
       revisionId: row.revision_id,
@@ -101,6 +170,8 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
       versionName: row.version_name!,
       restartMarker: row.restart_marker ?? null,
       logsEnabled: row.logs_enabled,
+      registryAuths,
+      error,
     };
     const desired: WireDeployment = row.compose_type
       ? {
@@ -110,7 +181,7 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
             composeType: row.compose_type,
             projectName: projectName(row.deployment_id),
             composeFile: row.compose_file ?? '',
-            envFile: renderEnvFile(row.env_template ?? null, row.env_file ?? null),
+            envFile: formatComposeEnvFile(env ?? {}),
           },
           kubernetes: null,
         }
@@ -122,12 +193,12 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
             releaseName: row.release_name!,
             namespace: state.namespace ?? 'default',
             chart: { type: row.chart_type!, url: row.chart_url!, name: row.chart_name ?? null, version: row.chart_version!, digest: row.chart_digest ?? null },
-            values: mergeValues(row.base_values ?? null, row.values_yaml ?? null),
+            values: values ?? {},
             ...(row.helm_options ?? { timeoutSeconds: 300, atomic: false, wait: false, ignoreDrift: false }),
           },
         };
     state.deployments.push(desired);
-  }
+  });
   for (const t of tombstones) states.get(t.target_id)?.deleted.push({ deploymentId: t.deployment_id, removeVolumes: t.remove_volumes });
   return states;
 }

@@ -5,6 +5,7 @@ import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../logger.js';
 import { PushChannel } from './channel.js';
 import { loadDesiredStates } from './desired-state.js';
+import type { Keyring } from '../secrets/encryption.js';
 import type { HubMetrics } from '../metrics/metrics.js';
 
 /** Most targets loaded in one batch of queries when many change at once. */
@@ -28,6 +29,7 @@ export class DesiredStateFanout {
     private readonly rootEm: EntityManager,
     bus: EventBus,
     private readonly logger: Logger,
+    private readonly keyring: Keyring,
     private readonly metrics?: HubMetrics,
   ) {
     bus.on('targetsChanged', ({ targetIds }) => {
@@ -77,7 +79,7 @@ export class DesiredStateFanout {
         const batch = [...this.pending].slice(0, LOAD_BATCH);
         for (const id of batch) this.pending.delete(id);
         try {
-          const states = await loadDesiredStates(this.rootEm.fork(), batch);
+          const states = await loadDesiredStates(this.rootEm.fork(), batch, this.keyring);
           for (const id of batch) {
             const state = states.get(id);
             const subs = this.subscribers.get(id);

@@ -1,8 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { VendorPrincipal } from '../context.js';
 import { ConflictError, InvalidInputError, RuleViolationError } from '../errors.js';
+import { referencesInValue } from '../secrets/templates.js';
 import { findOwned, flushOrConflict } from '../scoping.js';
-import { limitDocument, refuseOnErrors, requireName, requireUrl } from '../validation.js';
+import { limitDocument, parseEnvFile, parseYamlMapping, refuseOnErrors, requireName, requireUrl } from '../validation.js';
 import { checkDockerVersion, checkKubernetesVersion, DEFAULT_CHECK_SETTINGS, type CheckSettings } from '../validation/checks.js';
 import type { Finding } from '../validation/findings.js';
 import { Application, ApplicationVersion, type ChartType, type DeploymentType } from './entities.js';
@@ -64,6 +65,7 @@ export class ApplicationService {
     const findings = await this.checkDockerVersion(input);
     refuseOnErrors(findings);
     const envTemplate = input.envTemplate ?? '';
+    referencesInValue('envTemplate', parseEnvFile('envTemplate', envTemplate));
     const version = this.em.create(ApplicationVersion, { application: app, name, composeFile: input.composeFile, envTemplate, findings: findings.length > 0 ? findings : null });
     await flushOrConflict(this.em, () => new ConflictError('name', `application "${app.name}" already has a version named "${name}"`));
     return version;
@@ -91,6 +93,9 @@ export class ApplicationService {
     const chartVersion = input.chartVersion.trim();
     const baseValues = input.baseValues ?? '';
     const valuesTemplate = input.valuesTemplate ?? '';
+    referencesInValue('baseValues', parseYamlMapping('baseValues', baseValues));
+    referencesInValue('valuesTemplate', parseYamlMapping('valuesTemplate', valuesTemplate));
+    limitDocument('chartUrl', input.chartUrl);
     const version = this.em.create(ApplicationVersion, {
       application: app,
       name,

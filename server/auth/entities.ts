@@ -20,3 +20,23 @@ export const ApiKey = defineEntity({
   },
 });
 export type ApiKey = InferEntity<typeof ApiKey>;
+
+/**
+ * A signed-in person's browser session. The cookie holds a random secret; only its SHA-256 is
+ * stored. `csrfToken` must accompany every cookie-authenticated write (X-CSRF-Token header).
+ */
+export const Session = defineEntity({
+  name: 'Session',
+  tableName: 'user_session',
+  properties: {
+    id: p.uuid().primary().onCreate(() => randomUUID()),
+    tokenHash: p.string().length(64).unique(),
+    csrfToken: p.string(),
+    user: () => p.manyToOne(User).deleteRule('cascade'),
+    organization: () => p.manyToOne(Organization).deleteRule('cascade'),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    lastSeenAt: p.datetime().onCreate(() => new Date()),
+    expiresAt: p.datetime().index(),
+  },
+});
+export type Session = InferEntity<typeof Session>;

@@ -1,5 +1,5 @@
 import { ApplicationVersion, Application } from '../applications/entities.js';
-import { ApiKey } from '../auth/entities.js';
+import { ApiKey, Session } from '../auth/entities.js';
 import {
   DeletedDeployment,
   Deployment,
@@ -8,16 +8,20 @@ import {
   LogEntry,
   StatusTransition,
 } from '../deployments/entities.js';
-import { Membership, Organization, Setting, User } from '../orgs/entities.js';
+import { Invitation, Membership, Organization, Setting, User } from '../orgs/entities.js';
 import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
+import { RegistryCredential, Secret, SecretValue } from '../secrets/entities.js';
+import { Rollout, RolloutEvent, RolloutMember } from '../rollouts/entities.js';
 
 /** Every entity of the hub, in one list for the ORM and the migrator. */
 export const entities = [
   Organization,
   User,
   Membership,
+  Invitation,
   Setting,
   ApiKey,
+  Session,
   Application,
   ApplicationVersion,
   DeploymentTarget,
@@ -28,4 +32,10 @@ export const entities = [
   StatusTransition,
   DeletedDeployment,
   LogEntry,
+  Secret,
+  SecretValue,
+  RegistryCredential,
+  Rollout,
+  RolloutMember,
+  RolloutEvent,
 ];

@@ -5,10 +5,12 @@ import { findOwned, flushOrConflict, isUuid } from '../scoping.js';
 import { parseEnvFile, parseYamlMapping, refuseOnErrors, requireDns1123Label } from '../validation.js';
 import { checkDockerDeployment, checkKubernetesDeployment, DEFAULT_CHECK_SETTINGS, type CheckSettings } from '../validation/checks.js';
 import type { Finding } from '../validation/findings.js';
+import { referencesInValue } from '../secrets/templates.js';
 import { Application, ApplicationVersion } from '../applications/entities.js';
 import { DeploymentTarget } from '../targets/entities.js';
 import { DeletedDeployment, Deployment, DeploymentRevision, type ComposeType } from './entities.js';
 import { NotFoundError } from '../errors.js';
+import { requireSecretsDefined, revisionReferences } from '../secrets/service.js';
 
 export interface HelmOptionsInput {
   timeoutSeconds?: number | null;
@@ -44,6 +46,18 @@ function helmOptions(base: typeof DEFAULT_HELM_OPTIONS, input: HelmOptionsInput 
     throw new InvalidInputError('timeoutSeconds', 'must be a whole number of seconds between 10 and 3600');
   }
   return merged;
+}
+
+/** Secret references of a revision's content; a malformed reference is an InvalidInputError on `field`. */
+function referencedSecrets(version: ApplicationVersion, envFile: string | null, valuesYaml: string | null, field: string): Set<string> {
+  const row = { compose_type: version.composeFile ? 'compose' : null, env_template: version.envTemplate ?? null, env_file: envFile, base_values: version.baseValues ?? null, values_yaml: valuesYaml };
+  // Syntax first (names the field), then the names.
+  for (const text of [envFile, valuesYaml]) if (text) parseReferencesStrict(field, row.compose_type ? 'env' : 'yaml', text);
+  return revisionReferences(row);
+}
+
+function parseReferencesStrict(field: string, kind: 'env' | 'yaml', text: string): void {
+  referencesInValue(field, kind === 'env' ? parseEnvFile(field, text) : parseYamlMapping(field, text));
 }
 
 /** Rules for deployments and their append-only revisions. Every change notifies the target. */
@@ -166,6 +180,8 @@ export class DeploymentService {
         fields = { composeType: null, releaseName, helmOptions: helmOptions(DEFAULT_HELM_OPTIONS, input.kubernetes) };
         revisionFields = { envFile: null, valuesYaml };
       }
+      const field = app.type === 'docker' ? 'docker.envFile' : 'kubernetes.valuesYaml';
+      await requireSecretsDefined(em, this.hub, this.actor.organizationId, target, referencedSecrets(version, revisionFields.envFile, revisionFields.valuesYaml, field), field);
       const deployment = em.create(Deployment, {
         organization: this.actor.organizationId,
         target,
@@ -221,6 +237,9 @@ export class DeploymentService {
         if (isDocker) throw new InvalidInputError('helmOptions', 'only kubernetes deployments have helm options');
         deployment.helmOptions = helmOptions(deployment.helmOptions ?? DEFAULT_HELM_OPTIONS, input.helmOptions);
       }
+      const field = isDocker ? 'envFile' : 'valuesYaml';
+      await em.populate(deployment, ['target']);
+      await requireSecretsDefined(em, this.hub, this.actor.organizationId, deployment.target, referencedSecrets(version, envFile ?? null, valuesYaml ?? null, field), field);
       this.appendRevision(em, deployment, { version, envFile, valuesYaml, forceRestart: false });
       await em.flush();
       await this.hub.bus.publish(em, 'targetsChanged', { targetIds: [deployment.target.id] });
@@ -296,6 +315,16 @@ export class DeploymentService {
         throw new RuleViolationError('version_of_other_application', `version "${version.name}" does not belong to application "${app.name}"`);
       }
       for (const t of targetIds ?? []) if (!isUuid(t)) throw new NotFoundError('deployment target', t);
+      // Every deployment must be able to render the new version's secrets on its own target.
+      const current = await em.find(
+        Deployment,
+        { application: app.id, organization: this.actor.organizationId, ...(targetIds ? { target: { $in: targetIds } } : {}) },
+        { populate: ['currentRevision', 'target'] },
+      );
+      for (const d of current) {
+        const names = referencedSecrets(version, d.currentRevision?.envFile ?? null, d.currentRevision?.valuesYaml ?? null, 'versionId');
+        await requireSecretsDefined(em, this.hub, this.actor.organizationId, d.target, names, 'versionId');
+      }
       // Set-based: one statement appends a revision to every matching deployment and moves its
       // pointer, however many there are (a rollout to 1 000 targets stays one round trip).
       const moved: { id: string; target_id: string }[] = await em.execute(

@@ -26,7 +26,7 @@ const RevisionRef = builder.loadableObjectRef<DeploymentRevision, string>('Deplo
 });
 const StatusRef = builder.objectRef<DeploymentStatus>('DeploymentStatus');
 const TransitionRef = builder.objectRef<StatusTransition>('StatusTransition');
-const LogEntryRef = builder.objectRef<LogEntry>('LogEntry');
+export const LogEntryRef = builder.objectRef<LogEntry>('LogEntry');
 
 const HelmOptionsRef = builder.objectRef<NonNullable<Deployment['helmOptions']>>('HelmOptions').implement({
   fields: (t) => ({
@@ -133,6 +133,7 @@ TransitionRef.implement({
 
 LogEntryRef.implement({
   fields: (t) => ({
+    id: t.exposeID('id', { description: 'Increases with every stored line of a deployment.' }),
     resource: t.exposeString('resource'),
     stream: t.exposeString('stream'),
     timestamp: t.field({ type: 'DateTime', resolve: (l) => l.timestamp }),

@@ -26,6 +26,8 @@ export const User = defineEntity({
     id: p.uuid().primary().onCreate(() => randomUUID()),
     email: p.string().unique(),
     name: p.string(),
+    /** scrypt (server/auth/passwords.ts); null: the user cannot sign in with a password (API keys only). */
+    passwordHash: p.text().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });
@@ -53,3 +55,27 @@ export const Setting = defineEntity({
   },
 });
 export type Setting = InferEntity<typeof Setting>;
+
+/**
+ * An invitation to join an organization with a role, for an e-mail address. Accepted once, by
+ * whoever holds its token (sent to that address): only a SHA-256 of the token is stored, and the
+ * token is shown once, to the admin who created it. Membership across organizations needs one.
+ */
+export const Invitation = defineEntity({
+  name: 'Invitation',
+  properties: {
+    id: p.uuid().primary().onCreate(() => randomUUID()),
+    organization: () => p.manyToOne(Organization).deleteRule('cascade'),
+    email: p.string(),
+    role: p.enum([...ROLES]).nativeEnumName('membership_role'),
+    /** The name for a new account, when the address has none yet. */
+    suggestedName: p.string().nullable(),
+    tokenHash: p.string().length(64).unique(),
+    invitedBy: () => p.manyToOne(User).deleteRule('set null').nullable(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    expiresAt: p.datetime(),
+    acceptedAt: p.datetime().nullable(),
+    revokedAt: p.datetime().nullable(),
+  },
+});
+export type Invitation = InferEntity<typeof Invitation>;

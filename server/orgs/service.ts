@@ -1,11 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { VendorPrincipal } from '../context.js';
-import { ConflictError, InvalidInputError, RuleViolationError } from '../errors.js';
-import { findOwned, flushOrConflict } from '../scoping.js';
-import { requireName } from '../validation.js';
+import { RuleViolationError } from '../errors.js';
+import { findOwned } from '../scoping.js';
 import { Membership, Organization, User, type Role } from './entities.js';
-
-const EMAIL = /^[^@\s]+@[^@\s]+$/;
 
 /** Members of the caller's organization. */
 export class OrganizationService {
@@ -20,15 +17,6 @@ export class OrganizationService {
 
   members(): Promise<Membership[]> {
     return this.em.find(Membership, { organization: this.actor.organizationId }, { populate: ['user'], orderBy: { createdAt: 'asc' } });
-  }
-
-  async addMember(input: { email: string; name: string; role: Role }): Promise<Membership> {
-    const email = input.email.trim().toLowerCase();
-    if (!EMAIL.test(email)) throw new InvalidInputError('email', `"${input.email}" is not an email address`);
-    const user = (await this.em.findOne(User, { email })) ?? this.em.create(User, { email, name: requireName('name', input.name) });
-    const membership = this.em.create(Membership, { organization: this.actor.organizationId, user, role: input.role });
-    await flushOrConflict(this.em, () => new ConflictError('email', `${email} is already a member`));
-    return membership;
   }
 
   async setMemberRole(membershipId: string, role: Role): Promise<Membership> {

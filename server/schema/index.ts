@@ -5,9 +5,12 @@ import '../orgs/types.js';
 import '../applications/types.js';
 import '../targets/types.js';
 import '../deployments/types.js';
+import '../secrets/types.js';
+import '../deployments/logs.js';
 import '../agents/types.js';
 import '../events/types.js';
 import '../validation/types.js';
+import '../rollouts/types.js';
 
 /** The whole API, types sorted so the printed schema.graphql is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

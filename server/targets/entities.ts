@@ -31,6 +31,15 @@ export const DeploymentTarget = defineEntity({
     agentVersion: p.string().nullable(),
     agentHost: p.string().nullable(),
     lastSeenAt: p.datetime().nullable(),
+    /** Vendor-set key/value labels (Kubernetes label syntax), selected by rollouts: see server/labels/. */
+    labels: p.json<Record<string, string>>().defaultRaw(`'{}'`).onCreate(() => ({})),
+    /** IANA time zone the maintenance windows are read in. */
+    timeZone: p.string().default('UTC'),
+    /** Weekly ranges when the target accepts rollout updates; null or empty: any time. See server/rollouts/windows.ts. */
+    maintenanceWindows: p.json<{ days: string[]; start: string; end: string }[]>().nullable(),
+    /** The last refused agent login of this target (wrong secret, no access yet), for the vendor to see. */
+    lastLoginFailureAt: p.datetime().nullable(),
+    lastLoginFailureReason: p.string().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });

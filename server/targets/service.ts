@@ -6,13 +6,32 @@ import { requireDns1123Label, requireName } from '../validation.js';
 import type { DeploymentType } from '../applications/entities.js';
 import { hashSecret, newSecret } from '../auth/secrets.js';
 import { AgentConnection, DeploymentTarget, type TargetScope } from './entities.js';
-import { installInstructions } from './install.js';
+import { hubUrlWarning, installInstructions } from './install.js';
+import { matchesSelector, parseSelector, validateLabels } from '../labels/labels.js';
+import { validateTimeZone, validateWindows } from '../rollouts/windows.js';
+
+/** Labels and maintenance windows as the API takes them. */
+export interface TargetPlacementInput {
+  labels?: { key: string; value: string }[] | null;
+  timeZone?: string | null;
+  maintenanceWindows?: { days: string[]; start: string; end: string }[] | null;
+}
+
+function placement(input: TargetPlacementInput): Partial<Pick<DeploymentTarget, 'labels' | 'timeZone' | 'maintenanceWindows'>> {
+  const out: Partial<Pick<DeploymentTarget, 'labels' | 'timeZone' | 'maintenanceWindows'>> = {};
+  if (input.labels != null) out.labels = validateLabels('labels', input.labels);
+  if (input.timeZone != null) out.timeZone = validateTimeZone('timeZone', input.timeZone);
+  if (input.maintenanceWindows != null) out.maintenanceWindows = validateWindows('maintenanceWindows', input.maintenanceWindows);
+  return out;
+}
 
 export interface TargetAccess {
   target: DeploymentTarget;
   secret: string;
   hubUrl: string;
   installCommand: string;
+  installComposeFile: string | null;
+  warnings: string[];
 }
 
 /** Seconds without a heartbeat after which a connection row no longer counts as connected. */
@@ -29,12 +48,14 @@ export class TargetService {
     return findOwned(this.em, DeploymentTarget, 'deployment target', id, { organization: this.actor.organizationId });
   }
 
-  listTargets(limit: number, offset: number, type?: DeploymentType | null): Promise<DeploymentTarget[]> {
-    return this.em.find(
-      DeploymentTarget,
-      { organization: this.actor.organizationId, ...(type ? { type } : {}) },
-      { orderBy: { createdAt: 'asc', id: 'asc' }, limit, offset },
-    );
+  async listTargets(limit: number, offset: number, type?: DeploymentType | null, selector?: string | null): Promise<DeploymentTarget[]> {
+    const where = { organization: this.actor.organizationId, ...(type ? { type } : {}) };
+    const orderBy = { createdAt: 'asc', id: 'asc' } as const;
+    if (!selector) return this.em.find(DeploymentTarget, where, { orderBy, limit, offset });
+    // Labels are matched in code (one parser and matcher for the API and rollouts).
+    const parsed = parseSelector('selector', selector);
+    const all = await this.em.find(DeploymentTarget, where, { orderBy });
+    return all.filter((t) => matchesSelector(parsed, t.labels ?? {})).slice(offset, offset + limit);
   }
 
   async createTarget(input: {
@@ -43,7 +64,7 @@ export class TargetService {
     namespace?: string | null;
     scope?: TargetScope | null;
     logsEnabled?: boolean | null;
-  }): Promise<DeploymentTarget> {
+  } & TargetPlacementInput): Promise<DeploymentTarget> {
     const name = requireName('name', input.name);
     let namespace: string | null = null;
     let scope: TargetScope | null = null;
@@ -63,15 +84,20 @@ export class TargetService {
       namespace,
       scope,
       logsEnabled: input.logsEnabled ?? false,
+      ...placement(input),
     });
     await flushOrConflict(this.em, () => new ConflictError('name', `a deployment target named "${name}" already exists`));
     return target;
   }
 
-  async updateTarget(id: string, input: { name?: string | null; logsEnabled?: boolean | null }): Promise<DeploymentTarget> {
+  async updateTarget(id: string, input: { name?: string | null; logsEnabled?: boolean | null } & TargetPlacementInput): Promise<DeploymentTarget> {
     return this.em.transactional(async (em) => {
       const target = await findOwned(em, DeploymentTarget, 'deployment target', id, { organization: this.actor.organizationId });
       if (input.name != null) target.name = requireName('name', input.name);
+      const changed = placement(input);
+      Object.assign(target, changed);
+      // Rollouts waiting on this target's window re-plan at once.
+      if (changed.maintenanceWindows !== undefined || changed.timeZone !== undefined) await this.hub.bus.publish(em, 'rolloutsChanged', { organizationId: this.actor.organizationId, rolloutIds: ['*'] });
       if (input.logsEnabled != null && input.logsEnabled !== target.logsEnabled) {
         target.logsEnabled = input.logsEnabled;
         // Log streaming is part of what the agent runs: it needs the new desired state.
@@ -110,9 +136,16 @@ export class TargetService {
       await this.hub.bus.publish(em, 'credentialRotated', { targetId: t.id, generation: t.credentialGeneration });
       return t;
     });
-    const hubUrl = this.hub.env.DISTR_PUBLIC_URL ?? `http://localhost:${this.hub.env.PORT}`;
-    return { target, secret, hubUrl, installCommand: installInstructions(target, hubUrl) };
+    const hubUrl = publicHubUrl(this.hub.env);
+    const install = installInstructions(target, hubUrl, this.hub.env.DISTR_DOCKER_AGENT_IMAGE);
+    const warning = hubUrlWarning(hubUrl, this.hub.env.DISTR_PUBLIC_URL !== undefined);
+    return { target, secret, hubUrl, installCommand: install.command, installComposeFile: install.composeFile, warnings: warning ? [warning] : [] };
   }
+}
+
+/** The URL install commands give agents: DISTR_PUBLIC_URL, else this hub's own port on localhost. */
+export function publicHubUrl(env: { DISTR_PUBLIC_URL?: string; PORT: number }): string {
+  return (env.DISTR_PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
 }
 
 /** Which of these targets have a live agent socket on any hub replica. */

@@ -4,13 +4,45 @@ import { DeletedRef, MUTATION_ERRORS } from '../schema/errors.js';
 import { byId, loadByIds } from '../schema/loaders.js';
 import { DeploymentTypeEnum } from '../applications/types.js';
 import { DeploymentTarget, TARGET_SCOPES } from './entities.js';
+import { WEEKDAYS, type MaintenanceWindow } from '../rollouts/windows.js';
 import { connectedTargetIds, TargetService, type TargetAccess } from './service.js';
+
+export const LabelRef = builder.objectRef<{ key: string; value: string }>('Label').implement({
+  fields: (t) => ({ key: t.exposeString('key'), value: t.exposeString('value') }),
+});
+
+export const LabelInput = builder.inputType('LabelInput', {
+  fields: (t) => ({ key: t.string({ required: true }), value: t.string({ required: true }) }),
+});
+
+export const WeekdayEnum = builder.enumType('Weekday', { values: WEEKDAYS });
+
+const MaintenanceWindowRef = builder.objectRef<MaintenanceWindow>('MaintenanceWindow').implement({
+  description: "A weekly range in the target's time zone; an end not after the start runs over midnight.",
+  fields: (t) => ({
+    days: t.field({ type: [WeekdayEnum], resolve: (w) => w.days }),
+    start: t.exposeString('start', { description: 'HH:MM, local time.' }),
+    end: t.exposeString('end', { description: 'HH:MM, local time.' }),
+  }),
+});
+
+const MaintenanceWindowInput = builder.inputType('MaintenanceWindowInput', {
+  fields: (t) => ({
+    days: t.field({ type: [WeekdayEnum], required: true }),
+    start: t.string({ required: true, description: 'HH:MM (24 h), local time.' }),
+    end: t.string({ required: true, description: 'HH:MM (24 h); not after start: the window runs over midnight.' }),
+  }),
+});
 
 export const TargetScopeEnum = builder.enumType('TargetScope', { values: TARGET_SCOPES });
 
 export const DeploymentTargetRef = builder.loadableObjectRef<DeploymentTarget, string>('DeploymentTarget', {
   load: loadByIds(DeploymentTarget),
   sort: byId,
+});
+
+const FailedLoginRef = builder.objectRef<{ at: Date; reason: string }>('AgentFailedLogin').implement({
+  fields: (t) => ({ at: t.field({ type: 'DateTime', resolve: (f) => f.at }), reason: t.exposeString('reason') }),
 });
 
 const AgentLivenessRef = builder.objectRef<DeploymentTarget>('AgentLiveness');
@@ -28,6 +60,12 @@ AgentLivenessRef.implement({
     lastSeenAt: t.field({ type: 'DateTime', nullable: true, resolve: (t) => t.lastSeenAt ?? null }),
     agentVersion: t.string({ nullable: true, resolve: (t) => t.agentVersion ?? null }),
     agentHost: t.string({ nullable: true, resolve: (t) => t.agentHost ?? null }),
+    lastFailedLogin: t.field({
+      type: FailedLoginRef,
+      nullable: true,
+      description: "The last refused login of this target's agent (time and reason): why an agent may never connect.",
+      resolve: (t) => (t.lastLoginFailureAt ? { at: t.lastLoginFailureAt, reason: t.lastLoginFailureReason ?? 'unknown' } : null),
+    }),
   }),
 });
 
@@ -40,6 +78,17 @@ DeploymentTargetRef.implement({
     namespace: t.string({ nullable: true, resolve: (x) => x.namespace ?? null }),
     scope: t.field({ type: TargetScopeEnum, nullable: true, resolve: (x) => x.scope ?? null }),
     logsEnabled: t.exposeBoolean('logsEnabled'),
+    labels: t.field({
+      type: [LabelRef],
+      description: 'Key/value labels set by the vendor (Kubernetes label syntax), sorted by key; rollouts select targets by them.',
+      resolve: (x) => Object.entries(x.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => ({ key, value })),
+    }),
+    timeZone: t.exposeString('timeZone', { description: 'IANA time zone the maintenance windows are read in.' }),
+    maintenanceWindows: t.field({
+      type: [MaintenanceWindowRef],
+      description: 'Weekly ranges when rollouts may update this target; empty: any time.',
+      resolve: (x) => (x.maintenanceWindows ?? []) as never,
+    }),
     hasAccess: t.boolean({ description: 'Whether an agent credential has been created.', resolve: (x) => x.credentialHash != null }),
     agent: t.field({ type: AgentLivenessRef, resolve: (x) => x }),
     createdAt: t.field({ type: 'DateTime', resolve: (x) => x.createdAt }),
@@ -54,6 +103,8 @@ const TargetAccessRef = builder.objectRef<TargetAccess>('DeploymentTargetAccess'
     secret: t.exposeString('secret'),
     hubUrl: t.exposeString('hubUrl'),
     installCommand: t.exposeString('installCommand', { description: 'Shell commands that install the agent: they ask for the secret and keep it in a private file (docker run mounts it, helm install --set-file reads it), so it never appears on a command line.' }),
+    installComposeFile: t.exposeString('installComposeFile', { nullable: true, description: 'docker targets: the agent as a compose file (next to a target-secret file).' }),
+    warnings: t.exposeStringList('warnings', { description: 'Problems with these instructions, e.g. a hub URL agents cannot reach.' }),
   }),
 });
 
@@ -61,9 +112,14 @@ builder.queryFields((t) => ({
   deploymentTargets: t.connection({
     type: DeploymentTargetRef,
     authScopes: { vendor: true },
-    args: { type: t.arg({ type: DeploymentTypeEnum }) },
+    args: {
+      type: t.arg({ type: DeploymentTypeEnum }),
+      selector: t.arg.string({ description: 'A label selector, e.g. `region=eu,tier in (gold,silver),!legacy`.' }),
+    },
     resolve: (_root, args, ctx) =>
-      resolveOffsetConnection({ args }, ({ limit, offset }) => new TargetService(ctx.em, vendorOf(ctx), ctx.hub).listTargets(limit, offset, args.type)),
+      resolveOffsetConnection({ args }, ({ limit, offset }) =>
+        new TargetService(ctx.em, vendorOf(ctx), ctx.hub).listTargets(limit, offset, args.type, args.selector),
+      ),
   }),
   deploymentTarget: t.field({
     type: DeploymentTargetRef,
@@ -80,11 +136,20 @@ const CreateTargetInput = builder.inputType('CreateDeploymentTargetInput', {
     namespace: t.string({ description: 'Required for kubernetes targets.' }),
     scope: t.field({ type: TargetScopeEnum, description: 'Required for kubernetes targets.' }),
     logsEnabled: t.boolean({ description: 'Stream deployment logs to the hub (default false).' }),
+    labels: t.field({ type: [LabelInput] }),
+    timeZone: t.string({ description: 'IANA time zone of the maintenance windows (default UTC).' }),
+    maintenanceWindows: t.field({ type: [MaintenanceWindowInput] }),
   }),
 });
 
 const UpdateTargetInput = builder.inputType('UpdateDeploymentTargetInput', {
-  fields: (t) => ({ name: t.string(), logsEnabled: t.boolean() }),
+  fields: (t) => ({
+    name: t.string(),
+    logsEnabled: t.boolean(),
+    labels: t.field({ type: [LabelInput], description: 'Replaces all labels ([] removes them).' }),
+    timeZone: t.string(),
+    maintenanceWindows: t.field({ type: [MaintenanceWindowInput], description: 'Replaces all windows ([]: updates any time).' }),
+  }),
 });
 
 builder.mutationFields((t) => ({

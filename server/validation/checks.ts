@@ -5,7 +5,7 @@
  * itself, and values against its values.schema.json.
  */
 import { checkCompose } from './compose.js';
-import { parseComposeEnvFile, EnvFileError } from './env-file.js';
+import { parseEnvFileKeepingSecrets, EnvFileError } from './env-file.js';
 import { finding, type Finding } from './findings.js';
 import { checkChart, type ChartInfo, type ChartReference } from './helm.js';
 import { parseImageReference, RegistryClient, RegistryError } from './registry.js';
@@ -28,7 +28,7 @@ const UNREACHABLE_MEMORY_MS = 60_000;
 
 export function parseEnvFindings(field: string, text: string): { entries: Record<string, string>; findings: Finding[] } {
   try {
-    return { entries: parseComposeEnvFile(text), findings: [] };
+    return { entries: parseEnvFileKeepingSecrets(text), findings: [] };
   } catch (error) {
     if (error instanceof EnvFileError) {
       return { entries: {}, findings: [finding('error', 'env_file_syntax', field, `line ${error.line}`, error.message, 'Lines are KEY=value (export, quotes and comments as in compose .env files).')] };

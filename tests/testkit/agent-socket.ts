@@ -66,7 +66,7 @@ export function subscribeAgent(url: string, token: string, query = DESIRED_STATE
 }
 
 function unwrap(v: any) {
-  if (v?.error) throw new Error(`subscription error: ${JSON.stringify(v.error?.message ?? v.error)}`);
+  if (v?.error) throw new Error(`subscription error: ${JSON.stringify(v.error?.message ?? v.error)} ${v.error?.code ?? ""} ${v.error?.reason ?? ""}`);
   if (v?.errors?.length) throw new Error(`subscription errors: ${JSON.stringify(v.errors)}`);
   return v.data?.agentDesiredState ?? v.data;
 }

@@ -1,4 +1,5 @@
 import { execa, type ResultPromise } from 'execa';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { startHub, type RunningHub } from '../../server/app.js';
@@ -21,10 +22,15 @@ export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
  */
 export const CHECKS_OFFLINE = { DISTR_ALLOW_UNCHECKED_CHARTS: 'true', DISTR_CHECK_IMAGES: 'false' } as const;
 
+/** One encryption key per test process, shared by its hubs (restarts and replicas decrypt alike). */
+export const TEST_ENCRYPTION_KEY = randomBytes(32).toString('base64');
+
 export interface TestHub {
   url: string;
   /** The bootstrap admin key of the first organization. */
   apiKey: string;
+  /** The first-run admin user's console sign-in. */
+  admin: { email: string; password: string };
   hub: RunningHub;
   em(): EntityManager;
   /**
@@ -39,7 +45,7 @@ export interface TestHub {
 
 /** A hub in this process on a free port, on the given (fresh) database. */
 export async function startTestHub(databaseUrl: string, env: Record<string, string> = {}, opts: { logLines?: string[] } = {}): Promise<TestHub> {
-  const hubEnv = parseHubEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: opts.logLines ? 'info' : 'silent', DISTR_KEEPALIVE_SECONDS: '2', ...CHECKS_OFFLINE, ...env });
+  const hubEnv = parseHubEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: opts.logLines ? 'info' : 'silent', DISTR_KEEPALIVE_SECONDS: '2', ...CHECKS_OFFLINE, DISTR_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, ...env });
   // With logLines, every JSON log line the hub writes is collected there (as written, after redaction).
   const sink = opts.logLines ? { write: (line: string) => void opts.logLines!.push(line) } : undefined;
   const hub = await startHub(hubEnv, databaseUrl, createLogger(hubEnv.LOG_LEVEL, sink));
@@ -57,6 +63,7 @@ export async function startTestHub(databaseUrl: string, env: Record<string, stri
   return {
     url: hub.url,
     apiKey: hub.bootstrapKey,
+    admin: hub.bootstrapAdmin!,
     hub,
     em: () => hub.runtime.rootEm.fork(),
     nextBusListener: (topic) => new Promise<void>((resolve) => waiting.set(topic, [...(waiting.get(topic) ?? []), resolve])),
@@ -83,6 +90,8 @@ export interface HubProcess {
   databaseUrl: string | null;
   port: number;
   bootstrapKey: string | null;
+  /** The first-run admin user's (admin@localhost) console password. */
+  bootstrapPassword: string | null;
   process: ResultPromise;
   output(): string;
   /** SIGTERM and wait for exit. */
@@ -99,7 +108,7 @@ export async function spawnHub(databaseUrl: string | null, opts: { port?: number
   // Run node directly (not npx) so signals reach the hub itself.
   const child = execa(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: repoRoot,
-    env: { DATABASE_URL: databaseUrl ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', DISTR_KEEPALIVE_SECONDS: '2', ...CHECKS_OFFLINE, ...opts.env },
+    env: { DATABASE_URL: databaseUrl ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', DISTR_KEEPALIVE_SECONDS: '2', ...CHECKS_OFFLINE, DISTR_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, ...opts.env },
     reject: false,
     all: true,
   });
@@ -112,11 +121,13 @@ export async function spawnHub(databaseUrl: string | null, opts: { port?: number
     child.once('exit', (code, signal) => reject(new Error(`hub exited (${code ?? signal}) before listening:\n${out}`)));
   });
   const key = /Admin API key \(shown once\): (\S+)/.exec(out)?.[1] ?? null;
+  const password = /password \(shown once\): (\S+)/.exec(out)?.[1] ?? null;
   return {
     url: `http://127.0.0.1:${port}`,
     databaseUrl,
     port,
     bootstrapKey: key,
+    bootstrapPassword: password,
     process: child,
     output: () => out,
     async stop() {

@@ -28,13 +28,17 @@ export type CreateDeploymentInput = {
 };
 
 export type CreateDeploymentTargetInput = {
+  labels?: Array<LabelInput> | null | undefined;
   /** Stream deployment logs to the hub (default false). */
   logsEnabled?: boolean | null | undefined;
+  maintenanceWindows?: Array<MaintenanceWindowInput> | null | undefined;
   name: string;
   /** Required for kubernetes targets. */
   namespace?: string | null | undefined;
   /** Required for kubernetes targets. */
   scope?: TargetScope | null | undefined;
+  /** IANA time zone of the maintenance windows (default UTC). */
+  timeZone?: string | null | undefined;
   type: DeploymentType;
 };
 
@@ -97,6 +101,19 @@ export type KubernetesDeploymentInput = {
   valuesYaml?: string | null | undefined;
 };
 
+export type LabelInput = {
+  key: string;
+  value: string;
+};
+
+export type MaintenanceWindowInput = {
+  days: Array<Weekday>;
+  /** HH:MM (24 h); not after start: the window runs over midnight. */
+  end: string;
+  /** HH:MM (24 h), local time. */
+  start: string;
+};
+
 export type TargetScope =
   | 'cluster'
   | 'namespace';
@@ -108,6 +125,15 @@ export type UpdateDeploymentInput = {
   /** Switch to this version of the same application. */
   versionId?: string | null | undefined;
 };
+
+export type Weekday =
+  | 'fri'
+  | 'mon'
+  | 'sat'
+  | 'sun'
+  | 'thu'
+  | 'tue'
+  | 'wed';
 
 type TestkitError_ConflictError_Fragment = { __typename: 'ConflictError', field: string, message: string };
 

@@ -1,0 +1,148 @@
+/**
+ * Staged rollouts in the SDK: `service.rollouts.create(…)`, actions, `watch(id)` over graphql-ws,
+ * and the placement of targets they select by (labels, maintenance windows), plus rollback.
+ */
+import { print } from 'graphql';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { DistrRequestError } from './errors.js';
+import type { CreateRolloutInput, DeploymentFieldsFragment, DeploymentTargetFieldsFragment, RolloutFieldsFragment, RolloutState, Sdk, Weekday } from './generated/graphql.js';
+import { RolloutProgressDocument, type RolloutProgressSubscription } from './generated/subscriptions.js';
+
+export type Rollout = RolloutFieldsFragment;
+export type RolloutProgress = RolloutProgressSubscription['rolloutProgress'];
+export type { RolloutState, Weekday };
+export interface MaintenanceWindow {
+  days: Weekday[];
+  /** HH:MM local time (the target's time zone). */
+  start: string;
+  end: string;
+}
+export type LabeledTarget = DeploymentTargetFieldsFragment & { labels: { key: string; value: string }[] };
+
+/** What to roll out where, and how: exactly one of selector, deploymentIds, all. */
+export type CreateRolloutRequest = Omit<CreateRolloutInput, 'applicationId' | 'versionId'> & { applicationId: string; versionId: string };
+
+export interface RolloutWatch extends AsyncIterable<RolloutProgress> {
+  close(): Promise<void>;
+}
+
+type Unwrap = <R extends { __typename: string }, N extends R['__typename'] & string>(result: R, typename: N) => Omit<Extract<R, { __typename: N }>, '__typename'>;
+type AllPages = <T>(fetchPage: (after: string | null) => Promise<{ nodes: T[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }>) => Promise<T[]>;
+
+const PAGE_SIZE = 100;
+const FINAL: RolloutState[] = ['completed', 'aborted'];
+
+export class RolloutsClient {
+  constructor(
+    private readonly sdk: Sdk,
+    private readonly endpoint: string,
+    private readonly apiKey: string,
+    private readonly unwrap: Unwrap,
+    private readonly allPages: AllPages,
+  ) {}
+
+  async create(request: CreateRolloutRequest): Promise<Rollout> {
+    return this.unwrap((await this.sdk.CreateRollout({ input: request })).createRollout, 'Rollout');
+  }
+
+  async get(id: string): Promise<Rollout> {
+    const r = (await this.sdk.Rollout({ id })).rollout;
+    return r;
+  }
+
+  async list(filter: { applicationId?: string; state?: RolloutState } = {}): Promise<Rollout[]> {
+    return this.allPages(async (after) => (await this.sdk.Rollouts({ first: PAGE_SIZE, after, ...filter })).rollouts);
+  }
+
+  async start(id: string): Promise<Rollout> {
+    return this.unwrap((await this.sdk.StartRollout({ id })).startRollout, 'Rollout');
+  }
+
+  async pause(id: string): Promise<Rollout> {
+    return this.unwrap((await this.sdk.PauseRollout({ id })).pauseRollout, 'Rollout');
+  }
+
+  async resume(id: string): Promise<Rollout> {
+    return this.unwrap((await this.sdk.ResumeRollout({ id })).resumeRollout, 'Rollout');
+  }
+
+  async abort(id: string): Promise<Rollout> {
+    return this.unwrap((await this.sdk.AbortRollout({ id })).abortRollout, 'Rollout');
+  }
+
+  /** Retry a halted rollout's wave. */
+  async retry(id: string): Promise<Rollout> {
+    return this.unwrap((await this.sdk.RetryRollout({ id })).retryRollout, 'Rollout');
+  }
+
+  /** Roll back every deployment the rollout moved (halted, paused or aborted rollouts). */
+  async rollBack(id: string): Promise<Rollout> {
+    return this.unwrap((await this.sdk.RollBackRollout({ id })).rollBackRollout, 'Rollout');
+  }
+
+  /** Make a deployment's previous (or the given earlier) revision current again, as a new revision. */
+  async rollbackDeployment(deploymentId: string, revisionId?: string): Promise<DeploymentFieldsFragment> {
+    return this.unwrap((await this.sdk.RollbackDeployment({ id: deploymentId, revisionId })).rollbackDeployment, 'Deployment');
+  }
+
+  /** Replace a target's labels. */
+  async setTargetLabels(targetId: string, labels: Record<string, string>) {
+    const input = { labels: Object.entries(labels).map(([key, value]) => ({ key, value })) };
+    return this.unwrap((await this.sdk.UpdateDeploymentTargetPlacement({ id: targetId, input })).updateDeploymentTarget, 'DeploymentTarget');
+  }
+
+  /** Replace a target's maintenance windows ([]: any time), optionally with its time zone. */
+  async setMaintenanceWindows(targetId: string, windows: MaintenanceWindow[], timeZone?: string) {
+    const input = { maintenanceWindows: windows, timeZone };
+    return this.unwrap((await this.sdk.UpdateDeploymentTargetPlacement({ id: targetId, input })).updateDeploymentTarget, 'DeploymentTarget');
+  }
+
+  /** Targets matching a label selector (`region=eu,tier in (gold,silver)`). */
+  async targetsMatching(selector: string): Promise<LabeledTarget[]> {
+    return this.allPages(async (after) => (await this.sdk.DeploymentTargetsBySelector({ first: PAGE_SIZE, after, selector })).deploymentTargets);
+  }
+
+  /**
+   * The rollout now, then each time it moves on; ends by itself once it is completed or aborted
+   * (a halted rollout may still be retried: the watch goes on).
+   */
+  watch(id: string, options: { onConnected?: () => void } = {}): RolloutWatch {
+    const client = createClient({
+      url: this.endpoint.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${this.apiKey}` },
+      lazy: true,
+      retryAttempts: 3,
+      on: { connected: () => options.onConnected?.() },
+    });
+    const iterator = client.iterate<RolloutProgressSubscription>({ query: print(RolloutProgressDocument), variables: { id } })[Symbol.asyncIterator]();
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      await iterator.return?.();
+      await client.dispose();
+    };
+    async function* events(): AsyncGenerator<RolloutProgress> {
+      try {
+        while (!closed) {
+          const step = await iterator.next().catch((err: unknown) => {
+            if (closed) return { done: true as const, value: undefined };
+            const e = Array.isArray(err) ? err[0] : err;
+            throw new DistrRequestError((e as Error)?.message ?? 'rollout watch failed', 'NETWORK');
+          });
+          if (step.done) return;
+          if (step.value.errors?.length) throw new DistrRequestError(String((step.value.errors[0] as { message?: string }).message), 'GRAPHQL');
+          const r = step.value.data?.rolloutProgress;
+          if (!r) continue;
+          yield r;
+          if (FINAL.includes(r.state)) return;
+        }
+      } finally {
+        await close();
+      }
+    }
+    return { [Symbol.asyncIterator]: events, close };
+  }
+}

@@ -1,0 +1,237 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import {
+  ApplicationsDocument,
+  CreateDeploymentDocument,
+  DeleteDeploymentDocument,
+  DeploymentDetailDocument,
+  DeploymentsDocument,
+  ForceRestartDocument,
+  LogsDocument,
+  TargetsDocument,
+  UpdateDeploymentDocument,
+  type LogsSubscription,
+} from '../generated/graphql.js';
+import { expectType, request, subscribe } from '../api.js';
+import { useEvents, type OrgEvent } from '../live.js';
+import { ErrorNote, Phase, useLoad } from '../ui.js';
+
+type Status = NonNullable<OrgEvent['status']>;
+/** Rows rendered at once; the rest behind "show more" (10 000 deployments stay fast). */
+const PAGE = 100;
+
+export function Deployments({ canWrite }: { canWrite: boolean }) {
+  const deployments = useLoad(() => request(DeploymentsDocument, { first: PAGE }), []);
+  const [live, setLive] = useState<Record<string, Status>>({});
+  useEvents(useCallback((e: OrgEvent) => e.kind === 'status' && e.deploymentId && e.status && setLive((l) => ({ ...l, [e.deploymentId!]: e.status! })), []));
+  const list = deployments.data?.deployments.nodes ?? [];
+  return (
+    <section aria-label="Deployments">
+      <h1>Deployments</h1>
+      <ErrorNote error={deployments.error} />
+      {canWrite && <NewDeployment onDone={(id) => (location.hash = `#/deployments/${id}`)} />}
+      {!deployments.data && !deployments.error && <p className="loading">Loading…</p>}
+      {deployments.data && list.length === 0 && <p className="empty">No deployments yet.</p>}
+      {list.length > 0 && (
+        <table>
+          <thead>
+            <tr><th>Application</th><th>Version</th><th>Target</th><th>Status</th><th>Message</th></tr>
+          </thead>
+          <tbody>
+            {list.map((d) => {
+              const s = live[d.id] ?? d.status;
+              return (
+                <tr key={d.id} data-testid={`deployment-${d.id}`}>
+                  <td><a href={`#/deployments/${d.id}`}>{d.application.name}</a></td>
+                  <td>{d.currentRevision.version.name}</td>
+                  <td>{d.target.name}</td>
+                  <td><Phase phase={s?.phase} /></td>
+                  <td>{s?.message}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+      {deployments.data?.deployments.pageInfo.hasNextPage && <p className="empty">Showing the first {PAGE}; open a target or application to narrow down.</p>}
+    </section>
+  );
+}
+
+function NewDeployment({ onDone }: { onDone: (id: string) => void }) {
+  const apps = useLoad(() => request(ApplicationsDocument), []);
+  const targets = useLoad(() => request(TargetsDocument), []);
+  const [versionId, setVersion] = useState('');
+  const [targetId, setTarget] = useState('');
+  const [envFile, setEnv] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const versions = (apps.data?.applications.nodes ?? []).flatMap((a) => a.versions.filter((v) => !v.archivedAt).map((v) => ({ id: v.id, label: `${a.name} ${v.name}` })));
+  return (
+    <form
+      className="inline"
+      aria-label="New deployment"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        try {
+          const d = expectType((await request(CreateDeploymentDocument, { input: { versionId, targetId, docker: { composeType: 'compose', envFile: envFile || null } } })).createDeployment, 'Deployment');
+          onDone(d.id);
+        } catch (err) {
+          setError((err as Error).message);
+        }
+      }}
+    >
+      <label>Version <select name="versionId" value={versionId} onChange={(e) => setVersion(e.target.value)} required><option value="">—</option>{versions.map((v) => <option key={v.id} value={v.id}>{v.label}</option>)}</select></label>
+      <label>Target <select name="targetId" value={targetId} onChange={(e) => setTarget(e.target.value)} required><option value="">—</option>{(targets.data?.deploymentTargets.nodes ?? []).map((t) => <option key={t.id} value={t.id}>{t.name}</option>)}</select></label>
+      <label>.env <textarea name="envFile" value={envFile} onChange={(e) => setEnv(e.target.value)} /></label>
+      <button type="submit">Deploy</button>
+      <ErrorNote error={error} />
+    </form>
+  );
+}
+
+/** A line diff (longest common subsequence), enough for env files and values. */
+function diffLines(a: string, b: string): { sign: ' ' | '+' | '-'; text: string }[] {
+  const x = a.split('\n'), y = b.split('\n');
+  const lcs = x.map(() => new Array<number>(y.length + 1).fill(0));
+  lcs.push(new Array<number>(y.length + 1).fill(0));
+  for (let i = x.length - 1; i >= 0; i--) for (let j = y.length - 1; j >= 0; j--) lcs[i]![j] = x[i] === y[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+  const out: { sign: ' ' | '+' | '-'; text: string }[] = [];
+  let i = 0, j = 0;
+  while (i < x.length || j < y.length) {
+    if (i < x.length && j < y.length && x[i] === y[j]) out.push({ sign: ' ', text: x[i++]! }), j++;
+    else if (j < y.length && (i >= x.length || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) out.push({ sign: '+', text: y[j++]! });
+    else out.push({ sign: '-', text: x[i++]! });
+  }
+  return out;
+}
+
+/** Values of keys that look secret are not shown in diffs. */
+const redact = (text: string) => text.replace(/^(\s*[\w.-]*(?:PASSWORD|SECRET|TOKEN|KEY)[\w.-]*\s*[=:]\s*).+$/gim, '$1••••••');
+
+export function DeploymentPage({ id, canWrite }: { id: string; canWrite: boolean }) {
+  const detail = useLoad(() => request(DeploymentDetailDocument, { id }), [id]);
+  const [error, setError] = useState<string | null>(null);
+  const [env, setEnv] = useState<string | null>(null);
+  const [pair, setPair] = useState<[string, string] | null>(null);
+  useEvents(useCallback((e: OrgEvent) => e.kind === 'status' && e.deploymentId === id && detail.reload(), [id])); // eslint-disable-line react-hooks/exhaustive-deps
+  const d = detail.data?.deployment;
+  useEffect(() => setEnv(d?.currentRevision.envFile ?? ''), [d?.currentRevision.id]); // eslint-disable-line react-hooks/exhaustive-deps
+  const revisions = d?.revisions.nodes ?? [];
+  const act = async (run: () => Promise<unknown>) => {
+    try {
+      await run();
+      setError(null);
+      detail.reload();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  if (detail.error) return <ErrorNote error={detail.error} />;
+  if (!d) return <p className="loading">Loading…</p>;
+  const [older, newer] = pair ?? [revisions[1]?.id ?? '', revisions[0]?.id ?? ''];
+  const ra = revisions.find((r) => r.id === older), rb = revisions.find((r) => r.id === newer);
+  return (
+    <section aria-label="Deployment">
+      <h1>
+        {d.application.name} on {d.target.name} <Phase phase={d.status?.phase} />
+      </h1>
+      <p data-testid="status-message">{d.status?.message ?? 'Waiting for the agent to report.'}</p>
+      <ErrorNote error={error} />
+      {d.status && d.status.resources.length > 0 && (
+        <table aria-label="Resources">
+          <tbody>{d.status.resources.map((r) => <tr key={`${r.kind}/${r.name}`}><td>{r.kind}</td><td>{r.name}</td><td><Phase phase={r.phase} /></td><td>{r.message}</td></tr>)}</tbody>
+        </table>
+      )}
+      {canWrite && (
+        <form className="inline" aria-label="Update" onSubmit={(e) => (e.preventDefault(), act(async () => expectType((await request(UpdateDeploymentDocument, { id, input: { envFile: env ?? '' } })).updateDeployment, 'Deployment')))}>
+          <label>.env <textarea name="envFile" value={env ?? ''} onChange={(e) => setEnv(e.target.value)} /></label>
+          <button type="submit">Update</button>
+          <button type="button" onClick={() => act(async () => expectType((await request(ForceRestartDocument, { id })).forceRestartDeployment, 'Deployment'))}>Force restart</button>
+          <button
+            type="button"
+            onClick={() => {
+              if (!confirm('Delete this deployment?')) return;
+              const removeVolumes = confirm('Also remove its volumes (data is lost)?');
+              void act(async () => {
+                expectType((await request(DeleteDeploymentDocument, { id, removeVolumes })).deleteDeployment, 'Deleted');
+                location.hash = '#/deployments';
+              });
+            }}
+          >
+            Delete
+          </button>
+        </form>
+      )}
+      <div className="grid">
+        <div>
+          <h2>Status history</h2>
+          <ol aria-label="Status history">{d.statusHistory.nodes.map((t, i) => <li key={i}><Phase phase={t.phase} /> {new Date(t.at).toLocaleTimeString()} {t.message}</li>)}</ol>
+        </div>
+        <div>
+          <h2>Revisions</h2>
+          <table aria-label="Revisions">
+            <tbody>
+              {revisions.map((r, i) => (
+                <tr key={r.id} data-testid={`revision-${revisions.length - i}`}>
+                  <td>#{revisions.length - i}</td><td>{r.version.name}</td><td>{r.createdBy}</td><td>{new Date(r.createdAt).toLocaleString()}</td><td>{r.forceRestart ? 'restart' : ''}</td>
+                  <td>
+                    <button onClick={() => setPair([older === r.id ? newer : r.id, newer === r.id ? older : newer])} aria-label={`compare revision ${revisions.length - i}`}>diff</button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {ra && rb && (
+            <pre aria-label="Revision diff" data-testid="revision-diff">
+              {`version ${ra.version.name} → ${rb.version.name}\n`}
+              {diffLines(redact(ra.envFile ?? ''), redact(rb.envFile ?? '')).map((l, i) => <span key={i} className={l.sign === '+' ? 'diff-add' : l.sign === '-' ? 'diff-del' : ''}>{`${l.sign} ${l.text}\n`}</span>)}
+            </pre>
+          )}
+        </div>
+      </div>
+      <LogPane deploymentId={id} />
+    </section>
+  );
+}
+
+type Line = LogsSubscription['deploymentLogs'];
+
+function LogPane({ deploymentId }: { deploymentId: string }) {
+  const [lines, setLines] = useState<Line[]>([]);
+  const [paused, setPaused] = useState(false);
+  const [text, setText] = useState('');
+  const [resource, setResource] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const pausedRef = useRef(false);
+  const held = useRef<Line[]>([]);
+  pausedRef.current = paused;
+  useEffect(() => {
+    setLines([]);
+    return subscribe(LogsDocument, { deploymentId, tail: 200 }, (d) => {
+      if (pausedRef.current) held.current.push(d.deploymentLogs);
+      else setLines((l) => [...l.slice(-1999), d.deploymentLogs]);
+    }, setError);
+  }, [deploymentId]);
+  useEffect(() => {
+    if (!paused && held.current.length) {
+      const more = held.current;
+      held.current = [];
+      setLines((l) => [...l, ...more].slice(-2000));
+    }
+  }, [paused]);
+  const resources = useMemo(() => [...new Set(lines.map((l) => l.resource))].sort(), [lines]);
+  const shown = lines.filter((l) => (!resource || l.resource === resource) && (!text || l.line.includes(text)));
+  return (
+    <div>
+      <h2>Logs</h2>
+      <ErrorNote error={error} />
+      <div className="inline">
+        <button onClick={() => setPaused(!paused)}>{paused ? 'Follow' : 'Pause'}</button>
+        <label>Resource <select name="logResource" value={resource} onChange={(e) => setResource(e.target.value)}><option value="">all</option>{resources.map((r) => <option key={r}>{r}</option>)}</select></label>
+        <label>Filter <input name="logFilter" value={text} onChange={(e) => setText(e.target.value)} /></label>
+      </div>
+      <pre className="logs" aria-label="Log lines" data-testid="logs">
+        {shown.length === 0 ? 'No log lines yet (logs must be enabled on the target).' : shown.map((l) => `${l.timestamp} ${l.resource} ${l.line}\n`).join('')}
+      </pre>
+    </div>
+  );
+}

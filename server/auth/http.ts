@@ -1,0 +1,93 @@
+/**
+ * The console's sign-in endpoints: POST /auth/login {email, password}, POST /auth/logout,
+ * GET /auth/session. The session is an httpOnly SameSite=Strict cookie; writes made with it need
+ * the session's CSRF token in the X-CSRF-Token header (returned by login and /auth/session).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HubRuntime } from '../context.js';
+import { clearedSessionCookie, CSRF_HEADER, sessionCookie, sessionCookieFrom, sessionFor, signIn, signOut, type SignedIn } from './sessions.js';
+
+const MAX_LOGIN_BODY = 8 * 1024;
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+  res.end(body === null ? undefined : JSON.stringify(body));
+}
+
+function describe(s: SignedIn) {
+  return {
+    user: { id: s.user.id, email: s.user.email, name: s.user.name },
+    organization: { id: s.organization.id, name: s.organization.name },
+    role: s.principal.role,
+    csrfToken: s.session.csrfToken,
+  };
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_LOGIN_BODY) throw new Error('body too large');
+    chunks.push(chunk as Buffer);
+  }
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+}
+
+/** A request from another site may not use the cookie (SameSite already stops it; this also covers old browsers). */
+export function sameOrigin(headers: IncomingMessage['headers']): boolean {
+  const origin = headers.origin;
+  if (!origin) return true;
+  try {
+    return new URL(origin).host === headers.host;
+  } catch {
+    return false;
+  }
+}
+
+/** Handle /auth/*; false when the path is not one of them. */
+export async function handleAuthRoute(req: IncomingMessage, res: ServerResponse, hub: HubRuntime): Promise<boolean> {
+  const path = (req.url ?? '').split('?')[0];
+  const secure = (hub.env.DISTR_PUBLIC_URL ?? '').startsWith('https:');
+  if (path === '/auth/login' && req.method === 'POST') {
+    if (!sameOrigin(req.headers)) return send(res, 403, { error: 'cross-origin sign-in refused' }), true;
+    let body: { email?: unknown; password?: unknown };
+    try {
+      body = (await readJson(req)) as typeof body;
+    } catch {
+      return send(res, 400, { error: 'expected a JSON body {"email": …, "password": …}' }), true;
+    }
+    if (typeof body?.email !== 'string' || typeof body.password !== 'string' || !body.email || !body.password) {
+      return send(res, 400, { error: 'e-mail and password are required' }), true;
+    }
+    const limitKey = `login:${body.email.trim().toLowerCase()}`;
+    const retryAfter = hub.loginLimiter.retryAfter(limitKey);
+    if (retryAfter > 0) return send(res, 429, { error: `too many failed sign-ins; retry in ${retryAfter} s` }, { 'retry-after': String(retryAfter) }), true;
+    const result = await signIn(hub.rootEm.fork(), body.email, body.password);
+    if (!result) {
+      hub.loginLimiter.recordFailure(limitKey);
+      return send(res, 401, { error: 'e-mail or password is wrong' }), true;
+    }
+    hub.loginLimiter.reset(limitKey);
+    send(res, 200, describe(result.signedIn), { 'set-cookie': sessionCookie(result.cookieValue, secure) });
+    return true;
+  }
+  if (path === '/auth/session' && req.method === 'GET') {
+    const cookie = sessionCookieFrom(req.headers.cookie);
+    const signedIn = cookie ? await sessionFor(hub.rootEm.fork(), cookie) : null;
+    if (!signedIn) return send(res, 401, { error: 'not signed in' }), true;
+    send(res, 200, describe(signedIn));
+    return true;
+  }
+  if (path === '/auth/logout' && req.method === 'POST') {
+    const cookie = sessionCookieFrom(req.headers.cookie);
+    const signedIn = cookie ? await sessionFor(hub.rootEm.fork(), cookie) : null;
+    if (signedIn) {
+      if (req.headers[CSRF_HEADER] !== signedIn.session.csrfToken) return send(res, 403, { error: 'missing or wrong X-CSRF-Token header' }), true;
+      await signOut(hub.rootEm.fork(), signedIn.session.id);
+    }
+    send(res, 204, null, { 'set-cookie': clearedSessionCookie(secure) });
+    return true;
+  }
+  return false;
+}
