@@ -36,9 +36,24 @@ test('GraphiQL is served with its scripts, styles and workers inlined: no outsid
   expect(html).not.toMatch(/unpkg\.com|cdn\.jsdelivr\.net/);
 });
 
+/**
+ * A socket as GraphiQL's page opens it: from the hub's own origin. Only such browser pages may
+ * open a socket without a credential in connection_init (and authenticate per operation); any
+ * other client without one is closed with 4401 (tests/agent-close-codes.test.ts).
+ */
+function pageSocket() {
+  const origin = new URL(hub.url).origin;
+  return class PageSocket extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { origin });
+    }
+  };
+}
+
 /** Subscribe to organizationEvents with the given client options; resolves with the first event or error. */
-function firstEvent(options: { connectionParams?: Record<string, unknown>; extensions?: Record<string, unknown> }) {
-  const client = createClient({ url: `${hub.url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: options.connectionParams });
+function firstEvent(options: { connectionParams?: Record<string, unknown>; extensions?: Record<string, unknown>; fromHubPage?: boolean }) {
+  const webSocketImpl = options.fromHubPage ? pageSocket() : WebSocket;
+  const client = createClient({ url: `${hub.url.replace(/^http/, 'ws')}/graphql`, webSocketImpl, retryAttempts: 0, connectionParams: options.connectionParams });
   const started = new Promise<void>((resolve) => client.on('connected', () => resolve()));
   const event = new Promise<any>((resolve) => {
     client.subscribe(
@@ -54,7 +69,7 @@ test.each([
   ['Authorization', (k: string) => ({ connectionParams: { Authorization: `Bearer ${k}` } })],
   ['AUTHORIZATION', (k: string) => ({ connectionParams: { AUTHORIZATION: `bearer ${k}` } })],
   ['headers.Authorization', (k: string) => ({ connectionParams: { headers: { Authorization: `Bearer ${k}` } } })],
-  ['extensions.headers (GraphiQL)', (k: string) => ({ connectionParams: {}, extensions: { headers: { Authorization: `Bearer ${k}` } } })],
+  ['extensions.headers (GraphiQL)', (k: string) => ({ connectionParams: {}, extensions: { headers: { Authorization: `Bearer ${k}` } }, fromHubPage: true })],
 ])('a subscription authenticated by %s receives events', async (_name, options) => {
   const seed = await seedDockerSetup(hub.url, hub.apiKey, `pg${Math.random().toString(36).slice(2, 7)}`);
   const sub = firstEvent(options(hub.apiKey));
@@ -79,11 +94,11 @@ test.each([
 });
 
 test('a wrong key in extensions.headers is refused with a clear error, an agent token there is refused', async () => {
-  const sub = firstEvent({ extensions: { headers: { Authorization: 'Bearer distr_00000000-0000-0000-0000-000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } } });
+  const sub = firstEvent({ fromHubPage: true, extensions: { headers: { Authorization: 'Bearer distr_00000000-0000-0000-0000-000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } } });
   const result = await sub.event;
   expect(JSON.stringify(result.error)).toContain('API key invalid');
   await sub.client.dispose();
-  const anonymous = firstEvent({});
+  const anonymous = firstEvent({ fromHubPage: true });
   expect(JSON.stringify((await anonymous.event).errors ?? (await anonymous.event).error)).toContain('authentication required');
   await anonymous.client.dispose();
 });
