@@ -74,7 +74,8 @@ export function watchDeploymentStatus(endpoint: string, apiKey: string, options:
         const data = await stream.next();
         if (!data) return;
         const event = data.organizationEvents;
-        if (!event || event.kind !== 'status' || !event.status || !event.deploymentId) continue;
+        // resync events are followed by the current status when watching one deployment.
+        if (!event || event.kind !== 'status' || !event.status || !event.deploymentId || !event.targetId) continue;
         if (options.deploymentId && event.deploymentId !== options.deploymentId) continue;
         yield { deploymentId: event.deploymentId, targetId: event.targetId, ...event.status };
       }

@@ -20,5 +20,7 @@ export const AgentCloseCode = {
   InternalServerError: CloseCode.InternalServerError,
   /** The hub is shutting down (standard websocket code). */
   GoingAway: 1001,
+  /** The hub could not authenticate the socket right now, e.g. its database is unavailable (standard websocket code). */
+  InternalError: 1011,
 } as const;
 export type AgentCloseCodeValue = (typeof AgentCloseCode)[keyof typeof AgentCloseCode];

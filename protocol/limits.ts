@@ -6,3 +6,7 @@ export const MAX_LOG_BATCH = 500;
 export const MAX_STATUS_REPORTS = 200;
 /** Longest status message stored (longer ones are cut); agents may send docker's or helm's whole stderr. */
 export const MAX_STATUS_MESSAGE = 4000;
+/** Most per-resource entries (containers, workloads) in one status report; the agent keeps the first ones. */
+export const MAX_RESOURCES_PER_REPORT = 100;
+/** Longest `kind` or `name` of a resource entry. */
+export const MAX_RESOURCE_FIELD = 255;

@@ -45,6 +45,8 @@ command -v dockerd >/dev/null 2>&1 || missing_packages+=(docker.io)
 [ -x /bin/busybox ] || command -v busybox >/dev/null 2>&1 || missing_packages+=(busybox-static)
 command -v docker-registry >/dev/null 2>&1 || missing_packages+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || missing_packages+=(apache2-utils)
+# The browser tests drive Debian's chromium through playwright-core (npx playwright install cannot download here).
+[ -x /usr/bin/chromium ] || missing_packages+=(chromium)
 if [ ${#missing_packages[@]} -gt 0 ]; then apt_install "${missing_packages[@]}"; fi
 busybox_bin=$(command -v busybox || echo /bin/busybox)
 

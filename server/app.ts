@@ -1,3 +1,4 @@
+import { AgentCloseCode } from '../protocol/index.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
@@ -23,6 +24,7 @@ import { currentApiKeyPrincipal } from './auth/api-keys.js';
 import { CLOSE_UNAUTHORIZED, VendorSockets } from './auth/vendor-sockets.js';
 import { databaseUnavailableError, isDatabaseUnavailable } from './db/unavailable.js';
 import { corsFor, originAllowed } from './cors.js';
+import { idempotencyPlugin } from './idempotency.js';
 import { newSecret } from './auth/secrets.js';
 import { handleAuthRoute, sameOrigin } from './auth/http.js';
 import { CSRF_HEADER, sessionById, sessionCookieFrom, sessionFor } from './auth/sessions.js';
@@ -114,6 +116,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       maxDepthPlugin({ n: env.DISTR_MAX_QUERY_DEPTH, exposeLimits: true }),
       costLimitPlugin({ maxCost: env.DISTR_MAX_QUERY_COST, exposeLimits: true }),
       maxAliasesPlugin({ n: 30, exposeLimits: true }),
+      idempotencyPlugin(),
     ],
     maskedErrors: {
       maskError: (error, message) => {
@@ -250,13 +253,24 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
+        const credential = credentialFromParams(ctx.connectionParams);
+        const headers = ctx.extra.request.headers;
+        // A browser page of this hub (Origin equal to the hub's host) may open a socket without a
+        // credential: the console signs in by its session cookie, GraphiQL authenticates each
+        // operation by the headers of its Headers tab. Any other socket without a credential
+        // (an agent, a script) is told to log in first: 4401.
+        const browserPage = typeof headers.origin === 'string' && sameOrigin(headers);
+        if (!credential && !browserPage) {
+          metrics.wsConnections.inc({ outcome: 'refused' });
+          ctx.extra.socket.close(AgentCloseCode.Unauthorized, 'no token in connection_init');
+          return false;
+        }
         let auth;
         try {
-          const credential = credentialFromParams(ctx.connectionParams);
           // Without a credential in connection_init, the console's session cookie (same origin only:
           // browsers send cookies on cross-site websocket upgrades too).
-          const cookie = credential ? null : sessionCookieFrom(ctx.extra.request.headers.cookie);
-          if (cookie && sameOrigin(ctx.extra.request.headers)) {
+          const cookie = credential ? null : sessionCookieFrom(headers.cookie);
+          if (cookie && browserPage) {
             const signedIn = await sessionFor(rootEm.fork(), cookie);
             if (signedIn) {
               metrics.wsConnections.inc({ outcome: 'accepted' });
@@ -268,7 +282,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           auth = await authenticate(rootEm.fork(), runtime, credential);
         } catch (err) {
           wsLogger.warn({ err }, 'authenticating a websocket failed');
-          ctx.extra.socket.close(1011, isDatabaseUnavailable(err) ? 'the database is unavailable; retry shortly' : 'internal error');
+          ctx.extra.socket.close(AgentCloseCode.InternalError, isDatabaseUnavailable(err) ? 'the database is unavailable; retry shortly' : 'internal error');
           return false;
         }
         if (!auth.ok) {
@@ -379,12 +393,18 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const KEEPALIVE_SLICES = 20;
   let pass: WebSocket[] = [];
   let cursor = 0;
+  let slice = 0;
   const keepalive = setInterval(() => {
-    if (cursor >= pass.length) {
+    // A pass starts once per interval (every KEEPALIVE_SLICES ticks), however few sockets there
+    // are: each socket is pinged once per interval and has the whole interval to answer. (Starting
+    // a pass whenever the last one ended pinged a lone socket every tick, and a loaded machine's
+    // late pong then got it terminated.)
+    if (slice === 0) {
       pass = [...wss.clients];
       cursor = 0;
     }
-    const end = Math.min(pass.length, cursor + Math.ceil(pass.length / KEEPALIVE_SLICES));
+    slice = (slice + 1) % KEEPALIVE_SLICES;
+    const end = slice === 0 ? pass.length : Math.min(pass.length, Math.ceil((pass.length * slice) / KEEPALIVE_SLICES));
     for (; cursor < end; cursor++) {
       const socket = pass[cursor]!;
       if (socket.readyState !== socket.OPEN) continue;
@@ -395,7 +415,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       alive.set(socket, false);
       socket.ping();
     }
-    if (cursor >= pass.length) pass = [];
+    if (slice === 0) pass = [];
   }, (env.DISTR_KEEPALIVE_SECONDS * 1000) / KEEPALIVE_SLICES);
   keepalive.unref();
 
@@ -412,7 +432,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     bootstrapAdmin: first ? { email: first.adminEmail, password: first.adminPassword } : null,
     async close() {
       clearInterval(keepalive);
-      for (const socket of wss.clients) socket.close(1001, 'hub shutting down');
+      for (const socket of wss.clients) socket.close(AgentCloseCode.GoingAway, 'hub shutting down');
       await wsServer.dispose();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

@@ -31,10 +31,16 @@ export function isUuid(id: string): boolean {
 
 /** Flush, turning a unique-constraint violation into the caller's typed conflict error. */
 export async function flushOrConflict(em: EntityManager, conflict: () => Error): Promise<void> {
+  // Inside a transaction (e.g. an idempotent request's), a failed statement would abort it all:
+  // a savepoint keeps the conflict to this flush, so the caller can still answer and commit.
+  const savepoint = em.isInTransaction();
+  if (savepoint) await em.execute('savepoint distr_flush');
   try {
     await em.flush();
+    if (savepoint) await em.execute('release savepoint distr_flush');
   } catch (e) {
     if (e instanceof UniqueConstraintViolationException) {
+      if (savepoint) await em.execute('rollback to savepoint distr_flush');
       em.clear();
       throw conflict();
     }

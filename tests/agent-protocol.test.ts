@@ -215,6 +215,8 @@ describe('status, liveness and dashboards', () => {
   test('log lines pushed by the agent can be read by the vendor', async () => {
     const hub = await hubInProcess();
     const s = await seedAgent(hub.url, hub.apiKey);
+    // Lines are refused while the target has logs switched off (tests/agent-reports.test.ts).
+    await ok(hub.url, `mutation($id: ID!) { updateDeploymentTarget(id: $id, input: { logsEnabled: true }) { __typename } }`, { id: s.target.id }, hub.apiKey);
     const lines = [1, 2, 3].map((i) => ({ deploymentId: s.deployment.id, resource: 'web-1', stream: 'stdout', timestamp: new Date(Date.now() + i).toISOString(), line: `line ${i}` }));
     const pushed = await ok(hub.url, `mutation($l: [AgentLogLineInput!]!) { agentPushLogs(lines: $l) { ... on AgentPushLogsResult { stored } } }`, { l: lines }, s.token);
     expect(pushed.agentPushLogs.stored).toBe(3);

@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerDriver, type DockerDriverOptions } from '../agent/docker/driver.js';
 import type { DockerDesiredDeployment, LogLine } from '../protocol/index.js';
-import type { ObservedStatus } from '../agent/core/driver.js';
+import { PermanentApplyError, type ObservedStatus } from '../agent/core/driver.js';
 import { Changes, ObservedList, WAIT_BOUND_MS } from './testkit/changes.js';
 
 const SOCKET = '/var/run/docker.sock';
@@ -393,5 +393,18 @@ ${service(`    depends_on:
     await execa('docker', ['compose', '-p', foreignProject, 'down', '-t', '0'], { cwd: foreignDir });
     await rm(foreignDir, { recursive: true, force: true });
     await rm(ownRoot, { recursive: true, force: true });
+  });
+});
+
+describe('permanent failures (issue 9 item 13)', () => {
+  it('a compose file docker compose refuses (a required variable without a value) is a PermanentApplyError, and nothing starts', async () => {
+    const projectName = uniqueName('permanent');
+    const d = desired(projectName, `services:\n  app:\n${service('    environment:\n      NEEDED: ${NEEDED:?must be set}\n')}`, { deploymentId: `dep-${projectName}` });
+    const err = await driver()
+      .apply(d, { signal: new AbortController().signal })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentApplyError);
+    expect((err as Error).message).toMatch(/NEEDED/);
+    expect(await projectContainers(projectName)).toEqual([]);
   });
 });

@@ -170,3 +170,55 @@ describe('item 16: the database is down', () => {
     await eventually(async () => (await gql(hub.url, query, {}, hub.apiKey)).status === 200, 'the API after the database returns');
   });
 });
+
+describe('item 18: write mutations are idempotent under retry', () => {
+  const post = (url: string, key: string, query: string, variables: Record<string, unknown>, idempotencyKey?: string) =>
+    fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) },
+      body: JSON.stringify({ query, variables }),
+    }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
+
+  test('a retried updateDeployment with the same Idempotency-Key appends one revision and answers the same; another request with the key is refused', async () => {
+    const hub = await hubInProcess();
+    const { version, target } = await seedDockerSetup(hub.url, hub.apiKey);
+    const dep = await createDeployment(hub.url, hub.apiKey, { targetId: target.id, versionId: version.id, docker: { composeType: 'compose' } });
+    const update = `mutation($id: ID!, $input: UpdateDeploymentInput!) { updateDeployment(id: $id, input: $input) { __typename ... on Deployment { currentRevision { id envFile } } } }`;
+    const vars = { id: dep.id, input: { envFile: 'GREETING=retry\n' } };
+    const revisions = async () => (await hub.em().execute(`select count(*)::int as n from deployment_revision where deployment_id = ?`, [dep.id]))[0].n;
+    expect(await revisions()).toBe(1);
+
+    const first = await post(hub.url, hub.apiKey, update, vars, 'deploy-42');
+    // Two retries at once, as a client that timed out might send them.
+    const [second, third] = await Promise.all([post(hub.url, hub.apiKey, update, vars, 'deploy-42'), post(hub.url, hub.apiKey, update, vars, 'deploy-42')]);
+    expect(first.body.data.updateDeployment.__typename).toBe('Deployment');
+    expect(second.body.data).toEqual(first.body.data);
+    expect(third.body.data).toEqual(first.body.data);
+    expect(second.body.extensions).toEqual({ idempotentReplay: true });
+    expect(await revisions()).toBe(2);
+
+    const other = await post(hub.url, hub.apiKey, update, { id: dep.id, input: { envFile: 'GREETING=other\n' } }, 'deploy-42');
+    expect(other.status).toBe(422);
+    expect(other.body.errors[0].extensions.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    // Without a key every call is a new request.
+    await post(hub.url, hub.apiKey, update, vars);
+    expect(await revisions()).toBe(3);
+  });
+
+  test('a typed refusal is recorded like a success; secrets are not kept for a replay', async () => {
+    const hub = await hubInProcess();
+    const create = `mutation { createApplication(input: {name: "shop", type: docker}) { __typename ... on Error { message } } }`;
+    await post(hub.url, hub.apiKey, create, {});
+    const conflict = await post(hub.url, hub.apiKey, create, {}, 'app-1');
+    expect(conflict.body.data.createApplication.__typename).toBe('ConflictError');
+    expect((await post(hub.url, hub.apiKey, create, {}, 'app-1')).body.data).toEqual(conflict.body.data);
+    const mint = `mutation { createApiKey(name: "ci") { ... on CreatedApiKey { secret apiKey { id } } } }`;
+    const minted = await post(hub.url, hub.apiKey, mint, {}, 'key-1');
+    expect(minted.body.data.createApiKey.secret).toMatch(/^distr_/);
+    const replay = await post(hub.url, hub.apiKey, mint, {}, 'key-1');
+    expect(replay.body.data.createApiKey).toEqual({ secret: null, apiKey: minted.body.data.createApiKey.apiKey });
+    const stored = JSON.stringify(await hub.em().execute(`select * from idempotency_record`));
+    expect(stored).not.toContain(minted.body.data.createApiKey.secret.split('_').at(-1));
+    expect((await hub.em().execute(`select count(*)::int as n from api_key`))[0].n).toBe(2);
+  });
+});

@@ -16,7 +16,7 @@ let hub: TestHub;
 beforeAll(async () => {
   pgServer = await startTestPostgres();
   databaseUrl = await pgServer.freshDatabase('metrics');
-  hub = await startTestHub(databaseUrl);
+  hub = await startTestHub(databaseUrl, { DISTR_KEEPALIVE_SECONDS: '60' });
 });
 afterAll(async () => {
   await hub?.close();
@@ -83,7 +83,8 @@ test('every hub metric moves when its event happens', async () => {
   expect(value(reported, 'distr_deployments{phase="healthy"}')).toBe(1);
   expect(value(reported, 'distr_deployments{phase="unknown"}')).toBe(0);
 
-  // Log lines.
+  // Log lines (stored only while the target has logs switched on).
+  await ok(hub.url, `mutation($id: ID!) { updateDeploymentTarget(id: $id, input: { logsEnabled: true }) { __typename } }`, { id: seed.target.id }, hub.apiKey);
   const now = new Date().toISOString();
   await ok(
     hub.url,

@@ -16,7 +16,8 @@ let pg: TestPostgres;
 let hub: TestHub;
 beforeAll(async () => {
   pg = await startTestPostgres();
-  hub = await startTestHub(await pg.freshDatabase('playground'));
+  // A long keepalive: on a loaded machine a 2 s ping may go unanswered and end the socket mid-test.
+  hub = await startTestHub(await pg.freshDatabase('playground'), { DISTR_KEEPALIVE_SECONDS: '60' });
 });
 afterAll(async () => {
   await hub?.close();
@@ -70,7 +71,7 @@ test.each([
       await agent.close();
       await Promise.race([sub.event, new Promise((r) => setImmediate(r))]);
     }
-    expect(received.error).toBeUndefined();
+    expect(received.error, `closed: ${received.error?.code} ${received.error?.reason}`).toBeUndefined();
     expect(received.data.organizationEvents).toMatchObject({ kind: 'liveness', targetId: seed.target.id });
   } finally {
     await sub.client.dispose();

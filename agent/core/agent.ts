@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import type { DeploymentDriver } from './driver.js';
 import type { DesiredDeployment, DesiredState, LogLine, StatusReport } from '../../protocol/index.js';
-import { MAX_LOG_BATCH } from '../../protocol/index.js';
+import { MAX_LOG_BATCH, MAX_RESOURCES_PER_REPORT } from '../../protocol/index.js';
 import type { HubClient } from './hub-client.js';
-import { describe } from './hub-client.js';
+import { describe, HubRefusal } from './hub-client.js';
+import { deliveredReports, onRefusal } from './decisions.js';
 import { DeploymentWorker } from './deployment-worker.js';
 import { StateStore } from './state-store.js';
 import { sleep, untilAborted } from './backoff.js';
@@ -145,11 +146,24 @@ export class Agent {
       }
       const batch = [...this.pendingReports.values()];
       this.pendingReports = new Map();
+      const markSent = (reports: StatusReport[]) => {
+        for (const r of reports) this.lastReported.set(r.deploymentId, `${r.revisionId}|${r.phase}|${r.message}`);
+      };
       try {
-        await this.options.hub.reportStatus(batch);
-        for (const r of batch) this.lastReported.set(r.deploymentId, `${r.revisionId}|${r.phase}|${r.message}`);
+        const outcome = await this.options.hub.reportStatus(batch);
+        for (const r of outcome.refused) {
+          this.options.logger.error({ deployment: r.deploymentId, revision: r.revisionId, reason: r.reason }, `hub refused a status report: ${r.message}`);
+        }
+        // Refused reports are dropped and not marked sent: the next observation reports afresh.
+        markSent(deliveredReports(batch, outcome.refused));
         failures = 0;
       } catch (err) {
+        if (err instanceof HubRefusal) {
+          // The same batch would be refused again: drop it (the next observation reports afresh).
+          onRefusal(err.refusal);
+          this.options.logger.error({ refusal: err.refusal, reports: batch.length }, `${err.message}; reports dropped`);
+          continue;
+        }
         // Keep them (unless newer ones arrived) and retry: the hub may be restarting.
         for (const r of batch) if (!this.pendingReports.has(r.deploymentId)) this.pendingReports.set(r.deploymentId, r);
         this.options.logger.warn({ err: describe(err) }, 'status report failed; retrying');
@@ -199,7 +213,9 @@ export class Agent {
     try {
       const observed = await this.options.driver.observe(d);
       if (!worker.converged || worker.current !== d) return; // changed meanwhile
-      this.queueReport({ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: observed.phase, message: observed.message, resources: observed.resources });
+      // The hub refuses longer lists; the first entries are the ones a person reads.
+      const resources = observed.resources.slice(0, MAX_RESOURCES_PER_REPORT);
+      this.queueReport({ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: observed.phase, message: observed.message, resources });
     } catch (err) {
       this.queueReport({ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: 'error', message: `observing failed: ${describe(err)}` });
     }
@@ -261,10 +277,27 @@ export class Agent {
       }
       const batch = this.logQueue.slice(0, MAX_LOG_BATCH);
       try {
-        await this.options.hub.pushLogs(batch);
+        const outcome = await this.options.hub.pushLogs(batch);
         this.logQueue.splice(0, batch.length);
+        if (outcome.rejected.length > 0 || outcome.sanitized > 0) {
+          const reasons = [...new Set(outcome.rejected.map((r) => r.message))].slice(0, 5);
+          this.options.logger.warn({ rejected: outcome.rejected.length, sanitized: outcome.sanitized, reasons }, 'hub stored a log batch only in part');
+        }
         failures = 0;
       } catch (err) {
+        if (err instanceof HubRefusal) {
+          const handling = onRefusal(err.refusal);
+          if (handling.stopLogs) {
+            // The target's logs were switched off: drop what is queued; the desired state stops the followers.
+            const dropped = this.logQueue.length;
+            this.logQueue.length = 0;
+            this.options.logger.warn({ dropped }, `${err.message}; queued lines dropped`);
+          } else {
+            this.logQueue.splice(0, batch.length);
+            this.options.logger.error({ refusal: err.refusal, dropped: batch.length }, `${err.message}; batch dropped`);
+          }
+          continue;
+        }
         this.options.logger.warn({ err: describe(err), queued: this.logQueue.length }, 'pushing logs failed; retrying');
         await sleep(Math.min(30_000, 500 * 2 ** failures++), signal);
       }

@@ -20,10 +20,17 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
   });
 }
 
-/** Resolves when any of the signals aborts. */
+/**
+ * Resolves when any of the signals aborts, then removes its listener from every signal: the agent's
+ * long-lived stop signal is passed on every idle cycle, and listeners left on it would pile up.
+ */
 export function untilAborted(...signals: AbortSignal[]): Promise<void> {
   return new Promise((resolve) => {
     if (signals.some((s) => s.aborted)) return resolve();
-    for (const s of signals) s.addEventListener('abort', () => resolve(), { once: true });
+    const done = () => {
+      for (const s of signals) s.removeEventListener('abort', done);
+      resolve();
+    };
+    for (const s of signals) s.addEventListener('abort', done, { once: true });
   });
 }

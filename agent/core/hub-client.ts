@@ -14,14 +14,72 @@ import {
   AgentReportStatusDocument,
   desiredStateFromWire,
   type AgentDesiredStateSubscription,
+  type AgentLoginMutation,
+  type AgentPushLogsMutation,
+  type AgentReportStatusMutation,
   type DesiredState,
   type LogLine,
   type StatusReport,
 } from '../../protocol/index.js';
 import { backoffDelay, sleep } from './backoff.js';
+import { onSocketClosed, type Refusal } from './decisions.js';
 
 /** The agent's documents as strings for graphql-ws (graphql-request takes the typed documents). */
 export const DESIRED_STATE_SUBSCRIPTION = print(AgentDesiredStateDocument);
+
+export type StatusReportOutcome = Extract<AgentReportStatusMutation['agentReportStatus'], { __typename: 'AgentStatusReportResult' }>;
+export type PushLogsOutcome = Extract<AgentPushLogsMutation['agentPushLogs'], { __typename: 'AgentPushLogsResult' }>;
+
+/** The hub answered with a typed error (an errors-union member): the call was refused, nothing was written. */
+export class HubRefusal extends Error {
+  constructor(
+    readonly operation: string,
+    readonly refusal: Refusal,
+  ) {
+    super(`${operation} refused by the hub: ${refusal.__typename}${refusal.field ? ` (${refusal.field})` : ''}${refusal.rule ? ` (${refusal.rule})` : ''}: ${refusal.message}`);
+    this.name = 'HubRefusal';
+  }
+}
+
+/** Logging in failed; the message says why, `check` what to look at. */
+export class HubLoginError extends Error {
+  constructor(
+    message: string,
+    readonly reason: string,
+    readonly check: string,
+  ) {
+    super(message);
+    this.name = 'HubLoginError';
+  }
+}
+
+/** Turn whatever a login attempt threw into a sentence naming the URL, the error and what to check. */
+export function explainLoginFailure(err: unknown, url: string, targetId: string): HubLoginError {
+  if (err instanceof HubLoginError) return err;
+  if (err instanceof ClientError) {
+    const first = err.response.errors?.[0];
+    const code = (first?.extensions as { code?: string } | undefined)?.code;
+    if (code === 'UNAUTHENTICATED') {
+      return new HubLoginError(
+        `the hub at ${url} refused the login of target ${targetId}: ${first!.message}`,
+        first!.message,
+        'DISTR_TARGET_ID and the secret (DISTR_TARGET_SECRET or DISTR_TARGET_SECRET_FILE); after the access was rotated, install the new secret',
+      );
+    }
+    if (code === 'RATE_LIMITED') return new HubLoginError(`the hub at ${url} is rate-limiting logins of target ${targetId}: ${first!.message}`, first!.message, 'the secret: the previous attempts failed');
+    if (!err.response.errors?.length) {
+      return new HubLoginError(`the server at ${url} did not answer as a distr hub (HTTP ${err.response.status})`, `HTTP ${err.response.status}`, 'DISTR_HUB_URL: it must be the hub\'s base URL');
+    }
+    return new HubLoginError(`the hub at ${url} refused the login: ${first!.message}`, first!.message, 'the hub\'s log');
+  }
+  const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
+  const detail = cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
+  return new HubLoginError(
+    `cannot reach the hub at ${url}: ${detail}`,
+    detail,
+    'DISTR_HUB_URL, that the hub is running, and that this host can reach it (DNS, firewall, proxy, TLS)',
+  );
+}
 
 export interface HubClientOptions {
   hubUrl: string;
@@ -63,10 +121,12 @@ export class HubClient {
 
   private async login(): Promise<string> {
     const anonymous = new GraphQLClient(this.graphqlUrl);
-    const data = await anonymous.request(AgentLoginDocument, {
-      targetId: this.options.targetId,
-      secret: this.options.secret(),
-    });
+    let data: AgentLoginMutation;
+    try {
+      data = await anonymous.request(AgentLoginDocument, { targetId: this.options.targetId, secret: this.options.secret() });
+    } catch (err) {
+      throw explainLoginFailure(err, this.graphqlUrl, this.options.targetId);
+    }
     const expiresAt = Date.parse(data.agentLogin.expiresAt);
     // A short-lived token: refresh at half its life at the latest.
     const life = expiresAt - Date.now();
@@ -104,8 +164,9 @@ export class HubClient {
         try {
           return { token: await this.validToken() };
         } catch (err) {
-          this.options.logger.warn({ err: describe(err) }, 'login failed; will retry');
-          throw err;
+          const failure = err instanceof HubLoginError ? err : explainLoginFailure(err, this.graphqlUrl, this.options.targetId);
+          this.options.logger.error({ hub: this.graphqlUrl, reason: failure.reason, check: failure.check }, `cannot log in to the hub: ${failure.message}`);
+          throw failure;
         }
       },
       on: {
@@ -114,19 +175,23 @@ export class HubClient {
           hooks.onConnected?.();
         },
         closed: (event) => {
+          const wasReady = this.socketReady;
           this.socketReady = false;
-          const code = (event as { code?: number })?.code;
-          if (code === AgentCloseCode.Unauthorized || code === AgentCloseCode.Forbidden) {
-            this.options.logger.warn({ code, reason: (event as { reason?: string }).reason }, 'hub refused the token; logging in again');
-            this.invalidateToken();
-          }
-          hooks.onDisconnected?.();
+          const { code, reason } = (event ?? {}) as { code?: number; reason?: string };
+          const handling = onSocketClosed(code);
+          if (handling.relogin) this.invalidateToken();
+          // A connect attempt that never got acknowledged was already explained (login) or is a plain retry.
+          if (wasReady || handling.relogin) this.options.logger[handling.level]({ code, reason, hub: this.graphqlUrl }, `hub closed the connection: ${handling.explanation}`);
+          if (wasReady) hooks.onDisconnected?.();
         },
       },
     });
     this.ws = client;
     signal.addEventListener('abort', () => void client.dispose(), { once: true });
-    // The iterator ends only on dispose or a terminal error; loop so nothing ends the agent.
+    // The iterator ends only on dispose or a terminal error (graphql-ws gives up on 4400, 4401,
+    // 4429, 4500 and on a failed login); loop so nothing ends the agent, backing off further while
+    // it keeps failing.
+    let failures = 0;
     while (!signal.aborted) {
       const iterator = client.iterate<AgentDesiredStateSubscription>({ query: DESIRED_STATE_SUBSCRIPTION });
       try {
@@ -135,28 +200,33 @@ export class HubClient {
             this.options.logger.error({ errors: result.errors.map((e) => e.message) }, 'desired state subscription error');
             continue;
           }
+          failures = 0;
           onState(desiredStateFromWire(result.data!.agentDesiredState));
         }
       } catch (err) {
         if (signal.aborted) break;
-        this.options.logger.warn({ err: describe(err) }, 'subscription ended; resubscribing');
-        await sleep(backoffDelay(1, base, max), signal);
+        if (!(err instanceof HubLoginError)) this.options.logger.warn({ err: describe(err) }, 'subscription ended; resubscribing');
       }
+      await sleep(backoffDelay(failures++, base, max), signal);
     }
   }
 
-  async reportStatus(reports: StatusReport[]): Promise<void> {
-    if (reports.length === 0) return;
-    await this.send(AgentReportStatusDocument, { reports: reports.map((r) => ({ ...r, resources: r.resources ?? [] })) });
+  /** Send status reports; a typed refusal of the whole call throws a HubRefusal (resending cannot help). */
+  async reportStatus(reports: StatusReport[]): Promise<StatusReportOutcome> {
+    const result = (await this.send(AgentReportStatusDocument, { reports: reports.map((r) => ({ ...r, resources: r.resources ?? [] })) })).agentReportStatus;
+    if (result.__typename !== 'AgentStatusReportResult') throw new HubRefusal('agentReportStatus', result);
+    return result;
   }
 
   async reportInfo(host: string): Promise<void> {
     await this.send(AgentReportInfoDocument, { version: this.options.agentVersion, host });
   }
 
-  async pushLogs(lines: LogLine[]): Promise<void> {
-    if (lines.length === 0) return;
-    await this.send(AgentPushLogsDocument, { lines });
+  /** Push log lines; a typed refusal of the whole call throws a HubRefusal. */
+  async pushLogs(lines: LogLine[]): Promise<PushLogsOutcome> {
+    const result = (await this.send(AgentPushLogsDocument, { lines })).agentPushLogs;
+    if (result.__typename !== 'AgentPushLogsResult') throw new HubRefusal('agentPushLogs', result);
+    return result;
   }
 
   async logWatermarks(): Promise<Map<string, string>> {

@@ -157,6 +157,12 @@ export class DockerDriver implements DeploymentDriver {
       if (deployment.composeType === 'swarm') {
         await this.deployStack(deployment, paths, ctx.signal);
       } else {
+        // An invalid file (or a required variable without a value) fails the same way every time:
+        // permanent, so the agent waits for a new revision instead of retrying forever.
+        await this.compose(marker, ['config', '--quiet'], 'docker compose config', ctx.signal).catch((err: Error) => {
+          if (ctx.signal.aborted) throw err;
+          throw new PermanentApplyError(err.message);
+        });
         // `up` pulls what each service's pull_policy asks for (default: missing); the agent's
         // pullPolicy option, when not 'missing', overrides it for every service.
         const up = ['up', '--detach', '--remove-orphans', ...(this.pullPolicy === 'missing' ? [] : ['--pull', this.pullPolicy])];

@@ -70,6 +70,27 @@ export function isAtomicRollback(error: unknown): boolean {
   return error instanceof HelmError && /has been (rolled back|uninstalled) due to atomic being set/i.test(error.stderr);
 }
 
+/**
+ * Helm failures that trying the same chart and values again cannot fix: a chart or version that
+ * does not exist, a template that does not render, values the chart's schema refuses, manifests
+ * the API server cannot accept. Network, registry-availability and cluster errors stay transient.
+ */
+const PERMANENT_HELM_FAILURE = [
+  /chart "[^"]*"( version "[^"]*")? not found/i,
+  /no chart (name|version) found/i,
+  /manifest unknown/i,
+  /failed to fetch .* 404/i,
+  /parse error/i,
+  /execution error at/i,
+  /error converting YAML to JSON/i,
+  /values don't meet the specifications of the schema/i,
+  /unable to build kubernetes objects from release manifest/i,
+];
+
+export function isPermanentHelmFailure(error: unknown): boolean {
+  return error instanceof HelmError && PERMANENT_HELM_FAILURE.some((p) => p.test(error.stderr));
+}
+
 export class KubernetesDriver implements DeploymentDriver {
   readonly type = 'kubernetes' as const;
   private readonly helm: HelmCli;
@@ -149,7 +170,7 @@ export class KubernetesDriver implements DeploymentDriver {
     // Whatever revision exists now is ours (including an atomic rollback), so it is not drift.
     const after = await this.helm.status(releaseName, namespace);
     await this.ownership.put({ ...base, revision: after?.version ?? null, inFlight: false, updatedAt: new Date().toISOString() });
-    if (failure && isAtomicRollback(failure)) throw new PermanentApplyError((failure as Error).message);
+    if (failure && (isAtomicRollback(failure) || isPermanentHelmFailure(failure))) throw new PermanentApplyError((failure as Error).message);
     // A registry refusing the chart: reported once, retried when the credential or revision changes.
     if (failure instanceof HelmError && isRegistryAuthFailure(failure.message)) throw new PermanentApplyError(failure.message);
     if (failure) throw failure;

@@ -19,6 +19,9 @@ export function printTable(headers: string[], rows: (string | null | undefined)[
 
 export function agentState(target: Pick<DeploymentTarget, 'agent' | 'hasAccess'>): string {
   if (target.agent.connected) return 'connected';
+  const failed = target.agent.lastFailedLogin;
+  // A refused login after the agent was last seen is why it is not connected.
+  if (failed && (!target.agent.lastSeenAt || failed.at > target.agent.lastSeenAt)) return `login refused at ${failed.at}: ${failed.reason}`;
   if (target.agent.lastSeenAt) return `offline since ${target.agent.lastSeenAt}`;
   return target.hasAccess ? 'never connected' : 'no access yet';
 }

@@ -12,7 +12,11 @@ export type DeploymentPhase =
   | 'running';
 
 export type OrganizationEventKind =
+  /** An agent connected or disconnected. */
   | 'liveness'
+  /** The hub may have missed events (its change-bus connection dropped and is back): re-read what you show. A subscription for one deployment also gets its current status right after. */
+  | 'resync'
+  /** A deployment status transition. */
   | 'status';
 
 export type RolloutState =
@@ -28,7 +32,7 @@ export type OrganizationEventsSubscriptionVariables = Exact<{
 }>;
 
 
-export type OrganizationEventsSubscription = { organizationEvents: { kind: OrganizationEventKind, targetId: string, deploymentId: string | null, connected: boolean | null, status: { phase: DeploymentPhase, message: string, revisionId: string, changedAt: string } | null } };
+export type OrganizationEventsSubscription = { organizationEvents: { kind: OrganizationEventKind, targetId: string | null, deploymentId: string | null, connected: boolean | null, status: { phase: DeploymentPhase, message: string, revisionId: string, changedAt: string } | null } };
 
 export type DeploymentLogsSubscriptionVariables = Exact<{
   deploymentId: string;

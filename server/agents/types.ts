@@ -6,7 +6,7 @@ import { MUTATION_ERRORS } from '../schema/errors.js';
 import { ChartTypeEnum, DeploymentTypeEnum } from '../applications/types.js';
 import { ComposeTypeEnum, DeploymentPhaseEnum } from '../deployments/types.js';
 import { TargetScopeEnum } from '../targets/types.js';
-import { agentLogin, logWatermarks, pushLogs, reportInfo, reportStatus } from './service.js';
+import { agentLogin, logWatermarks, pushLogs, reportInfo, reportStatus, type LogLineRejection, type ReportOutcome, type ReportRefusal } from './service.js';
 
 function agentOf(ctx: Context): AgentPrincipal {
   if (ctx.principal?.kind !== 'agent') throw new GraphQLError('agent token required', { extensions: { code: 'FORBIDDEN' } });
@@ -131,11 +131,27 @@ const LogLineInput = builder.inputType('AgentLogLineInput', {
   }),
 });
 
-const StatusReportResult = builder.objectRef<{ accepted: number; changed: number; ignored: number }>('AgentStatusReportResult').implement({
+const RefusalReasonEnum = builder.enumType('AgentReportRefusalReason', {
+  values: { unknown_revision: { description: "The revision is not one of the deployment's revisions." } } as const,
+});
+
+const ReportRefusalRef = builder.objectRef<ReportRefusal>('AgentStatusReportRefusal').implement({
+  description: 'A report that was not stored, and why. Resending it cannot help.',
   fields: (t) => ({
-    accepted: t.exposeInt('accepted'),
-    changed: t.exposeInt('changed', { description: 'Reports that were transitions (stored in history).' }),
+    deploymentId: t.exposeID('deploymentId'),
+    revisionId: t.exposeID('revisionId'),
+    reason: t.field({ type: RefusalReasonEnum, resolve: (r) => r.reason }),
+    message: t.exposeString('message'),
+  }),
+});
+
+const StatusReportResult = builder.objectRef<ReportOutcome>('AgentStatusReportResult').implement({
+  fields: (t) => ({
+    accepted: t.exposeInt('accepted', { description: "Reports of the deployments' current revisions: stored as their latest status." }),
+    changed: t.exposeInt('changed', { description: 'Accepted reports that were transitions (stored in history).' }),
     ignored: t.exposeInt('ignored', { description: "Reports for deployments not on the agent's target." }),
+    historyOnly: t.exposeInt('historyOnly', { description: 'Reports naming an older revision of their deployment: stored in its history only, not as its status.' }),
+    refused: t.field({ type: [ReportRefusalRef], description: 'Reports naming a revision that is not one of their deployment\'s.', resolve: (r) => r.refused }),
   }),
 });
 
@@ -143,8 +159,28 @@ const LogWatermarkRef = builder.objectRef<{ deploymentId: string; timestamp: Dat
   fields: (t) => ({ deploymentId: t.exposeID('deploymentId'), timestamp: t.field({ type: 'DateTime', resolve: (w) => w.timestamp }) }),
 });
 
-const PushLogsResultRef = builder.objectRef<{ stored: number }>('AgentPushLogsResult').implement({
-  fields: (t) => ({ stored: t.exposeInt('stored') }),
+const LogRejectionReasonEnum = builder.enumType('AgentLogLineRejectionReason', {
+  values: {
+    bad_timestamp: { description: 'The timestamp is not an ISO date-time.' },
+    unknown_deployment: { description: "The deployment is not on the agent's target." },
+  } as const,
+});
+
+const LogRejectionRef = builder.objectRef<LogLineRejection>('AgentLogLineRejection').implement({
+  description: 'A line that was not stored (the others were).',
+  fields: (t) => ({
+    index: t.exposeInt('index', { description: 'Position of the line in the batch.' }),
+    reason: t.field({ type: LogRejectionReasonEnum, resolve: (r) => r.reason }),
+    message: t.exposeString('message'),
+  }),
+});
+
+const PushLogsResultRef = builder.objectRef<{ stored: number; sanitized: number; rejected: LogLineRejection[] }>('AgentPushLogsResult').implement({
+  fields: (t) => ({
+    stored: t.exposeInt('stored'),
+    sanitized: t.exposeInt('sanitized', { description: 'Stored lines whose NUL bytes or lone surrogates were replaced by U+FFFD.' }),
+    rejected: t.field({ type: [LogRejectionRef], resolve: (r) => r.rejected }),
+  }),
 });
 
 builder.mutationFields((t) => ({
@@ -156,7 +192,8 @@ builder.mutationFields((t) => ({
   }),
   agentReportStatus: t.field({
     type: StatusReportResult,
-    description: "Report the observed status of the agent's deployments. Idempotent: repeats write no history.",
+    description:
+      "Report the observed status of the agent's deployments, each against its deployment's current revision (an older revision of it: history only; any other: refused). Idempotent: repeats write no history.",
     authScopes: { agent: true },
     errors: { types: MUTATION_ERRORS },
     args: { reports: t.arg({ type: [StatusReportInput], required: true }) },
@@ -185,9 +222,7 @@ builder.mutationFields((t) => ({
     errors: { types: MUTATION_ERRORS },
     args: { lines: t.arg({ type: [LogLineInput], required: true }) },
     resolve: (_r, args, ctx) =>
-      pushLogs(ctx.em, ctx.hub, agentOf(ctx), args.lines.map((l) => ({ ...l, deploymentId: String(l.deploymentId), stream: l.stream as 'stdout' | 'stderr' }))).then(
-        (stored) => ({ stored }),
-      ),
+      pushLogs(ctx.em, ctx.hub, agentOf(ctx), args.lines.map((l) => ({ ...l, deploymentId: String(l.deploymentId), stream: l.stream as 'stdout' | 'stderr' }))),
   }),
 }));
 

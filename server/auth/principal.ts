@@ -1,3 +1,4 @@
+import { AgentCloseCode } from '../../protocol/index.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { HubRuntime, Principal } from '../context.js';
 import { DeploymentTarget } from '../targets/entities.js';
@@ -12,7 +13,7 @@ export type Authentication =
    * revoked API key; expired or malformed agent token: log in again); 4403: an agent token whose
    * credential was rotated or whose target is gone (stop for good).
    */
-  | { ok: false; code: 4401 | 4403; reason: string };
+  | { ok: false; code: typeof AgentCloseCode.Unauthorized | typeof AgentCloseCode.Forbidden; reason: string };
 
 /** Current credential generation per target, kept fresh by rotation events, so agent calls need no lookup. */
 export class GenerationCache {
@@ -71,15 +72,15 @@ export async function authenticate(em: EntityManager, hub: HubRuntime & { genera
   if (!bearer) return { ok: true, principal: null };
   if (looksLikeAgentToken(bearer)) {
     const check = await verifyAgentToken(hub.agentTokens, bearer);
-    if (!check.ok) return { ok: false, code: 4401, reason: check.reason === 'expired' ? 'agent token expired' : 'agent token invalid' };
+    if (!check.ok) return { ok: false, code: AgentCloseCode.Unauthorized, reason: check.reason === 'expired' ? 'agent token expired' : 'agent token invalid' };
     const current = await hub.generations.get(em, check.claims.targetId);
     if (current === null || current !== check.claims.generation) {
-      return { ok: false, code: 4403, reason: 'agent credential was rotated or the target deleted' };
+      return { ok: false, code: AgentCloseCode.Forbidden, reason: 'agent credential was rotated or the target deleted' };
     }
     return { ok: true, principal: { kind: 'agent', ...check.claims } };
   }
   const vendor = await authenticateApiKey(em, bearer);
-  if (!vendor) return { ok: false, code: 4401, reason: API_KEY_REFUSED };
+  if (!vendor) return { ok: false, code: AgentCloseCode.Unauthorized, reason: API_KEY_REFUSED };
   return { ok: true, principal: vendor.principal, credentialExpiresAt: vendor.expiresAt };
 }
 

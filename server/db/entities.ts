@@ -8,6 +8,7 @@ import {
   LogEntry,
   StatusTransition,
 } from '../deployments/entities.js';
+import { IdempotencyRecord } from '../idempotency.js';
 import { Invitation, Membership, Organization, Setting, User } from '../orgs/entities.js';
 import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
 import { RegistryCredential, Secret, SecretValue } from '../secrets/entities.js';
@@ -35,6 +36,7 @@ export const entities = [
   Secret,
   SecretValue,
   RegistryCredential,
+  IdempotencyRecord,
   Rollout,
   RolloutMember,
   RolloutEvent,

@@ -24,6 +24,11 @@ export interface BusTopics {
   rolloutProgressed: { organizationId: string; rolloutId: string };
   /** Log lines of a deployment were stored, up to row id `lastId` (a bigint as text). */
   logsAppended: { organizationId: string; deploymentId: string; lastId: string };
+  /**
+   * Local only, never NOTIFYed: this process's LISTEN connection dropped and is back, so any
+   * notification committed meanwhile was missed. Subscribers resend their current state.
+   */
+  busReconnected: { downSince: string };
 }
 export type Topic = keyof BusTopics;
 type Handler<T extends Topic> = (payload: BusTopics[T]) => void;
@@ -39,6 +44,7 @@ export class EventBus {
   private readonly handlers = new Map<Topic, Set<Handler<any>>>();
   private stopped = false;
   private reconnectDelayMs = 100;
+  private downSince: Date | null = null;
 
   constructor(
     private readonly databaseUrl: string,
@@ -67,15 +73,20 @@ export class EventBus {
   private scheduleReconnect(failed: pg.Client): void {
     if (this.stopped || this.client !== failed) return;
     this.client = null;
+    this.downSince ??= new Date();
     const delay = this.reconnectDelayMs;
     this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, 5000);
     setTimeout(() => {
       if (this.stopped) return;
       this.connect()
         .then(() => {
+          const downSince = this.downSince ?? new Date();
+          this.downSince = null;
+          this.logger.info({ downSince: downSince.toISOString(), downMs: Date.now() - downSince.getTime() }, 'event bus reconnected; resending current state to subscribers');
           this.onReconnect();
           // Changes may have been missed while disconnected: tell every subscriber to reload.
           this.emitLocal('targetsChanged', { targetIds: ['*'] });
+          this.emitLocal('busReconnected', { downSince: downSince.toISOString() });
         })
         .catch((err: Error) => {
           this.logger.warn({ err: err.message }, 'event bus reconnect failed');
@@ -111,7 +122,7 @@ export class EventBus {
    * expression), for writers that publish from inside one statement, once per row. Delivered on
    * commit, exactly like `publish`. (Not for targetsChanged, whose id lists must be split.)
    */
-  static notifySql(topic: Exclude<Topic, 'targetsChanged'>, payloadJson: string): string {
+  static notifySql(topic: Exclude<Topic, 'targetsChanged' | 'busReconnected'>, payloadJson: string): string {
     return `pg_notify('${CHANNEL}', json_build_object('topic', '${topic}', 'payload', ${payloadJson})::text)`;
   }
 

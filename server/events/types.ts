@@ -26,9 +26,19 @@ function statusAsCommitted(rootEm: EntityManager, event: BusTopics['statusChange
 
 type OrgEvent =
   | { kind: 'status'; targetId: string; deploymentId: string; status: DeploymentStatus | null }
-  | { kind: 'liveness'; targetId: string; connected: boolean };
+  | { kind: 'liveness'; targetId: string; connected: boolean }
+  | { kind: 'resync'; targetId: null };
 
-const EventKind = builder.enumType('OrganizationEventKind', { values: ['status', 'liveness'] as const });
+const EventKind = builder.enumType('OrganizationEventKind', {
+  values: {
+    status: { description: 'A deployment status transition.' },
+    liveness: { description: 'An agent connected or disconnected.' },
+    resync: {
+      description:
+        'The hub may have missed events (its change-bus connection dropped and is back): re-read what you show. A subscription for one deployment also gets its current status right after.',
+    },
+  } as const,
+});
 
 const StatusSnapshotRef = builder.objectRef<DeploymentStatus>('DeploymentStatusSnapshot').implement({
   description: 'The status as stored when the event was sent.',
@@ -44,8 +54,8 @@ const OrgEventRef = builder.objectRef<OrgEvent>('OrganizationEvent').implement({
   description: 'A deployment status transition or an agent (dis)connecting, in the caller\'s organization.',
   fields: (t) => ({
     kind: t.field({ type: EventKind, resolve: (e) => e.kind }),
-    targetId: t.exposeID('targetId'),
-    target: t.field({ type: DeploymentTargetRef, resolve: (e) => e.targetId }),
+    targetId: t.id({ nullable: true, description: 'Null only for resync events.', resolve: (e) => e.targetId }),
+    target: t.field({ type: DeploymentTargetRef, nullable: true, resolve: (e) => e.targetId }),
     deploymentId: t.id({ nullable: true, resolve: (e) => (e.kind === 'status' ? e.deploymentId : null) }),
     deployment: t.field({ type: DeploymentRef, nullable: true, resolve: (e) => (e.kind === 'status' ? e.deploymentId : null) }),
     status: t.field({ type: StatusSnapshotRef, nullable: true, resolve: (e) => (e.kind === 'status' ? e.status : null) }),
@@ -80,10 +90,19 @@ builder.subscriptionFields((t) => ({
           if (e.organizationId === organizationId && !only) channel.push({ kind: 'liveness', targetId: e.targetId, connected: e.connected });
         }),
       );
-      if (initial) {
-        const status = await ctx.em.fork().findOne(DeploymentStatus, { deployment: initial.id });
+      const pushCurrent = async () => {
+        if (!initial) return;
+        const status = await ctx.hub.rootEm.fork().findOne(DeploymentStatus, { deployment: initial.id });
         if (status) channel.push({ kind: 'status', targetId: initial.target.id, deploymentId: initial.id, status });
-      }
+      };
+      offs.push(
+        // Transitions committed while the bus was away were missed: say so, and resend what is current.
+        ctx.hub.bus.on('busReconnected', () => {
+          channel.push({ kind: 'resync', targetId: null });
+          void pushCurrent().catch(() => {});
+        }),
+      );
+      await pushCurrent();
       return channel;
     },
     resolve: (e: OrgEvent) => e,

@@ -37,6 +37,9 @@ export const DeploymentTarget = defineEntity({
     timeZone: p.string().default('UTC'),
     /** Weekly ranges when the target accepts rollout updates; null or empty: any time. See server/rollouts/windows.ts. */
     maintenanceWindows: p.json<{ days: string[]; start: string; end: string }[]>().nullable(),
+    /** The last refused agent login of this target (wrong secret, no access yet), for the vendor to see. */
+    lastLoginFailureAt: p.datetime().nullable(),
+    lastLoginFailureReason: p.string().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });

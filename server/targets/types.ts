@@ -41,6 +41,10 @@ export const DeploymentTargetRef = builder.loadableObjectRef<DeploymentTarget, s
   sort: byId,
 });
 
+const FailedLoginRef = builder.objectRef<{ at: Date; reason: string }>('AgentFailedLogin').implement({
+  fields: (t) => ({ at: t.field({ type: 'DateTime', resolve: (f) => f.at }), reason: t.exposeString('reason') }),
+});
+
 const AgentLivenessRef = builder.objectRef<DeploymentTarget>('AgentLiveness');
 AgentLivenessRef.implement({
   description: "The target's agent: connected while its socket is open on any hub replica.",
@@ -56,6 +60,12 @@ AgentLivenessRef.implement({
     lastSeenAt: t.field({ type: 'DateTime', nullable: true, resolve: (t) => t.lastSeenAt ?? null }),
     agentVersion: t.string({ nullable: true, resolve: (t) => t.agentVersion ?? null }),
     agentHost: t.string({ nullable: true, resolve: (t) => t.agentHost ?? null }),
+    lastFailedLogin: t.field({
+      type: FailedLoginRef,
+      nullable: true,
+      description: "The last refused login of this target's agent (time and reason): why an agent may never connect.",
+      resolve: (t) => (t.lastLoginFailureAt ? { at: t.lastLoginFailureAt, reason: t.lastLoginFailureReason ?? 'unknown' } : null),
+    }),
   }),
 });
 

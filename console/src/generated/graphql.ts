@@ -96,7 +96,11 @@ export type MaintenanceWindowInput = {
 };
 
 export type OrganizationEventKind =
+  /** An agent connected or disconnected. */
   | 'liveness'
+  /** The hub may have missed events (its change-bus connection dropped and is back): re-read what you show. A subscription for one deployment also gets its current status right after. */
+  | 'resync'
+  /** A deployment status transition. */
   | 'status';
 
 export type Role =
@@ -283,7 +287,7 @@ export type DeleteDeploymentMutation = { deleteDeployment:
 export type EventsSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type EventsSubscription = { organizationEvents: { kind: OrganizationEventKind, targetId: string, deploymentId: string | null, connected: boolean | null, status: { phase: DeploymentPhase, message: string, revisionId: string, changedAt: string } | null } };
+export type EventsSubscription = { organizationEvents: { kind: OrganizationEventKind, targetId: string | null, deploymentId: string | null, connected: boolean | null, status: { phase: DeploymentPhase, message: string, revisionId: string, changedAt: string } | null } };
 
 export type LogsSubscriptionVariables = Exact<{
   deploymentId: string;
