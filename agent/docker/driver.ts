@@ -5,6 +5,7 @@ import { parse as parseEnvFile } from 'dotenv';
 import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
 import { isRegistryAuthFailure, PermanentApplyError } from '../core/driver.js';
 import type { DeletedDeployment, DesiredDeployment, DockerDesiredDeployment, LogLine, RegistryAuth } from '../../protocol/index.js';
+import { dockerConfigJson } from '../core/docker-config.js';
 import { cliEnvironment, runCli, silentLogger, type DriverLogger } from './cli.js';
 import { followProjectLogs } from './logs.js';
 import { classifyContainer, summarizeContainers } from './status.js';
@@ -73,12 +74,7 @@ async function writeFileAtomic(file: string, content: string): Promise<void> {
 
 
 /** The docker CLI's config.json for these credentials (Docker Hub under its historical key). */
-export function dockerConfigJson(auths: readonly RegistryAuth[]): string {
-  const entries = Object.fromEntries(
-    auths.map((a) => [a.host === 'docker.io' ? 'https://index.docker.io/v1/' : a.host, { auth: Buffer.from(`${a.username}:${a.password}`).toString('base64') }]),
-  );
-  return `${JSON.stringify({ auths: entries })}\n`;
-}
+export { dockerConfigJson };
 
 function isNotFound(error: unknown): boolean {
   const e = error as { code?: unknown; statusCode?: unknown };
