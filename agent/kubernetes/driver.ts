@@ -151,7 +151,8 @@ export class KubernetesDriver implements DeploymentDriver {
     let failure: unknown = null;
     try {
       // Only with credentials: charts whose values schema forbids unknown keys are untouched otherwise.
-      const pullSecret = await syncPullSecret(this.apis.core, namespace, releaseName, deploymentId, deployment.registryAuths ?? [], { createNamespace: this.options.scope === 'cluster' });
+      const auths = deployment.registryAuths ?? [];
+      const pullSecret = auths.length ? await syncPullSecret(this.apis.core, namespace, releaseName, deploymentId, auths, { createNamespace: this.options.scope === 'cluster' }) : null;
       await this.helm.upgradeInstall(
         {
           releaseName,
@@ -225,7 +226,7 @@ export class KubernetesDriver implements DeploymentDriver {
   /** A rotated credential: the pull secret is replaced in place, no helm upgrade. */
   async refreshCredentials(desired: DesiredDeployment, _ctx?: DriverContext): Promise<void> {
     const deployment = asKubernetesDeployment(desired);
-    if (!(await this.ownership.get(deployment.deploymentId))) return;
+    if (!deployment.registryAuths?.length || !(await this.ownership.get(deployment.deploymentId))) return;
     await syncPullSecret(this.apis.core, deployment.namespace, deployment.releaseName, deployment.deploymentId, deployment.registryAuths ?? []);
   }
 
