@@ -17,5 +17,6 @@ export {
 export { latestVersion, isBehind, semverOf } from './versions.js';
 export type { WatchOptions, FollowLogsOptions } from './watch.js';
 export type * from './types.js';
+export type { ValidationResult, ValidationFinding } from './types.js';
 export { RolloutsClient } from './rollouts.js';
 export type { Rollout, RolloutProgress, RolloutWatch, CreateRolloutRequest, MaintenanceWindow, LabeledTarget } from './rollouts.js';

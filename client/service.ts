@@ -37,6 +37,8 @@ import type {
   RolloutResult,
   UpdateDeploymentRequest,
   VersionOrder,
+  ValidationResult,
+  ComposeType,
 } from './types.js';
 import { isBehind, latestVersion } from './versions.js';
 import { followDeploymentLogs, watchDeploymentStatus, type FollowLogsOptions, type WatchOptions } from './watch.js';
@@ -130,6 +132,26 @@ export class DistrService {
     checked('createKubernetesApplicationVersion', 'content', schemas.kubernetesVersionContent, content);
     const result = await this.sdk.CreateKubernetesApplicationVersion({ input: { applicationId, name, ...content } });
     return unwrap(result.createKubernetesApplicationVersion, 'ApplicationVersion');
+  }
+
+  /** The checks createDocker/KubernetesApplicationVersion would run, without creating anything. */
+  async validateApplicationVersion(applicationId: string, content: DockerVersionContent | KubernetesVersionContent): Promise<ValidationResult> {
+    checked('validateApplicationVersion', 'applicationId', schemas.id, applicationId);
+    const result = await this.sdk.ValidateApplicationVersion({ input: { applicationId, ...content } });
+    return unwrap(result.validateApplicationVersion, 'ValidationResult');
+  }
+
+  /** The checks createDeployment would run (env file against the compose file, values against the chart's schema). */
+  async validateDeployment(input: { targetId: string; versionId: string; composeType?: ComposeType; envFile?: string; releaseName?: string; valuesYaml?: string }): Promise<ValidationResult> {
+    checked('validateDeployment', 'targetId', schemas.id, input.targetId);
+    checked('validateDeployment', 'versionId', schemas.id, input.versionId);
+    return unwrap((await this.sdk.ValidateDeployment({ input })).validateDeployment, 'ValidationResult');
+  }
+
+  /** The troubleshooting checks of an existing deployment's current configuration. */
+  async checkDeployment(id: string): Promise<ValidationResult> {
+    checked('checkDeployment', 'id', schemas.id, id);
+    return unwrap((await this.sdk.CheckDeployment({ id })).checkDeployment, 'ValidationResult');
   }
 
   async archiveApplicationVersion(id: string, archived = true): Promise<ApplicationVersion> {

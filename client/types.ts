@@ -13,6 +13,7 @@ import type {
   HelmOptionsInput,
   Role,
   TargetScope,
+  ValidationResultFieldsFragment,
 } from './generated/graphql.js';
 
 export type { ChartType, ComposeType, DeploymentPhase, DeploymentType, HelmOptionsInput, Role, TargetScope };
@@ -23,6 +24,9 @@ export type ApplicationWithVersions = Application & { versions: ApplicationVersi
 export type DeploymentTarget = DeploymentTargetFieldsFragment;
 export type Deployment = DeploymentFieldsFragment;
 export type DeploymentStatus = DeploymentStatusFieldsFragment;
+/** The findings of a check: `ok` is false when one of them is an error. */
+export type ValidationResult = ValidationResultFieldsFragment;
+export type ValidationFinding = ValidationResult['findings'][number];
 
 export interface DistrServiceOptions {
   /** The hub's base URL (e.g. https://hub.example.com); defaults to $DISTR_HUB_URL. */

@@ -28,5 +28,5 @@ export DISTR_TEST_K8S_STATE=${DISTR_TEST_K8S_STATE:-/tmp/distr-test-k8s}
 phase "schema check" npx tsx scripts/print-schema.ts --check
 # Types first: a schema change that breaks the agent, the hub or the test kit fails here (generated
 # types are checked fresh by tests/generated-fresh.test.ts).
-phase "typecheck (tsc)" npx tsc --noEmit
+phase "typecheck (tsc: hub, agents, tests, console)" npm run --silent typecheck
 phase "vitest (per-file times above)" npx vitest run "$@"

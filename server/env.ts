@@ -41,6 +41,12 @@ const schema = z.object({
   DISTR_KEEPALIVE_SECONDS: z.coerce.number().min(0.1).default(15),
   /** Print the first-run admin key to this file as well as to the log (used by tests and scripts). */
   DISTR_BOOTSTRAP_KEY_FILE: z.string().optional(),
+  /** Air-gapped hubs: create kubernetes versions whose chart registry cannot be reached (with a recorded warning). */
+  DISTR_ALLOW_UNCHECKED_CHARTS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /** Look up compose images in their registries when checking versions and deployments (where reachable). */
+  DISTR_CHECK_IMAGES: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** Time allowed for each chart repository / registry request of a check. */
+  DISTR_REGISTRY_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(300).default(10),
   /**
    * Browser origins (scheme://host[:port], comma-separated) allowed to call the API cross-origin,
    * with credentials. Empty (the default): no cross-origin access; the console the hub serves

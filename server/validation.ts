@@ -1,6 +1,7 @@
-import dotenv from 'dotenv';
-import { parseDocument } from 'yaml';
 import { InvalidInputError } from './errors.js';
+import { EnvFileError, formatComposeEnvFile, parseEnvFileKeepingSecrets } from './validation/env-file.js';
+import type { Finding } from './validation/findings.js';
+import { parseSafeYamlMapping, YamlProblem } from './validation/yaml.js';
 
 /** Limits on user-supplied text, so one request cannot bloat rows or agent messages. */
 export const LIMITS = {
@@ -38,75 +39,38 @@ export function limitDocument(field: string, text: string): string {
   return text;
 }
 
-/** Aliases one document may expand: enough for real files, far too few for a "billion laughs" bomb. */
-const MAX_YAML_ALIASES = 100;
-
-/** Compose's own merge tags (Compose Specification, "merge and override"); compose reads them, we keep the value. */
-const COMPOSE_TAGS = ['!reset', '!override'];
-
-/**
- * Parse YAML that must be a mapping (or empty); the error names the line. Tags other than YAML's
- * own (and `allowedTags`) are refused: helm and compose would read them differently than we do.
- */
-export function parseYamlMapping(field: string, text: string, allowedTags: readonly string[] = []): Record<string, unknown> {
+/** Parse YAML that must be a mapping (or empty), safely (validation/yaml.ts); the error names the place. */
+export function parseYamlMapping(field: string, text: string): Record<string, unknown> {
   limitDocument(field, text);
-  if (text.trim() === '') return {};
-  const doc = parseDocument(text, { uniqueKeys: true });
-  const unknownTag = (message: string) => !allowedTags.some((tag) => message.startsWith(`Unresolved tag: ${tag} `));
-  const problem = doc.errors[0] ?? doc.warnings.find((w) => w.code === 'TAG_RESOLVE_FAILED' && unknownTag(w.message));
-  if (problem) {
-    const where = problem.linePos?.[0] ? ` (line ${problem.linePos[0].line}, column ${problem.linePos[0].col})` : '';
-    const what = problem.code === 'TAG_RESOLVE_FAILED' ? 'uses an unknown YAML tag' : 'is not valid YAML';
-    throw new InvalidInputError(field, `${what}${where}: ${problem.message.split('\n')[0]}`);
-  }
-  let value: unknown;
   try {
-    value = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
-  } catch (err) {
-    if (err instanceof ReferenceError) throw new InvalidInputError(field, `expands too many YAML aliases (at most ${MAX_YAML_ALIASES})`);
-    throw err;
-  }
-  if (value === null || value === undefined) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw new InvalidInputError(field, 'must be a YAML mapping (key: value)');
-  return value as Record<string, unknown>;
-}
-
-/** A compose file must be a YAML mapping with a non-empty `services` mapping of mappings. */
-export function validateComposeFile(field: string, text: string): void {
-  const compose = parseYamlMapping(field, text, COMPOSE_TAGS);
-  const services = compose.services;
-  if (services === undefined || services === null) throw new InvalidInputError(field, 'is not a compose file: it has no `services`');
-  if (typeof services !== 'object' || Array.isArray(services) || Object.keys(services).length === 0) {
-    throw new InvalidInputError(field, '`services` must be a mapping with at least one service');
-  }
-  for (const [name, service] of Object.entries(services)) {
-    if (service === null || typeof service !== 'object' || Array.isArray(service)) {
-      throw new InvalidInputError(field, `service "${name}" must be a mapping`);
-    }
-    const s = service as Record<string, unknown>;
-    if (s.image === undefined && s.build === undefined) throw new InvalidInputError(field, `service "${name}" has neither image nor build`);
+    return parseSafeYamlMapping(text);
+  } catch (error) {
+    if (error instanceof YamlProblem) throw new InvalidInputError(field, error.path ? `${error.path}: ${error.message}` : error.message);
+    throw error;
   }
 }
 
-const ENV_LINE = /^\s*(export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*=/;
-
-/** Parse a .env file; every non-comment line must be KEY=value. */
+/** Parse a .env file as compose does (validation/env-file.ts), secret references kept for rendering. */
 export function parseEnvFile(field: string, text: string): Record<string, string> {
   limitDocument(field, text);
-  text.split(/\r?\n/).forEach((line, i) => {
-    const trimmed = line.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) return;
-    if (!ENV_LINE.test(line)) throw new InvalidInputError(field, `line ${i + 1} is not KEY=value: ${JSON.stringify(trimmed.slice(0, 60))}`);
-  });
-  return dotenv.parse(text);
+  try {
+    return parseEnvFileKeepingSecrets(text);
+  } catch (error) {
+    if (error instanceof EnvFileError) throw new InvalidInputError(field, error.message);
+    throw error;
+  }
 }
 
-/** Render env entries back to a .env file, quoting what needs it. */
-export function formatEnvFile(entries: Record<string, string>): string {
-  return Object.entries(entries)
-    .map(([k, v]) => (/^[A-Za-z0-9_./:@+-]*$/.test(v) ? `${k}=${v}` : `${k}=${JSON.stringify(v)}`))
-    .join('\n')
-    .concat(Object.keys(entries).length > 0 ? '\n' : '');
+/** Render env entries back to a .env file compose reads to the same values. */
+export const formatEnvFile = formatComposeEnvFile;
+
+/** Refuse with the error findings of a check (all of them in the message, the first one's field). */
+export function refuseOnErrors(findings: readonly Finding[]): void {
+  const errors = findings.filter((f) => f.severity === 'error');
+  if (errors.length === 0) return;
+  const shown = errors.slice(0, 5).map((f) => f.message);
+  const more = errors.length > 5 ? ` (and ${errors.length - 5} more)` : '';
+  throw new InvalidInputError(errors[0]!.field, `${shown.join('; ')}${more}`);
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

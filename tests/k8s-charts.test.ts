@@ -22,7 +22,7 @@ beforeAll(async () => {
   await suite.repo.add([path.join(fixtures, 'widgets'), path.join(fixtures, 'platform'), (await testCluster()).podinfoChart]);
 });
 
-const chart = (name: string, version = '1.0.0') => ({ type: 'repository' as const, url: suite.repo.url, name, version });
+const chart = (name: string, version = '1.0.0') => ({ type: 'repository' as const, url: suite.repo.url, name, version, digest: null });
 
 describe('vendor charts through the KubernetesDriver on a real Kubernetes API server', () => {
   it('a namespace-scoped agent is refused a chart with a CRD by RBAC; a cluster-scoped one installs it and its custom resource', async () => {

@@ -51,7 +51,7 @@ describe('KubernetesDriver with real helm against a real Kubernetes API server',
     const f = await setup();
     await f.driver.apply(f.desired(), ctx());
     await observeUntil(f.driver, f.desired(), (s) => s.phase === 'healthy');
-    const upgraded = f.desired({ revisionId: 'rev-2', values: { message: 'changed', replicas: 2 }, chart: { type: 'repository', url: suite.repo.url, name: 'web', version: '1.1.0' } });
+    const upgraded = f.desired({ revisionId: 'rev-2', values: { message: 'changed', replicas: 2 }, chart: { type: 'repository', url: suite.repo.url, name: 'web', version: '1.1.0', digest: null } });
     await f.driver.apply(upgraded, ctx());
     expect(await helmRevision(f, 'web')).toBe(2);
     expect((await f.kube.get('ConfigMap', f.namespace, 'web-config'))?.data).toEqual({ MESSAGE: 'changed' });
@@ -262,7 +262,7 @@ describe('KubernetesDriver with real helm against a real Kubernetes API server',
       env: { ...process.env, ...f.agentHelm.env },
       input: user.password,
     });
-    const deployment = f.desired({ chart: { type: 'oci', url: chartUrl, name: null, version: '1.1.0' }, values: { message: 'from-oci' } });
+    const deployment = f.desired({ chart: { type: 'oci', url: chartUrl, name: null, version: '1.1.0', digest: null }, values: { message: 'from-oci' } });
     await f.newDriver({ plainHttp: true }).apply(deployment, ctx());
     const releases = JSON.parse(await f.helm(['list', '-n', f.namespace, '-o', 'json'])) as { name: string; chart: string }[];
     expect(releases).toMatchObject([{ name: 'web', chart: 'web-1.1.0' }]);

@@ -25,7 +25,7 @@ describe('KubernetesDriver with a private OCI chart in the real registry', () =>
     const chartUrl = await registry.pushChart(path.join(suite.repo.dir, 'web-1.1.0.tgz'), 'private');
     const f = await setup();
     const driver = f.newDriver({ plainHttp: true });
-    const chart = { type: 'oci' as const, url: chartUrl, name: null, version: '1.1.0' };
+    const chart = { type: 'oci' as const, url: chartUrl, name: null, version: '1.1.0', digest: null };
     const refused = await driver.apply(f.desired({ chart }), ctx()).then(() => null, (e: Error) => e);
     expect(refused?.message).toMatch(/unauthorized|authorization failed|no basic auth credentials|401/i);
     // Permanent: the agent reports it once and waits for another credential or revision.

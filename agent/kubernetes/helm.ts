@@ -2,12 +2,14 @@
  * The helm CLI as the Kubernetes driver uses it: upgrade --install, status, get manifest,
  * uninstall, list. Every call honours an AbortSignal and failures carry helm's stderr.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import type { ChartRef, RegistryAuth } from '../../protocol/index.js';
+import { PermanentApplyError } from '../core/driver.js';
 
 export interface HelmOptions {
   /** helm binary; default `helm` on PATH. */
@@ -93,7 +95,11 @@ export class HelmCli {
       const { chart } = request;
       const args = ['upgrade', '--install', request.releaseName];
       const credential = chartCredential(chart, request.registryAuths);
-      if (chart.type === 'oci') {
+      // A pinned digest without a credential: install exactly the archive the hub checked (pull, compare, install the file).
+      const pinned = Boolean(chart.digest) && !credential;
+      if (pinned) {
+        args.push(await this.pullVerified(chart, dir, signal));
+      } else if (chart.type === 'oci') {
         args.push(chart.url);
         if (this.options.plainHttp) args.push('--plain-http');
         if (credential) {
@@ -108,7 +114,8 @@ export class HelmCli {
         args.push(chart.name, '--repo', chart.url);
         if (credential) args.push('--username', credential.username, '--password', credential.password);
       }
-      args.push('--version', chart.version, '--namespace', request.namespace, '--values', valuesFile);
+      if (!pinned) args.push('--version', chart.version);
+      args.push('--namespace', request.namespace, '--values', valuesFile);
       args.push('--timeout', `${Math.max(1, Math.round(request.timeoutSeconds))}s`);
       if (request.wait || request.atomic) args.push('--wait');
       if (request.atomic) args.push('--atomic');
@@ -117,6 +124,29 @@ export class HelmCli {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  private chartArgs(chart: ChartRef): string[] {
+    if (chart.type === 'oci') return [chart.url, ...(this.options.plainHttp ? ['--plain-http'] : [])];
+    if (!chart.name) throw new Error(`chart name is missing for repository ${chart.url}`);
+    return [chart.name, '--repo', chart.url];
+  }
+
+  /** `helm pull` the chart into `dir` and return the archive's path once its sha256 matches. */
+  async pullVerified(chart: ChartRef, dir: string, signal?: AbortSignal): Promise<string> {
+    const into = path.join(dir, 'chart');
+    await mkdir(into, { recursive: true });
+    await this.run(['pull', ...this.chartArgs(chart), '--version', chart.version, '--destination', into], signal, `helm pull ${chart.name ?? chart.url} ${chart.version}`);
+    const [file] = (await readdir(into)).filter((f) => f.endsWith('.tgz'));
+    if (!file) throw new Error(`helm pull ${chart.url} ${chart.version} wrote no chart archive`);
+    const archive = path.join(into, file);
+    const digest = `sha256:${createHash('sha256').update(await readFile(archive)).digest('hex')}`;
+    if (digest !== chart.digest) {
+      throw new PermanentApplyError(
+        `chart ${chart.name ?? chart.url} ${chart.version} has digest ${digest}, but the hub validated ${chart.digest}: the registry now serves different content for this version; publish a new chart version (or a new application version)`,
+      );
+    }
+    return archive;
   }
 
   /** The release's status, or null when it does not exist. */

@@ -9,13 +9,14 @@ import { apiKeysCommand } from './commands/api-keys.js';
 import { applicationsCommand, versionsCommand } from './commands/catalog.js';
 import { deployCommand, restartCommand, targetsCommand, undeployCommand, updateCommand } from './commands/deployments.js';
 import { statusCommand } from './commands/status.js';
+import { FindingsWithErrors, validateCommand } from './commands/validate.js';
 import { addTargetPlacementCommands, rollbackCommand, rolloutsCommand } from './commands/rollouts.js';
+import { logsCommand } from './commands/logs.js';
 
 function withPlacement(targets: Command): Command {
   addTargetPlacementCommands(targets);
   return targets;
 }
-import { logsCommand } from './commands/logs.js';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, connection: 3 } as const;
 const CLI_VERSION = '0.1.0';
@@ -36,7 +37,7 @@ export function buildProgram(): Command {
     '\nExit codes: 0 ok, 1 the hub refused the request, 2 usage error, 3 hub unreachable or API key refused.\n' +
       'Applications and targets may be given by id or by name.',
   );
-  for (const command of [applicationsCommand(), versionsCommand(), withPlacement(targetsCommand()), deployCommand(), updateCommand(), rolloutsCommand(), rollbackCommand(), statusCommand(), logsCommand(), restartCommand(), undeployCommand(), apiKeysCommand()]) {
+  for (const command of [applicationsCommand(), versionsCommand(), withPlacement(targetsCommand()), deployCommand(), updateCommand(), rolloutsCommand(), rollbackCommand(), statusCommand(), logsCommand(), restartCommand(), undeployCommand(), apiKeysCommand(), validateCommand()]) {
     program.addCommand(inheritSettings(command, program));
   }
   return program;
@@ -73,6 +74,8 @@ function reportError(err: unknown): number {
     // commander printed its message (or the help) already.
     return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
   }
+  // `distr validate` printed its findings; one of them is an error.
+  if (err instanceof FindingsWithErrors) return EXIT.refused;
   const message = (err as Error)?.message ?? String(err);
   process.stderr.write(`error: ${message}\n`);
   if (err instanceof UsageError) return EXIT.usage;

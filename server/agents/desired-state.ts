@@ -1,9 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import deepmerge from 'deepmerge';
-import { parse as parseYaml } from 'yaml';
-import dotenv from 'dotenv';
 import type { WireDeployment, WireDesiredState } from '../../protocol/index.js';
-import { formatEnvFile } from '../validation.js';
+import { formatComposeEnvFile, parseEnvFileKeepingSecrets } from '../validation/env-file.js';
+import { mergeUserValues } from '../validation/values.js';
+import { parseSafeYamlMapping } from '../validation/yaml.js';
 import type { Keyring } from '../secrets/encryption.js';
 import { loadRegistryCredentials, loadSecretValues, registryHostOf, type SecretLookup } from '../secrets/resolve.js';
 import { MissingSecretError, referencesInValue, renderValue } from '../secrets/templates.js';
@@ -16,23 +15,29 @@ export function projectName(deploymentId: string): string {
   return `distr-${deploymentId.replace(/-/g, '').slice(0, 12)}`;
 }
 
-/** Version base values deep-merged with the revision's values (arrays replaced, not concatenated). */
+/**
+ * Version base values with the revision's values over them, as helm layers `-f` files: maps
+ * merged, anything else (arrays too) replaced, and a null kept so helm drops the key, chart
+ * default included. Both were checked at write time; parsing here cannot meet an alias bomb.
+ */
 export function mergeValues(baseValues: string | null, revisionValues: string | null): Record<string, unknown> {
-  const base = (parseYaml(baseValues ?? '') ?? {}) as Record<string, unknown>;
-  const own = (parseYaml(revisionValues ?? '') ?? {}) as Record<string, unknown>;
-  return deepmerge(base, own, { arrayMerge: (_target, source) => source });
+  return mergeUserValues(parseSafeYamlMapping(baseValues ?? ''), parseSafeYamlMapping(revisionValues ?? ''));
 }
 
-/** The version's .env template with the deployment's entries layered on top (secret references unrendered). */
+/**
+ * The version's .env template with the deployment's entries layered on top, as compose reads them
+ * (the deployment's entries may interpolate the template's); secret references unrendered.
+ */
 export function mergeEnvFile(template: string | null, envFile: string | null): Record<string, string> {
-  return { ...dotenv.parse(template ?? ''), ...dotenv.parse(envFile ?? '') };
+  const base = parseEnvFileKeepingSecrets(template ?? '');
+  return { ...base, ...parseEnvFileKeepingSecrets(envFile ?? '', (k) => base[k]) };
 }
 
 /** The registry hosts of a compose file's images; null when one is built from variables (then: all). */
 export function imageHostsOf(composeFile: string): Set<string> | null {
   let compose: { services?: Record<string, { image?: unknown }> } | null;
   try {
-    compose = parseYaml(composeFile) as typeof compose;
+    compose = parseSafeYamlMapping(composeFile) as typeof compose;
   } catch {
     return null;
   }
@@ -71,6 +76,7 @@ interface DesiredRow {
   chart_url: string | null;
   chart_name: string | null;
   chart_version: string | null;
+  chart_digest: string | null;
   base_values: string | null;
   restart_marker: string | null;
 }
@@ -91,7 +97,7 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
       `select t.id as target_id, t.organization_id, d.application_id, r.created_at as revision_created_at, t.type as target_type, t.namespace, t.scope, t.logs_enabled,
               d.id as deployment_id, d.compose_type, d.release_name, d.helm_options,
               r.id as revision_id, r.env_file, r.values_yaml, a.name as application_name,
-              v.name as version_name, v.compose_file, v.env_template, v.chart_type, v.chart_url, v.chart_name, v.chart_version, v.base_values,
+              v.name as version_name, v.compose_file, v.env_template, v.chart_type, v.chart_url, v.chart_name, v.chart_version, v.chart_digest, v.base_values,
               (select fr.id from deployment_revision fr where fr.deployment_id = d.id and fr.force_restart
                 order by fr.created_at desc limit 1) as restart_marker
        from deployment_target t
@@ -175,7 +181,7 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
             composeType: row.compose_type,
             projectName: projectName(row.deployment_id),
             composeFile: row.compose_file ?? '',
-            envFile: formatEnvFile(env ?? {}),
+            envFile: formatComposeEnvFile(env ?? {}),
           },
           kubernetes: null,
         }
@@ -186,7 +192,7 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
           kubernetes: {
             releaseName: row.release_name!,
             namespace: state.namespace ?? 'default',
-            chart: { type: row.chart_type!, url: row.chart_url!, name: row.chart_name ?? null, version: row.chart_version! },
+            chart: { type: row.chart_type!, url: row.chart_url!, name: row.chart_name ?? null, version: row.chart_version!, digest: row.chart_digest ?? null },
             values: values ?? {},
             ...(row.helm_options ?? { timeoutSeconds: 300, atomic: false, wait: false, ignoreDrift: false }),
           },

@@ -30,6 +30,10 @@ const ChartRefType = builder.objectRef<WireKubernetes['chart']>('DesiredChart').
     url: t.exposeString('url'),
     name: t.exposeString('name', { nullable: true }),
     version: t.exposeString('version'),
+    digest: t.exposeString('digest', {
+      nullable: true,
+      description: 'sha256 of the chart archive the hub checked (sha256:…); the agent installs only an archive with this digest. Null: not checked.',
+    }),
   }),
 });
 

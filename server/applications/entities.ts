@@ -46,6 +46,10 @@ export const ApplicationVersion = defineEntity({
     chartVersion: p.string().nullable(),
     baseValues: p.text().nullable(),
     valuesTemplate: p.text().nullable(),
+    /** sha256 of the chart archive the hub checked; the agent installs exactly this (null: not checked). */
+    chartDigest: p.string().nullable(),
+    /** Warnings of the checks at creation (errors refuse the version). */
+    findings: p.json<unknown[]>().nullable(),
     archivedAt: p.datetime().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },

@@ -3,14 +3,9 @@ import type { VendorPrincipal } from '../context.js';
 import { ConflictError, InvalidInputError, RuleViolationError } from '../errors.js';
 import { referencesInValue } from '../secrets/templates.js';
 import { findOwned, flushOrConflict } from '../scoping.js';
-import {
-  limitDocument,
-  parseEnvFile,
-  parseYamlMapping,
-  requireName,
-  requireUrl,
-  validateComposeFile,
-} from '../validation.js';
+import { limitDocument, parseEnvFile, parseYamlMapping, refuseOnErrors, requireName, requireUrl } from '../validation.js';
+import { checkDockerVersion, checkKubernetesVersion, DEFAULT_CHECK_SETTINGS, type CheckSettings } from '../validation/checks.js';
+import type { Finding } from '../validation/findings.js';
 import { Application, ApplicationVersion, type ChartType, type DeploymentType } from './entities.js';
 import { DeploymentRevision } from '../deployments/entities.js';
 
@@ -19,6 +14,7 @@ export class ApplicationService {
   constructor(
     private readonly em: EntityManager,
     private readonly actor: VendorPrincipal,
+    private readonly checks: CheckSettings = DEFAULT_CHECK_SETTINGS,
   ) {}
 
   getApplication(id: string): Promise<Application> {
@@ -66,10 +62,11 @@ export class ApplicationService {
       throw new RuleViolationError('type_mismatch', `application "${app.name}" is of type ${app.type}: create a kubernetes version for it, not a docker version`);
     }
     const name = requireName('name', input.name);
-    validateComposeFile('composeFile', input.composeFile);
+    const findings = await this.checkDockerVersion(input);
+    refuseOnErrors(findings);
     const envTemplate = input.envTemplate ?? '';
     referencesInValue('envTemplate', parseEnvFile('envTemplate', envTemplate));
-    const version = this.em.create(ApplicationVersion, { application: app, name, composeFile: input.composeFile, envTemplate });
+    const version = this.em.create(ApplicationVersion, { application: app, name, composeFile: input.composeFile, envTemplate, findings: findings.length > 0 ? findings : null });
     await flushOrConflict(this.em, () => new ConflictError('name', `application "${app.name}" already has a version named "${name}"`));
     return version;
   }
@@ -91,14 +88,9 @@ export class ApplicationService {
       throw new RuleViolationError('type_mismatch', `application "${app.name}" is of type ${app.type}: create a docker version for it, not a kubernetes version`);
     }
     const name = requireName('name', input.name);
-    if (input.chartType === 'oci') {
-      requireUrl('chartUrl', input.chartUrl, ['oci:']);
-    } else {
-      requireUrl('chartUrl', input.chartUrl, ['http:', 'https:']);
-      if (!input.chartName?.trim()) throw new InvalidInputError('chartName', 'is required for repository charts');
-    }
+    const { findings, chart } = await this.checkKubernetesVersion(input);
+    refuseOnErrors(findings);
     const chartVersion = input.chartVersion.trim();
-    if (!chartVersion) throw new InvalidInputError('chartVersion', 'must not be empty');
     const baseValues = input.baseValues ?? '';
     const valuesTemplate = input.valuesTemplate ?? '';
     referencesInValue('baseValues', parseYamlMapping('baseValues', baseValues));
@@ -113,9 +105,44 @@ export class ApplicationService {
       chartVersion,
       baseValues,
       valuesTemplate,
+      chartDigest: chart?.digest ?? null,
+      findings: findings.length > 0 ? findings : null,
     });
     await flushOrConflict(this.em, () => new ConflictError('name', `application "${app.name}" already has a version named "${name}"`));
     return version;
+  }
+
+  /** The checks of a docker version (dry run: nothing is written). */
+  async checkDockerVersion(input: { composeFile: string; envTemplate?: string | null }): Promise<Finding[]> {
+    limitDocument('composeFile', input.composeFile);
+    limitDocument('envTemplate', input.envTemplate ?? '');
+    return checkDockerVersion(input, this.checks);
+  }
+
+  /** The checks of a kubernetes version (dry run); the well-formedness rules throw InvalidInputError. */
+  async checkKubernetesVersion(input: {
+    chartType: ChartType;
+    chartUrl: string;
+    chartName?: string | null;
+    chartVersion: string;
+    baseValues?: string | null;
+    valuesTemplate?: string | null;
+  }) {
+    if (input.chartType === 'oci') {
+      requireUrl('chartUrl', input.chartUrl, ['oci:']);
+    } else {
+      requireUrl('chartUrl', input.chartUrl, ['http:', 'https:']);
+      if (!input.chartName?.trim()) throw new InvalidInputError('chartName', 'is required for repository charts');
+    }
+    const chartVersion = input.chartVersion.trim();
+    if (!chartVersion) throw new InvalidInputError('chartVersion', 'must not be empty');
+    limitDocument('chartUrl', input.chartUrl);
+    limitDocument('baseValues', input.baseValues ?? '');
+    limitDocument('valuesTemplate', input.valuesTemplate ?? '');
+    return checkKubernetesVersion(
+      { type: input.chartType, url: input.chartUrl, name: input.chartType === 'repository' ? input.chartName!.trim() : null, version: chartVersion, baseValues: input.baseValues, valuesTemplate: input.valuesTemplate },
+      this.checks,
+    );
   }
 
   /** Archiving hides a version from new deployments; its content never changes. */

@@ -4,6 +4,9 @@ import { DeletedRef, MUTATION_ERRORS } from '../schema/errors.js';
 import { byId, loadByIds } from '../schema/loaders.js';
 import { Application, ApplicationVersion, CHART_TYPES, DEPLOYMENT_TYPES } from './entities.js';
 import { ApplicationService } from './service.js';
+import { checkSettings } from '../validation/settings.js';
+import type { Finding } from '../validation/findings.js';
+import { FindingRef } from '../validation/finding-type.js';
 
 export const DeploymentTypeEnum = builder.enumType('DeploymentType', { values: DEPLOYMENT_TYPES });
 export const ChartTypeEnum = builder.enumType('ChartType', { values: CHART_TYPES });
@@ -48,6 +51,12 @@ ApplicationVersionRef.implement({
     chartVersion: t.string({ nullable: true, resolve: (v) => v.chartVersion ?? null }),
     baseValues: t.string({ nullable: true, resolve: (v) => v.baseValues ?? null }),
     valuesTemplate: t.string({ nullable: true, resolve: (v) => v.valuesTemplate ?? null }),
+    chartDigest: t.string({ nullable: true, description: 'Digest of the chart archive checked at creation; the agent installs exactly this one.', resolve: (v) => v.chartDigest ?? null }),
+    warnings: t.field({
+      type: [FindingRef],
+      description: 'Warnings of the checks at creation (a version with errors is never created).',
+      resolve: (v) => (v.findings ?? []) as Finding[],
+    }),
     archivedAt: t.field({ type: 'DateTime', nullable: true, resolve: (v) => v.archivedAt ?? null }),
     createdAt: t.field({ type: 'DateTime', resolve: (v) => v.createdAt }),
   }),
@@ -58,19 +67,19 @@ builder.queryFields((t) => ({
     type: ApplicationRef,
     authScopes: { vendor: true },
     resolve: (_root, args, ctx) =>
-      resolveOffsetConnection({ args }, ({ limit, offset }) => new ApplicationService(ctx.em, vendorOf(ctx)).listApplications(limit, offset)),
+      resolveOffsetConnection({ args }, ({ limit, offset }) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).listApplications(limit, offset)),
   }),
   application: t.field({
     type: ApplicationRef,
     authScopes: { vendor: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx)).getApplication(String(args.id)),
+    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).getApplication(String(args.id)),
   }),
   applicationVersion: t.field({
     type: ApplicationVersionRef,
     authScopes: { vendor: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx)).getVersion(String(args.id)),
+    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).getVersion(String(args.id)),
   }),
 }));
 
@@ -106,21 +115,21 @@ builder.mutationFields((t) => ({
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { input: t.arg({ type: CreateApplicationInput, required: true }) },
-    resolve: (_root, { input }, ctx) => new ApplicationService(ctx.em, vendorOf(ctx)).createApplication(input),
+    resolve: (_root, { input }, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).createApplication(input),
   }),
   renameApplication: t.field({
     type: ApplicationRef,
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }), name: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx)).renameApplication(String(args.id), args.name),
+    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).renameApplication(String(args.id), args.name),
   }),
   deleteApplication: t.field({
     type: DeletedRef,
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx)).deleteApplication(String(args.id)).then((id) => ({ id })),
+    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).deleteApplication(String(args.id)).then((id) => ({ id })),
   }),
   createDockerApplicationVersion: t.field({
     type: ApplicationVersionRef,
@@ -128,7 +137,7 @@ builder.mutationFields((t) => ({
     errors: { types: MUTATION_ERRORS },
     args: { input: t.arg({ type: CreateDockerVersionInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      new ApplicationService(ctx.em, vendorOf(ctx)).createDockerVersion(String(input.applicationId), input),
+      new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).createDockerVersion(String(input.applicationId), input),
   }),
   createKubernetesApplicationVersion: t.field({
     type: ApplicationVersionRef,
@@ -136,7 +145,7 @@ builder.mutationFields((t) => ({
     errors: { types: MUTATION_ERRORS },
     args: { input: t.arg({ type: CreateKubernetesVersionInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      new ApplicationService(ctx.em, vendorOf(ctx)).createKubernetesVersion(String(input.applicationId), input),
+      new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).createKubernetesVersion(String(input.applicationId), input),
   }),
   archiveApplicationVersion: t.field({
     type: ApplicationVersionRef,
@@ -144,7 +153,7 @@ builder.mutationFields((t) => ({
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }), archived: t.arg.boolean({ defaultValue: true }) },
-    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx)).setVersionArchived(String(args.id), args.archived ?? true),
+    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).setVersionArchived(String(args.id), args.archived ?? true),
   }),
   deleteApplicationVersion: t.field({
     type: DeletedRef,
@@ -152,6 +161,6 @@ builder.mutationFields((t) => ({
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx)).deleteVersion(String(args.id)).then((id) => ({ id })),
+    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).deleteVersion(String(args.id)).then((id) => ({ id })),
   }),
 }));

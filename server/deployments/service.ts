@@ -2,7 +2,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { HubRuntime, VendorPrincipal } from '../context.js';
 import { ConflictError, InvalidInputError, RuleViolationError } from '../errors.js';
 import { findOwned, flushOrConflict, isUuid } from '../scoping.js';
-import { parseEnvFile, parseYamlMapping, requireDns1123Label } from '../validation.js';
+import { parseEnvFile, parseYamlMapping, refuseOnErrors, requireDns1123Label } from '../validation.js';
+import { checkDockerDeployment, checkKubernetesDeployment, DEFAULT_CHECK_SETTINGS, type CheckSettings } from '../validation/checks.js';
+import type { Finding } from '../validation/findings.js';
 import { referencesInValue } from '../secrets/templates.js';
 import { Application, ApplicationVersion } from '../applications/entities.js';
 import { DeploymentTarget } from '../targets/entities.js';
@@ -64,7 +66,61 @@ export class DeploymentService {
     private readonly em: EntityManager,
     private readonly actor: VendorPrincipal,
     private readonly hub: HubRuntime,
+    private readonly checks: CheckSettings = DEFAULT_CHECK_SETTINGS,
   ) {}
+
+  /**
+   * The checks of a deployment's configuration against its version (dry run, nothing written):
+   * the compose file with the rendered env file (required variables left unset are errors), or
+   * the values over the version's base values against the chart's values.schema.json.
+   */
+  async checkConfiguration(version: ApplicationVersion, config: { envFile?: string | null; valuesYaml?: string | null }, fields = { envFile: 'envFile', valuesYaml: 'valuesYaml' }): Promise<Finding[]> {
+    if (version.composeFile !== null && version.composeFile !== undefined) {
+      return checkDockerDeployment({ composeFile: version.composeFile, envTemplate: version.envTemplate, envFile: config.envFile, envField: fields.envFile }, this.checks);
+    }
+    return checkKubernetesDeployment(
+      {
+        type: version.chartType!,
+        url: version.chartUrl!,
+        name: version.chartName ?? null,
+        version: version.chartVersion!,
+        baseValues: version.baseValues,
+        valuesYaml: config.valuesYaml,
+        valuesField: fields.valuesYaml,
+      },
+      this.checks,
+    );
+  }
+
+  /** Dry run of createDeployment: the typed errors it would throw are thrown, findings returned. */
+  async validateDeployment(input: CreateDeploymentInput): Promise<Finding[]> {
+    const target = await findOwned(this.em, DeploymentTarget, 'deployment target', input.targetId, { organization: this.actor.organizationId });
+    const version = await this.usableVersion(this.em, input.versionId);
+    const app = version.application as Application;
+    if (app.type !== target.type) {
+      throw new RuleViolationError('type_mismatch', `application "${app.name}" is of type ${app.type} but deployment target "${target.name}" is of type ${target.type}; deploy it to a ${app.type} target`);
+    }
+    if (app.type === 'docker') {
+      const envFile = input.docker?.envFile ?? '';
+      parseEnvFile('docker.envFile', envFile);
+      return this.checkConfiguration(version, { envFile }, { envFile: 'docker.envFile', valuesYaml: 'kubernetes.valuesYaml' });
+    }
+    const valuesYaml = input.kubernetes?.valuesYaml ?? '';
+    parseYamlMapping('kubernetes.valuesYaml', valuesYaml);
+    if (input.kubernetes?.releaseName) requireDns1123Label('kubernetes.releaseName', input.kubernetes.releaseName);
+    return this.checkConfiguration(version, { valuesYaml }, { envFile: 'docker.envFile', valuesYaml: 'kubernetes.valuesYaml' });
+  }
+
+  /** The troubleshooting checks of an existing deployment's current revision. */
+  async checkDeployment(id: string): Promise<Finding[]> {
+    const deployment = await this.getDeployment(id);
+    await this.em.populate(deployment, ['currentRevision', 'currentRevision.version']);
+    const revision = deployment.currentRevision!;
+    const findings = await this.checkConfiguration(revision.version as ApplicationVersion, revision);
+    const version = revision.version as ApplicationVersion;
+    if (version.archivedAt) findings.push({ severity: 'warning', code: 'version_archived', field: 'versionId', path: '', message: `version "${version.name}" is archived`, hint: 'Move the deployment to a current version.' });
+    return findings;
+  }
 
   getDeployment(id: string, em: EntityManager = this.em): Promise<Deployment> {
     return findOwned(em, Deployment, 'deployment', id, { organization: this.actor.organizationId });
@@ -94,6 +150,8 @@ export class DeploymentService {
   }
 
   async createDeployment(input: CreateDeploymentInput): Promise<Deployment> {
+    // Checks first (they may ask registries): no transaction is held while they run.
+    refuseOnErrors(await this.validateDeployment(input));
     return this.em.transactional(async (em) => {
       const target = await findOwned(em, DeploymentTarget, 'deployment target', input.targetId, { organization: this.actor.organizationId });
       const version = await this.usableVersion(em, input.versionId);
@@ -147,6 +205,7 @@ export class DeploymentService {
 
   /** Switch version and/or configuration: appends a revision; the content of old ones stays. */
   async updateDeployment(id: string, input: UpdateDeploymentInput): Promise<Deployment> {
+    await this.checkUpdate(id, input);
     return this.em.transactional(async (em) => {
       const deployment = await this.getDeployment(id, em);
       await em.populate(deployment, ['currentRevision', 'application']);
@@ -186,6 +245,22 @@ export class DeploymentService {
       await this.hub.bus.publish(em, 'targetsChanged', { targetIds: [deployment.target.id] });
       return deployment;
     });
+  }
+
+  /** The checks of an update's resulting configuration; refuses on errors. */
+  private async checkUpdate(id: string, input: UpdateDeploymentInput): Promise<void> {
+    if (!input.versionId && input.envFile == null && input.valuesYaml == null) return;
+    const deployment = await this.getDeployment(id);
+    await this.em.populate(deployment, ['currentRevision', 'currentRevision.version']);
+    const current = deployment.currentRevision!;
+    const version = input.versionId ? await this.usableVersion(this.em, input.versionId) : (current.version as ApplicationVersion);
+    if (version.application.id !== deployment.application.id) return; // the transaction reports it
+    const isDocker = deployment.composeType !== null;
+    if (isDocker && input.valuesYaml != null) return;
+    if (!isDocker && input.envFile != null) return;
+    if (input.envFile != null) parseEnvFile('envFile', input.envFile);
+    if (input.valuesYaml != null) parseYamlMapping('valuesYaml', input.valuesYaml);
+    refuseOnErrors(await this.checkConfiguration(version, { envFile: input.envFile ?? current.envFile, valuesYaml: input.valuesYaml ?? current.valuesYaml }));
   }
 
   /** Append a revision and make it current; old revisions never change. */

@@ -14,6 +14,7 @@ import {
   StatusTransition,
 } from './entities.js';
 import { DeploymentService } from './service.js';
+import { checkSettings } from '../validation/settings.js';
 
 export const ComposeTypeEnum = builder.enumType('ComposeType', { values: COMPOSE_TYPES });
 export const DeploymentPhaseEnum = builder.enumType('DeploymentPhase', { values: PHASES });
@@ -154,7 +155,7 @@ builder.queryFields((t) => ({
     args: { targetId: t.arg.id(), applicationId: t.arg.id() },
     resolve: (_root, args, ctx) =>
       resolveOffsetConnection({ args }, ({ limit, offset }) =>
-        new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub).listDeployments(
+        new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub, checkSettings(ctx.hub.env)).listDeployments(
           { targetId: args.targetId ? String(args.targetId) : null, applicationId: args.applicationId ? String(args.applicationId) : null },
           limit,
           offset,
@@ -165,7 +166,7 @@ builder.queryFields((t) => ({
     type: DeploymentRef,
     authScopes: { vendor: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub).getDeployment(String(args.id)),
+    resolve: (_root, args, ctx) => new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub, checkSettings(ctx.hub.env)).getDeployment(String(args.id)),
   }),
 }));
 
@@ -218,7 +219,7 @@ builder.mutationFields((t) => ({
     errors: { types: MUTATION_ERRORS },
     args: { input: t.arg({ type: CreateDeploymentInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub).createDeployment({
+      new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub, checkSettings(ctx.hub.env)).createDeployment({
         targetId: String(input.targetId),
         versionId: String(input.versionId),
         docker: input.docker,
@@ -232,7 +233,7 @@ builder.mutationFields((t) => ({
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateDeploymentInput, required: true }) },
     resolve: (_root, args, ctx) =>
-      new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub).updateDeployment(String(args.id), {
+      new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub, checkSettings(ctx.hub.env)).updateDeployment(String(args.id), {
         ...args.input,
         versionId: args.input.versionId ? String(args.input.versionId) : null,
       }),
@@ -243,7 +244,7 @@ builder.mutationFields((t) => ({
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub).forceRestart(String(args.id)),
+    resolve: (_root, args, ctx) => new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub, checkSettings(ctx.hub.env)).forceRestart(String(args.id)),
   }),
   deleteDeployment: t.field({
     type: DeletedRef,
@@ -251,7 +252,7 @@ builder.mutationFields((t) => ({
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }), removeVolumes: t.arg.boolean({ defaultValue: false }) },
-    resolve: (_root, args, ctx) => new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub).deleteDeployment(String(args.id), args.removeVolumes ?? false).then((id) => ({ id })),
+    resolve: (_root, args, ctx) => new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub, checkSettings(ctx.hub.env)).deleteDeployment(String(args.id), args.removeVolumes ?? false).then((id) => ({ id })),
   }),
   rolloutApplicationVersion: t.field({
     type: RolloutResultRef,
@@ -260,7 +261,7 @@ builder.mutationFields((t) => ({
     errors: { types: MUTATION_ERRORS },
     args: { applicationId: t.arg.id({ required: true }), versionId: t.arg.id({ required: true }), targetIds: t.arg.idList() },
     resolve: (_root, args, ctx) =>
-      new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub).rollout(
+      new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub, checkSettings(ctx.hub.env)).rollout(
         String(args.applicationId),
         String(args.versionId),
         args.targetIds?.map(String) ?? null,

@@ -9,6 +9,7 @@ import '../secrets/types.js';
 import '../deployments/logs.js';
 import '../agents/types.js';
 import '../events/types.js';
+import '../validation/types.js';
 import '../rollouts/types.js';
 
 /** The whole API, types sorted so the printed schema.graphql is stable. */

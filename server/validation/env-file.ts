@@ -179,3 +179,20 @@ export function formatComposeEnvFile(entries: Record<string, string>): string {
   });
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
+
+/** A secret reference, `${{ secrets.NAME }}` (server/secrets/templates.ts): the hub renders it, compose never sees it. */
+const SECRET_REFERENCE = /\$\{\{[\s\S]*?\}\}/g;
+
+/**
+ * parseComposeEnvFile for the hub's stored env templates and env files: secret references are
+ * kept verbatim (compose would refuse `${{` as an interpolation) and rendered later. A NUL byte
+ * marks them while parsing: stored text cannot hold one (validation.ts refuses it).
+ */
+export function parseEnvFileKeepingSecrets(text: string, lookup: EnvLookup = () => undefined): Record<string, string> {
+  const references: string[] = [];
+  const marked = text.replace(SECRET_REFERENCE, (reference) => `\u0000${references.push(reference) - 1}\u0000`);
+  const entries = parseComposeEnvFile(marked, lookup);
+  if (references.length === 0) return entries;
+  const restore = (value: string) => value.replace(/\u0000(\d+)\u0000/g, (_m, i: string) => references[Number(i)] ?? '');
+  return Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, restore(v)]));
+}

@@ -49,11 +49,11 @@ class Walker {
   ) {}
 
   walk(node: Node | null | undefined, path: string, depth: number, viaAlias = false): { value: unknown; drop: boolean } {
-    if (++this.nodes > MAX_EXPANDED_NODES) throw new YamlProblem(path, `the document expands to more than ${MAX_EXPANDED_NODES} nodes (too many aliases?)`);
+    if (++this.nodes > MAX_EXPANDED_NODES) throw new YamlProblem(path, `too many YAML aliases: the document expands to more than ${MAX_EXPANDED_NODES} nodes`);
     if (depth > MAX_DEPTH) throw new YamlProblem(path, `nesting deeper than ${MAX_DEPTH} levels`);
     if (node === null || node === undefined) return { value: null, drop: false };
     if (isAlias(node)) {
-      if (++this.aliases > MAX_ALIASES) throw new YamlProblem(path, `more than ${MAX_ALIASES} aliases`);
+      if (++this.aliases > MAX_ALIASES) throw new YamlProblem(path, `too many YAML aliases (more than ${MAX_ALIASES} expanded)`);
       const target = node.resolve(this.doc);
       if (!target) throw new YamlProblem(path, `unknown anchor "${node.source}"`);
       return this.walk(target as Node, path, depth + 1, true);

@@ -15,6 +15,13 @@ import type { BusTopics } from '../../server/events/bus.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
+/**
+ * Tests run without a network: charts at made-up URLs (oci://registry.example/…) are created
+ * unchecked with a warning, and images are not looked up. Tests of the checks themselves
+ * (tests/version-checks.test.ts) override these.
+ */
+export const CHECKS_OFFLINE = { DISTR_ALLOW_UNCHECKED_CHARTS: 'true', DISTR_CHECK_IMAGES: 'false' } as const;
+
 /** One encryption key per test process, shared by its hubs (restarts and replicas decrypt alike). */
 export const TEST_ENCRYPTION_KEY = randomBytes(32).toString('base64');
 
@@ -38,7 +45,7 @@ export interface TestHub {
 
 /** A hub in this process on a free port, on the given (fresh) database. */
 export async function startTestHub(databaseUrl: string, env: Record<string, string> = {}, opts: { logLines?: string[] } = {}): Promise<TestHub> {
-  const hubEnv = parseHubEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: opts.logLines ? 'info' : 'silent', DISTR_KEEPALIVE_SECONDS: '2', DISTR_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, ...env });
+  const hubEnv = parseHubEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: opts.logLines ? 'info' : 'silent', DISTR_KEEPALIVE_SECONDS: '2', ...CHECKS_OFFLINE, DISTR_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, ...env });
   // With logLines, every JSON log line the hub writes is collected there (as written, after redaction).
   const sink = opts.logLines ? { write: (line: string) => void opts.logLines!.push(line) } : undefined;
   const hub = await startHub(hubEnv, databaseUrl, createLogger(hubEnv.LOG_LEVEL, sink));
@@ -101,7 +108,7 @@ export async function spawnHub(databaseUrl: string | null, opts: { port?: number
   // Run node directly (not npx) so signals reach the hub itself.
   const child = execa(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: repoRoot,
-    env: { DATABASE_URL: databaseUrl ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', DISTR_KEEPALIVE_SECONDS: '2', DISTR_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, ...opts.env },
+    env: { DATABASE_URL: databaseUrl ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', DISTR_KEEPALIVE_SECONDS: '2', ...CHECKS_OFFLINE, DISTR_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, ...opts.env },
     reject: false,
     all: true,
   });

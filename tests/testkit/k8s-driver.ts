@@ -136,7 +136,7 @@ export function useKubernetesDriverSuite(): KubernetesDriverSuite {
       logsEnabled: true,
       releaseName: 'web',
       namespace,
-      chart: { type: 'repository', url: repo.url, name: 'web', version: '1.0.0' },
+      chart: { type: 'repository', url: repo.url, name: 'web', version: '1.0.0', digest: null },
       values: { message: 'hello' },
       options: { timeoutSeconds: 60, atomic: false, wait: false, ignoreDrift: false },
       ...overrides,

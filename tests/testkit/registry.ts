@@ -56,7 +56,11 @@ export function randomRegistryUser(prefix = 'vendor'): RegistryUser {
 
 const basicAuth = (user: RegistryUser) => `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;
 
-export async function startTestRegistry(options: { users?: RegistryUser[] } = {}): Promise<TestRegistry> {
+/**
+ * `anonymous`: no htpasswd, anyone may pull (and push), as a public registry serves its charts and
+ * images; for the hub's own checks and digest pins, which use no credentials.
+ */
+export async function startTestRegistry(options: { users?: RegistryUser[]; anonymous?: boolean } = {}): Promise<TestRegistry> {
   const users = options.users?.length ? options.users : [randomRegistryUser()];
   const dir = await mkdtemp(path.join(os.tmpdir(), 'distr-test-registry-'));
   const htpasswdLines: string[] = [];
@@ -70,7 +74,7 @@ export async function startTestRegistry(options: { users?: RegistryUser[] } = {}
     storage: { filesystem: { rootdirectory: path.join(dir, 'data') }, delete: { enabled: true } },
     // Port 0: the registry picks a free port and names it in its "listening on" line.
     http: { addr: '127.0.0.1:0', secret: randomBytes(16).toString('hex') },
-    auth: { htpasswd: { realm: 'distr-test', path: path.join(dir, 'htpasswd') } },
+    ...(options.anonymous ? {} : { auth: { htpasswd: { realm: 'distr-test', path: path.join(dir, 'htpasswd') } } }),
   };
   const configPath = path.join(dir, 'config.yml');
   await writeFile(configPath, YAML.stringify(config));
@@ -98,12 +102,13 @@ export async function startTestRegistry(options: { users?: RegistryUser[] } = {}
   });
   const url = `http://${host}`;
 
-  // Listening is not yet serving: wait until /v2/ answers as an authenticated registry does.
+  // Listening is not yet serving: wait until /v2/ answers as an authenticated (or anonymous) registry does.
+  const ready = options.anonymous ? 200 : 401;
   for (;;) {
     if (exited) throw new Error(`docker-registry exited during start-up:\n${out}`);
     const status = await fetch(`${url}/v2/`).then((r) => r.status, () => 0);
-    if (status === 401) break;
-    if (status !== 0) throw new Error(`docker-registry /v2/ answered ${status} without credentials (expected 401)`);
+    if (status === ready) break;
+    if (status !== 0) throw new Error(`docker-registry /v2/ answered ${status} without credentials (expected ${ready})`);
     await new Promise((r) => setImmediate(r));
   }
 
@@ -117,8 +122,8 @@ export async function startTestRegistry(options: { users?: RegistryUser[] } = {}
     HELM_DATA_HOME: path.join(helmHome, 'data'),
   };
   const pusher = users[0]!;
-  let dockerLoggedIn = false;
-  let helmLoggedIn = false;
+  let dockerLoggedIn = Boolean(options.anonymous);
+  let helmLoggedIn = Boolean(options.anonymous);
 
   return {
     host,

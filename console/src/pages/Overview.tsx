@@ -13,7 +13,7 @@ export function Overview() {
   useEvents(
     useCallback((e: OrgEvent) => {
       if (e.kind === 'status' && e.deploymentId && e.status) setPhases((p) => ({ ...p, [e.deploymentId!]: e.status!.phase }));
-      if (e.kind === 'liveness') setOnline((o) => ({ ...o, [e.targetId]: Boolean(e.connected) }));
+      if (e.kind === 'liveness' && e.targetId) setOnline((o) => ({ ...o, [e.targetId!]: Boolean(e.connected) }));
     }, []),
   );
   const byPhase: Record<string, number> = {};
@@ -50,7 +50,7 @@ export function Overview() {
             {recentEvents.map((e, i) => (
               <tr key={`${e.at}-${i}`}>
                 <td>{new Date(e.at).toLocaleTimeString()}</td>
-                <td>{e.kind === 'liveness' ? `target ${e.targetId.slice(0, 8)} ${e.connected ? 'connected' : 'disconnected'}` : <>deployment {e.deploymentId?.slice(0, 8)} <Phase phase={e.status?.phase} /> {e.status?.message}</>}</td>
+                <td>{e.kind === 'liveness' ? `target ${e.targetId?.slice(0, 8)} ${e.connected ? 'connected' : 'disconnected'}` : <>deployment {e.deploymentId?.slice(0, 8)} <Phase phase={e.status?.phase} /> {e.status?.message}</>}</td>
               </tr>
             ))}
           </tbody>

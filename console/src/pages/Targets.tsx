@@ -14,8 +14,8 @@ export function Targets({ canWrite }: { canWrite: boolean }) {
   useEvents(
     useCallback(
       (e: OrgEvent) => {
-        if (e.kind !== 'liveness') return;
-        setOnline((o) => ({ ...o, [e.targetId]: Boolean(e.connected) }));
+        if (e.kind !== 'liveness' || !e.targetId) return;
+        setOnline((o) => ({ ...o, [e.targetId!]: Boolean(e.connected) }));
         targets.reload(); // last seen, agent version and host come with the connection
       },
       // eslint-disable-next-line react-hooks/exhaustive-deps
