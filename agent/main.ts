@@ -4,18 +4,18 @@
  */
 import path from 'node:path';
 import { pino } from 'pino';
-import { KubeConfig } from '@kubernetes/client-node';
 import { AgentConfigError, parseAgentEnv, type AgentEnv } from './core/env.js';
 import { HubClient } from './core/hub-client.js';
 import { Agent } from './core/agent.js';
 import type { DeploymentDriver } from './core/driver.js';
-import { DockerDriver } from './docker/driver.js';
-import { KubernetesDriver } from './kubernetes/driver.js';
 
 export const AGENT_VERSION = '0.1.0';
 
-function createDriver(env: AgentEnv, logger: pino.Logger): DeploymentDriver {
+// Drivers are imported lazily: the docker agent's bundle (scripts/build-agent-image.sh) must not
+// carry @kubernetes/client-node, and each agent loads only the driver it runs.
+async function createDriver(env: AgentEnv, logger: pino.Logger): Promise<DeploymentDriver> {
   if (env.DISTR_AGENT_DRIVER === 'docker') {
+    const { DockerDriver } = await import('./docker/driver.js');
     return new DockerDriver({
       workRoot: path.join(env.DISTR_AGENT_STATE_DIR, 'docker'),
       socketPath: env.DOCKER_SOCKET,
@@ -24,6 +24,7 @@ function createDriver(env: AgentEnv, logger: pino.Logger): DeploymentDriver {
     });
   }
   if (!env.DISTR_NAMESPACE) throw new AgentConfigError('invalid agent configuration:\n  DISTR_NAMESPACE="": required for the kubernetes driver');
+  const [{ KubeConfig }, { KubernetesDriver }] = await Promise.all([import('@kubernetes/client-node'), import('./kubernetes/driver.js')]);
   const kubeConfig = new KubeConfig();
   if (env.KUBECONFIG) kubeConfig.loadFromFile(env.KUBECONFIG);
   else kubeConfig.loadFromCluster();
@@ -58,7 +59,7 @@ try {
 const logger = pino({ level: env.LOG_LEVEL, base: { service: 'distr-agent', target: env.DISTR_TARGET_ID }, timestamp: pino.stdTimeFunctions.isoTime });
 let driver: DeploymentDriver;
 try {
-  driver = createDriver(env, logger);
+  driver = await createDriver(env, logger);
 } catch (err) {
   console.error((err as Error).message);
   process.exit(2);

@@ -27,7 +27,7 @@ const schema = z.object({
   DISTR_ENCRYPTION_PREVIOUS_KEYS: z.string().optional(),
   /** The URL agents use to reach this hub; goes into install instructions. */
   DISTR_PUBLIC_URL: z.string().url().optional(),
-  /** The docker agent image install commands name (scripts/build-docker-agent-image.sh builds it). */
+  /** The docker agent image install commands name (scripts/build-agent-image.sh builds it). */
   DISTR_DOCKER_AGENT_IMAGE: z.string().min(1).default('ghcr.io/distr-ts/docker-agent:0.1.0'),
   /** Largest accepted request body. */
   DISTR_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),

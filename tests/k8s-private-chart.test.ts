@@ -35,5 +35,28 @@ describe('KubernetesDriver with a private OCI chart in the real registry', () =>
     await driver.apply(deployment, ctx());
     expect(JSON.parse(await f.helm(['list', '-n', f.namespace, '-o', 'json']))).toMatchObject([{ name: 'web', chart: 'web-1.1.0' }]);
     expect((await observeUntil(driver, deployment, (s) => s.phase === 'healthy')).phase).toBe('healthy');
+
+    // The image pull secret: distr-pull-<release>, dockerconfigjson, passed to the chart by the
+    // documented values convention.
+    const readAuths = async () => {
+      const secret = await f.kube.core.readNamespacedSecret({ name: 'distr-pull-web', namespace: f.namespace });
+      expect(secret.type).toBe('kubernetes.io/dockerconfigjson');
+      return JSON.parse(Buffer.from(secret.data!['.dockerconfigjson']!, 'base64').toString()).auths as Record<string, { auth: string }>;
+    };
+    expect(Buffer.from((await readAuths())[registry.host]!.auth, 'base64').toString()).toBe(`${user.username}:${user.password}`);
+    const values = JSON.parse(await f.helm(['get', 'values', 'web', '-n', f.namespace, '-o', 'json']));
+    expect(values.imagePullSecrets).toEqual([{ name: 'distr-pull-web' }]);
+    expect(values.global.imagePullSecrets).toEqual([{ name: 'distr-pull-web' }]);
+
+    // A rotated credential: the secret is replaced in place, without a helm upgrade.
+    const revisionBefore = JSON.parse(await f.helm(['list', '-n', f.namespace, '-o', 'json']))[0].revision;
+    await driver.refreshCredentials!({ ...deployment, registryAuths: [{ host: registry.host, username: user.username, password: 'rotated-password' }] } as typeof deployment, ctx());
+    expect(Buffer.from((await readAuths())[registry.host]!.auth, 'base64').toString()).toBe(`${user.username}:rotated-password`);
+    expect(JSON.parse(await f.helm(['list', '-n', f.namespace, '-o', 'json']))[0].revision).toBe(revisionBefore);
+
+    // Removed with the release.
+    await driver.remove(deployment.deploymentId, null, ctx());
+    const gone = await f.kube.core.readNamespacedSecret({ name: 'distr-pull-web', namespace: f.namespace }).then(() => 'exists', (e: { code?: number }) => e.code);
+    expect(gone).toBe(404);
   });
 });

@@ -5,9 +5,11 @@ import { parse as parseEnvFile } from 'dotenv';
 import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
 import { isRegistryAuthFailure, PermanentApplyError } from '../core/driver.js';
 import type { DeletedDeployment, DesiredDeployment, DockerDesiredDeployment, LogLine, RegistryAuth } from '../../protocol/index.js';
+import { dockerConfigJson } from '../core/docker-config.js';
 import { cliEnvironment, runCli, silentLogger, type DriverLogger } from './cli.js';
 import { followProjectLogs } from './logs.js';
 import { classifyContainer, summarizeContainers } from './status.js';
+import { summarizeSwarmServices, type SwarmServiceInfo, type SwarmTaskInfo } from './swarm-status.js';
 
 export type PullPolicy = 'always' | 'missing' | 'never';
 
@@ -72,12 +74,7 @@ async function writeFileAtomic(file: string, content: string): Promise<void> {
 
 
 /** The docker CLI's config.json for these credentials (Docker Hub under its historical key). */
-export function dockerConfigJson(auths: readonly RegistryAuth[]): string {
-  const entries = Object.fromEntries(
-    auths.map((a) => [a.host === 'docker.io' ? 'https://index.docker.io/v1/' : a.host, { auth: Buffer.from(`${a.username}:${a.password}`).toString('base64') }]),
-  );
-  return `${JSON.stringify({ auths: entries })}\n`;
-}
+export { dockerConfigJson };
 
 function isNotFound(error: unknown): boolean {
   const e = error as { code?: unknown; statusCode?: unknown };
@@ -211,6 +208,7 @@ export class DockerDriver implements DeploymentDriver {
 
   async observe(desired: DesiredDeployment): Promise<ObservedStatus> {
     const deployment = asDockerDeployment(desired);
+    if (deployment.composeType === 'swarm') return this.observeStack(deployment);
     const containers = await this.docker.listContainers({ all: true, filters: { label: [projectLabel(deployment)] } });
     const relevant = containers.filter((c) => c.Labels['com.docker.compose.oneoff'] !== 'True');
     const inspected = await Promise.all(
@@ -224,15 +222,18 @@ export class DockerDriver implements DeploymentDriver {
           }),
       ),
     );
-    let infos = inspected.filter((info) => info !== null);
-    if (deployment.composeType === 'swarm') {
-      // Swarm keeps the containers of replaced tasks; they matter only while nothing replaced them.
-      const serviceOf = (labels: Record<string, string> | undefined) => labels?.['com.docker.swarm.service.name'] ?? '';
-      const servicesRunning = new Set(infos.filter((i) => i.State.Running).map((i) => serviceOf(i.Config.Labels)));
-      infos = infos.filter((i) => i.State.Running || !servicesRunning.has(serviceOf(i.Config.Labels)));
-    }
-    const prefix = deployment.composeType === 'swarm' ? `${deployment.projectName}_` : `${deployment.projectName}-`;
-    return summarizeContainers(infos.map((info) => classifyContainer(info, prefix)));
+    const infos = inspected.filter((info) => info !== null);
+    return summarizeContainers(infos.map((info) => classifyContainer(info, `${deployment.projectName}-`)));
+  }
+
+  /** A stack's status comes from its services' tasks (what swarm schedules), not from containers. */
+  private async observeStack(deployment: DockerDesiredDeployment): Promise<ObservedStatus> {
+    if (!(await this.swarmActive())) return { phase: 'error', message: 'docker swarm is not active on this host', resources: [] };
+    const services = (await this.docker.listServices({ filters: { label: [projectLabel(deployment)] } })) as SwarmServiceInfo[];
+    const tasks = services.length
+      ? ((await this.docker.listTasks({ filters: { service: services.map((s) => s.ID) } })) as SwarmTaskInfo[])
+      : [];
+    return summarizeSwarmServices(services, tasks, `${deployment.projectName}_`);
   }
 
   async listManaged(): Promise<string[]> {

@@ -4,6 +4,7 @@
  * its namespace, see ownership.ts), refuses to upgrade releases changed by hand (drift) unless
  * told to ignore that, and in namespace scope never installs outside its namespace.
  */
+import { deletePullSecret, syncPullSecret, withPullSecret } from './pull-secret.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
@@ -149,12 +150,15 @@ export class KubernetesDriver implements DeploymentDriver {
     await this.ownership.put({ ...base, revision: record?.revision ?? null, inFlight: true, updatedAt: new Date().toISOString() });
     let failure: unknown = null;
     try {
+      // Only with credentials: charts whose values schema forbids unknown keys are untouched otherwise.
+      const auths = deployment.registryAuths ?? [];
+      const pullSecret = auths.length ? await syncPullSecret(this.apis.core, namespace, releaseName, deploymentId, auths, { createNamespace: this.options.scope === 'cluster' }) : null;
       await this.helm.upgradeInstall(
         {
           releaseName,
           namespace,
           chart: deployment.chart,
-          values: deployment.values,
+          values: withPullSecret(deployment.values, pullSecret),
           timeoutSeconds: deployment.options.timeoutSeconds,
           wait: deployment.options.wait,
           atomic: deployment.options.atomic,
@@ -219,6 +223,13 @@ export class KubernetesDriver implements DeploymentDriver {
     return records.filter((r) => existing.has(`${r.namespace}/${r.releaseName}`)).map((r) => r.deploymentId);
   }
 
+  /** A rotated credential: the pull secret is replaced in place, no helm upgrade. */
+  async refreshCredentials(desired: DesiredDeployment, _ctx?: DriverContext): Promise<void> {
+    const deployment = asKubernetesDeployment(desired);
+    if (!deployment.registryAuths?.length || !(await this.ownership.get(deployment.deploymentId))) return;
+    await syncPullSecret(this.apis.core, deployment.namespace, deployment.releaseName, deployment.deploymentId, deployment.registryAuths ?? []);
+  }
+
   async remove(deploymentId: string, options: DeletedDeployment | null, ctx: DriverContext): Promise<void> {
     const record = await this.ownership.get(deploymentId);
     if (!record) return; // not ours: never uninstall a release this agent did not install
@@ -227,6 +238,7 @@ export class KubernetesDriver implements DeploymentDriver {
       : [];
     await this.helm.uninstall(record.releaseName, record.namespace, this.options.uninstallTimeoutSeconds ?? 300, ctx.signal);
     if (claims.length > 0) await deleteStatefulSetVolumes(this.apis, claims);
+    await deletePullSecret(this.apis.core, record.namespace, record.releaseName);
     await this.ownership.delete(deploymentId);
   }
 

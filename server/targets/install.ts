@@ -1,7 +1,7 @@
 import type { DeploymentTarget } from './entities.js';
 
 export const AGENT_VERSION = '0.1.0';
-/** What a release publishes (scripts/build-docker-agent-image.sh builds and tags it locally). */
+/** What a release publishes (scripts/build-agent-image.sh builds and tags it locally). */
 export const DEFAULT_DOCKER_AGENT_IMAGE = `ghcr.io/distr-ts/docker-agent:${AGENT_VERSION}`;
 /** The agent chart the hub serves itself (server/targets/chart-archive.ts). */
 export const AGENT_CHART_PATH = `/charts/distr-agent-${AGENT_VERSION}.tgz`;
