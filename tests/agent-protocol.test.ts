@@ -85,7 +85,7 @@ describe('desired state over graphql-ws', () => {
     expect(state.deployments[0].kubernetes).toEqual({
       releaseName: 'web',
       namespace: 'shop',
-      chart: { type: 'repository', url: 'https://charts.example', name: 'web', version: '1.0.0' },
+      chart: { type: 'repository', url: 'https://charts.example', name: 'web', version: '1.0.0', digest: null },
       values: { replicas: 1, image: { tag: 'b', pull: 'IfNotPresent' } },
       timeoutSeconds: 60,
       atomic: true,
