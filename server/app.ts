@@ -21,7 +21,7 @@ import { AgentTokens } from './auth/agent-tokens.js';
 import { LoginRateLimiter } from './auth/rate-limit.js';
 import { authenticate, bearerFrom, credentialFromParams, GenerationCache, API_KEY_REFUSED } from './auth/principal.js';
 import { currentApiKeyPrincipal } from './auth/api-keys.js';
-import { CLOSE_UNAUTHORIZED, VendorSockets } from './auth/vendor-sockets.js';
+import { VendorSockets } from './auth/vendor-sockets.js';
 import { databaseUnavailableError, isDatabaseUnavailable } from './db/unavailable.js';
 import { corsFor, originAllowed } from './cors.js';
 import { idempotencyPlugin } from './idempotency.js';
@@ -321,7 +321,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           // A console session: signed out or expired ends the socket; a changed role applies at once.
           const current = await sessionById(rootEm.fork(), connected.sessionId);
           if (!current) {
-            setImmediate(() => ctx.extra.socket.close(CLOSE_UNAUTHORIZED, 'session expired or signed out'));
+            setImmediate(() => ctx.extra.socket.close(AgentCloseCode.Unauthorized, 'session expired or signed out'));
             return [new GraphQLError('session expired or signed out: sign in again', { extensions: { code: 'UNAUTHENTICATED' } })];
           }
           ctx.extra.principal = current.principal;
@@ -336,7 +336,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           if (!current) {
             ctx.extra.untrack?.();
             // The refusal goes out first, then the socket ends.
-            setImmediate(() => ctx.extra.socket.close(CLOSE_UNAUTHORIZED, API_KEY_REFUSED));
+            setImmediate(() => ctx.extra.socket.close(AgentCloseCode.Unauthorized, API_KEY_REFUSED));
             return [new GraphQLError(API_KEY_REFUSED, { extensions: { code: 'UNAUTHENTICATED' } })];
           }
           ctx.extra.principal = current.principal;
@@ -350,7 +350,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           const bearer = credentialFromParams(payload.extensions);
           if (bearer) {
             const auth = await authenticate(rootEm.fork(), runtime, bearer);
-            if (!auth.ok) return [new GraphQLError(auth.reason, { extensions: { code: auth.code === 4401 ? 'UNAUTHENTICATED' : 'FORBIDDEN' } })];
+            if (!auth.ok) return [new GraphQLError(auth.reason, { extensions: { code: auth.code === AgentCloseCode.Unauthorized ? 'UNAUTHENTICATED' : 'FORBIDDEN' } })];
             if (auth.principal?.kind === 'agent') return [new GraphQLError('agents authenticate in connection_init', { extensions: { code: 'FORBIDDEN' } })];
             principal = auth.principal;
           }

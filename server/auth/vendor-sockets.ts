@@ -1,10 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../logger.js';
+import { AgentCloseCode } from '../../protocol/index.js';
 import { ApiKey } from './entities.js';
 
-/** graphql-ws close code for a credential that no longer identifies anyone (graphql-ws CloseCode.Unauthorized). */
-export const CLOSE_UNAUTHORIZED = 4401;
 /** setTimeout's longest delay; a later expiry is re-armed when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -65,7 +64,7 @@ export class VendorSockets {
   private end(tracked: TrackedSocket, reason: string): void {
     if (tracked.timer) clearTimeout(tracked.timer);
     this.sockets.delete(tracked);
-    tracked.close(CLOSE_UNAUTHORIZED, reason);
+    tracked.close(AgentCloseCode.Unauthorized, reason);
   }
 
   private async recheck(): Promise<void> {
