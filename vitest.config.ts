@@ -12,9 +12,6 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 300_000,
     // Files run in parallel forks; each has its own PostgreSQL.
-    // Stopgap: on a full run a kwok-simulated pod now and then stays unready past helm's --wait
-    // (cause not yet found, see docs/kubernetes-agent.md); one retry of a failed test.
-    retry: 1,
     pool: 'forks',
     maxWorkers: 2,
   },

@@ -17,13 +17,13 @@ import { WAIT_BOUND_MS } from './testkit/changes.js';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { afterAll, beforeAll, describe, expect, onTestFailed, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, onTestFailed, test } from 'vitest';
 import type { ChartRepo } from './testkit/chart-repo.js';
 import { serveChartRepo } from './testkit/chart-repo.js';
 import type { HelmTestEnv } from './testkit/helm.js';
 import { createHelmTestEnv, HELM_BIN } from './testkit/helm.js';
 import type { AgentIdentity, Kube, KubeObject } from './testkit/kube-cluster.js';
-import { adminKube, agentIdentity, createNamespace } from './testkit/kube-cluster.js';
+import { adminKube, agentIdentity, createNamespace, CONTROL_PLANE_STALL_RETRY } from './testkit/kube-cluster.js';
 import type { TestRegistry } from './testkit/registry.js';
 import { startTestRegistry } from './testkit/registry.js';
 import { writeTestChart } from './testkit/test-chart.js';
@@ -70,6 +70,10 @@ async function tempDir(prefix: string): Promise<string> {
 function processOutput(): string {
   return `--- agent output (LOG_LEVEL=debug, last 12000 chars) ---\n${agent?.output().slice(-12_000) ?? ''}\n--- hub output (last 3000 chars) ---\n${hub?.output().slice(-3_000) ?? ''}`;
 }
+
+afterEach(async ({ task }) => {
+  if (task.result?.state === 'fail' && NAMESPACE) console.log(await kube.describeWorkloads(NAMESPACE));
+});
 
 beforeAll(async () => {
   postgres = await startTestPostgres();
@@ -212,7 +216,7 @@ async function deploy(releaseName: string, valuesYaml: string, versionId = versi
   return d as { id: string; currentRevision: { id: string } };
 }
 
-describe('the Kubernetes agent process against a hub process, real helm and a real Kubernetes API server', () => {
+describe('the Kubernetes agent process against a hub process, real helm and a real Kubernetes API server', CONTROL_PLANE_STALL_RETRY, () => {
   test('installs a release, upgrades it on new values, restarts its workloads and uninstalls it on delete', async () => {
     onTestFailed(() => console.log(processOutput()));
     const d = await deploy('web', 'message: first\n');

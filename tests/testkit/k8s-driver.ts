@@ -84,7 +84,11 @@ export function useKubernetesDriverSuite(): KubernetesDriverSuite {
   });
 
   const cleanups: (() => Promise<void>)[] = [];
-  afterEach(async () => {
+  const namespaces: string[] = [];
+  afterEach(async ({ task }) => {
+    // Before the cleanup deletes them: what the control plane made of the failed test's objects.
+    if (task.result?.state === 'fail') for (const ns of namespaces) console.log(await admin.describeWorkloads(ns));
+    namespaces.splice(0);
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
@@ -97,6 +101,7 @@ export function useKubernetesDriverSuite(): KubernetesDriverSuite {
   async function namespaceFor(prefix: string): Promise<string> {
     const ns = await createNamespace(admin, prefix);
     cleanups.push(ns.remove);
+    namespaces.push(ns.name);
     return ns.name;
   }
 
