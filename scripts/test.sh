@@ -7,11 +7,14 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 timings=()
+took() { # name start-seconds: note how long something took
+  timings+=("$(printf '%-34s %5d s' "$1" $((SECONDS - $2)))")
+}
 phase() { # name command...: run it and note how long it took
   local name=$1 t=$SECONDS rc=0
   shift
   "$@" || rc=$?
-  timings+=("$(printf '%-34s %5d s' "$name" $((SECONDS - t)))")
+  took "$name" "$t"
   return "$rc"
 }
 report() {
@@ -39,7 +42,7 @@ fi
 wait_k8s_build() {
   [ -n "$k8s_build_pid" ] || return 0
   if ! wait "$k8s_build_pid"; then cat "$k8s_build_log" >&2; return 1; fi
-  timings+=("$(printf '%-34s %5d s' "kubernetes build (background)" $((SECONDS - k8s_build_started)))")
+  took "kubernetes build (background)" "$k8s_build_started"
   k8s_build_pid=
 }
 phase "setup-test-env (docker, compose, helm)" env DISTR_TEST_ENV_SKIP_K8S=1 bash scripts/setup-test-env.sh
