@@ -12,6 +12,7 @@ import { DeploymentTarget } from '../targets/entities.js';
 import { DeletedDeployment, Deployment, DeploymentRevision, type ComposeType } from './entities.js';
 import { NotFoundError } from '../errors.js';
 import { requireSecretsDefined, revisionReferences } from '../secrets/service.js';
+import { requireConfigurationsFit } from './version-fit.js';
 
 export interface HelmOptionsInput {
   timeoutSeconds?: number | null;
@@ -334,6 +335,8 @@ export class DeploymentService {
         const names = referencedSecrets(version, d.currentRevision?.envFile ?? null, d.currentRevision?.valuesYaml ?? null, 'versionId');
         await requireSecretsDefined(em, this.hub, this.actor.organizationId, d.target, names, 'versionId');
       }
+      // And each env file must set what the new version's compose file requires.
+      await requireConfigurationsFit(version, current.map((d) => ({ id: d.id, targetName: d.target.name, envFile: d.currentRevision?.envFile ?? null })));
       // Set-based: one statement appends a revision to every matching deployment and moves its
       // pointer, however many there are (a rollout to 1 000 targets stays one round trip).
       const moved: { id: string; target_id: string }[] = await em.execute(
