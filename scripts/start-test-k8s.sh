@@ -156,9 +156,13 @@ api_pid=$(launch kube-apiserver "$bin/kube-apiserver" \
   --kubelet-preferred-address-types=InternalIP --allow-privileged=true --profiling=false)
 wait_for kube-apiserver "$api_pid" kctl get --raw /readyz
 
+# Without the node lifecycle controller: its job is to notice a dead kubelet, and here kwok is the
+# kubelet. Under load a late kwok heartbeat (50 s grace) would make it mark every pod on the node
+# Ready=False, and nothing marks them Ready again (kwok's pod stages act on Pending pods only, as a
+# real kubelet would not), so their Deployments would stay unavailable for good.
 kcm_pid=$(launch kube-controller-manager "$bin/kube-controller-manager" --kubeconfig="$kubeconfig" \
   --secure-port=0 --leader-elect=false --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
-  --controllers='*' --concurrent-gc-syncs=4)
+  --controllers='*,-node-lifecycle-controller' --concurrent-gc-syncs=4)
 scheduler_pid=$(launch kube-scheduler "$bin/kube-scheduler" --kubeconfig="$kubeconfig" --secure-port=0 --leader-elect=false)
 
 # kwok's own CRDs, so the tests can declare per-namespace pod logs (ClusterLogs).
