@@ -31,6 +31,8 @@ let digest: string;
 const repoUser = randomRegistryUser('charts');
 const WRONG = randomRegistryUser('wrong').password;
 const logLines: string[] = [];
+/** The passwords of this file's users: none may appear in a response or a log line. */
+const passwords: string[] = [];
 /** Every response body the tests received, to show no password is ever in one. */
 const responses: string[] = [];
 
@@ -154,6 +156,38 @@ describe('charts behind credentials', () => {
   });
 });
 
+describe('a registry with token auth (the bearer flow of Docker Hub, ghcr.io, …)', () => {
+  let tokenRegistry: TestRegistry;
+  let chartUrl: string;
+  let tokenImage: string;
+  beforeAll(async () => {
+    tokenRegistry = await startTestRegistry({ token: true });
+    chartUrl = await tokenRegistry.pushChart(path.join(repo.dir, 'web-1.0.0.tgz'), 'private');
+    tokenImage = await tokenRegistry.pushImage('vendor/app', { tag: '1' });
+  }, 120_000);
+  afterAll(async () => {
+    await tokenRegistry?.stop();
+  });
+
+  test('the token is asked for with the credential: an anonymous token grants nothing, a wrong password is rejected, the right one reads chart and image', async () => {
+    const k8s = await createApplication(hub.url, hub.apiKey, 'oci-token', 'kubernetes');
+    const docker = await createApplication(hub.url, hub.apiKey, 'image-token', 'docker');
+    const chart = { applicationId: k8s.id, chartType: 'oci', chartUrl, chartVersion: '1.0.0' };
+    const image = { applicationId: docker.id, composeFile: `services:\n  web:\n    image: ${tokenImage}\n` };
+    expect((await validateVersion(chart)).findings).toMatchObject([{ code: 'chart_auth_required', message: `cannot check ${chartUrl}: authentication required` }]);
+    expect((await validateVersion(image)).findings).toMatchObject([{ code: 'image_auth_required' }]);
+    const tokenUser = tokenRegistry.users[0]!;
+    const id = await addCredential({ host: tokenRegistry.host, username: tokenUser.username, password: WRONG });
+    expect((await validateVersion(chart)).findings).toMatchObject([{ code: 'registry_credentials_rejected', message: `cannot check ${chartUrl}: the credentials for ${tokenRegistry.host} were rejected` }]);
+    expect((await validateVersion(image)).findings).toMatchObject([{ code: 'registry_credentials_rejected' }]);
+    await setPassword(id, tokenUser.password);
+    expect(await validateVersion(chart)).toEqual({ __typename: 'ValidationResult', ok: true, chartDigest: digest, findings: [] });
+    expect(await validateVersion(image)).toMatchObject({ ok: true, findings: [] });
+    expect((await validateVersion({ ...image, composeFile: `services:\n  web:\n    image: ${tokenRegistry.host}/vendor/app:9\n` })).findings).toMatchObject([{ severity: 'error', code: 'image_not_found' }]);
+    passwords.push(tokenUser.password);
+  });
+});
+
 describe('images behind credentials', () => {
   const compose = (ref: string) => `services:\n  web:\n    image: ${ref}\n`;
 
@@ -180,7 +214,7 @@ describe('images behind credentials', () => {
 });
 
 test('no response and no log line holds a password', () => {
-  const passwords = [user().password, repoUser.password, WRONG];
+  passwords.push(user().password, repoUser.password, WRONG);
   expect(responses.length).toBeGreaterThan(10);
   expect(logLines.length).toBeGreaterThan(0);
   for (const text of [...responses, ...logLines]) for (const secret of passwords) expect(text).not.toContain(secret);
