@@ -98,5 +98,8 @@ export function printPreview(d: DeploymentPreview): void {
   process.stdout.write(`\n== ${wave}${d.target.name}  deployment ${d.deploymentId}: ${d.fromVersion.name} -> ${d.toVersion.name}${d.changed ? '' : '  (no change)'}\n`);
   for (const f of d.files) if (f.diff) process.stdout.write(f.diff.endsWith('\n') ? f.diff : `${f.diff}\n`);
   if (d.secrets.length > 0) process.stdout.write(`secrets (values not shown): ${d.secrets.join(', ')}\n`);
-  for (const f of d.findings) process.stdout.write(`${f.severity}: ${f.field}${f.path ? ` ${f.path}` : ''}: ${f.message}${f.hint ? ` (${f.hint})` : ''}\n`);
+  for (const f of d.findings) {
+    process.stdout.write(`${f.severity.padEnd(7)} ${f.field}${f.path ? ` ${f.path}` : ''}: ${f.message}\n`);
+    if (f.hint) process.stdout.write(`        hint: ${f.hint}\n`);
+  }
 }

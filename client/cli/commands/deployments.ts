@@ -4,6 +4,7 @@ import type { DistrService } from '../../service.js';
 import type { Deployment } from '../../types.js';
 import { globalsOf, readFileOption, serviceFor, UsageError } from '../context.js';
 import { agentState, printDeployments, printJson, printPreview, printTable } from '../output.js';
+import { FindingsWithErrors } from './validate.js';
 
 export function targetsCommand(): Command {
   const targets = new Command('targets').description('list and create deployment targets, and their agent access');
@@ -104,9 +105,9 @@ export function updateCommand(): Command {
       const valuesYaml = await readFileOption(opts.values, '--values');
       if (opts.dryRun) {
         const preview = await service.rollouts.previewUpdate(deploymentId, { versionId, envFile, valuesYaml });
-        if (globalsOf(cmd).json) return printJson(preview);
-        printPreview(preview);
-        if (!preview.ok) process.exitCode = 1;
+        if (globalsOf(cmd).json) printJson(preview);
+        else printPreview(preview);
+        if (!preview.ok) throw new FindingsWithErrors();
         return;
       }
       const deployment = await service.updateDeployment({

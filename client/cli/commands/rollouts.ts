@@ -9,6 +9,7 @@ import type { DistrService } from '../../service.js';
 import { globalsOf, serviceFor, UsageError } from '../context.js';
 import { printJson, printJsonLine, printPreview, printTable, ProgressLine } from '../output.js';
 import { rolloutCommand as allAtOnceCommand } from './deployments.js';
+import { FindingsWithErrors } from './validate.js';
 
 interface CreateOptions {
   selector?: string;
@@ -53,10 +54,11 @@ export function rolloutsCommand(): Command {
     .action(async (appRef: string, versionRef: string, opts: CreateOptions, cmd: Command) => {
       const { service, app, version, request } = await planRequest(cmd, appRef, versionRef, opts);
       const preview = await service.rollouts.preview(request);
-      if (globalsOf(cmd).json) return printJson(preview);
-      process.stdout.write(`rollout of ${app.name} ${version.name}: ${preview.deployments.length} deployments in ${preview.waveSizes.length} waves (${preview.waveSizes.join(', ')})${preview.ok ? '' : '; some have errors'}\n`);
-      for (const d of preview.deployments) printPreview(d);
-      if (!preview.ok) process.exitCode = 1;
+      if (globalsOf(cmd).json) printJson(preview);
+      else process.stdout.write(`rollout of ${app.name} ${version.name}: ${preview.deployments.length} deployments in ${preview.waveSizes.length} waves (${preview.waveSizes.join(', ')})${preview.ok ? '' : '; some have errors'}\n`);
+      if (!globalsOf(cmd).json) for (const d of preview.deployments) printPreview(d);
+      // Exit 1 when a deployment has an error finding, as `distr validate`.
+      if (!preview.ok) throw new FindingsWithErrors();
     });
 
   group
