@@ -299,8 +299,10 @@ export class RolloutController {
           break;
         }
         if (decision.outcome.kind === 'passed') {
-          stateChanged = true;
+          // A next wave changes no membership: the deployment index stays valid (no refresh).
+          changedAnything = true;
           if (rollout.currentWave + 1 >= rollout.waveCount) {
+            stateChanged = true;
             rollout.state = 'completed';
             recordEvent(em, rollout, { actor: this.actor, action: 'complete', from: 'running', to: 'completed', wave: rollout.currentWave });
             break;
