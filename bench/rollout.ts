@@ -57,6 +57,7 @@ async function main(): Promise<Record<string, unknown>> {
 
     const arrivedAt = new Map<string, number>();
     const reportedAt = new Map<string, number>();
+    const ackedAt = new Map<string, number>();
     let allArrived!: () => void;
     const arrived = new Promise<void>((r) => (allArrived = r));
     for (const a of agents) {
@@ -67,7 +68,7 @@ async function main(): Promise<Record<string, unknown>> {
         if (!d || d.versionName !== 'v2' || arrivedAt.has(a.seed.deploymentId)) return;
         arrivedAt.set(a.seed.deploymentId, at);
         reportedAt.set(a.seed.deploymentId, performance.now());
-        void a.request(STATUS, { r: [{ deploymentId: a.seed.deploymentId, revisionId: d.revisionId, phase: 'healthy', message: 'ok' }] });
+        void a.request(STATUS, { r: [{ deploymentId: a.seed.deploymentId, revisionId: d.revisionId, phase: 'healthy', message: 'ok' }] }).then(() => ackedAt.set(a.seed.deploymentId, performance.now()));
         if (arrivedAt.size === N) allArrived();
       });
     }
@@ -99,9 +100,11 @@ async function main(): Promise<Record<string, unknown>> {
     const perWave: Record<string, unknown>[] = [];
     for (let k = 1; k < waves.size; k++) {
       const lastReport = Math.max(...waves.get(k - 1)!.map((id) => reportedAt.get(id)!));
+      // When the hub had stored (and answered) every report of the previous wave: the gate can open only then.
+      const lastAck = Math.max(...waves.get(k - 1)!.map((id) => ackedAt.get(id) ?? NaN));
       const latencies = waves.get(k)!.map((id) => arrivedAt.get(id)! - lastReport).sort((x, y) => x - y);
       handover.push(...latencies);
-      perWave.push({ wave: k, size: latencies.length, first_ms: round(latencies[0]!), p99_ms: round(percentile(latencies, 99)), last_ms: round(latencies.at(-1)!) });
+      perWave.push({ wave: k, size: latencies.length, reports_stored_ms: round(lastAck - lastReport), first_ms: round(latencies[0]!), p99_ms: round(percentile(latencies, 99)), last_ms: round(latencies.at(-1)!) });
     }
     handover.sort((x, y) => x - y);
     return {
