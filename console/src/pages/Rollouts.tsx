@@ -107,6 +107,7 @@ function RolloutPage({ id, canWrite }: { id: string; canWrite: boolean }) {
             ))}
         </p>
       )}
+      <h2>Waves</h2>
       <table aria-label="Waves">
         <thead>
           <tr><th>Wave</th><th>Size</th><th>State</th><th>Deployments</th></tr>
@@ -122,6 +123,7 @@ function RolloutPage({ id, canWrite }: { id: string; canWrite: boolean }) {
           ))}
         </tbody>
       </table>
+      <h2>Deployments</h2>
       <table aria-label="Members">
         <thead>
           <tr><th>Wave</th><th>Target</th><th>State</th><th>Waiting for</th><th>Message</th></tr>
