@@ -8,8 +8,9 @@
  *  - wave handover: the last healthy report of wave k-1 sent → each agent of wave k has its new
  *    state (p50 / p99 / max over the agents of waves 1..3);
  *  - the hub's CPU time from creating the rollout to its completion (controller steps, the
- *    revisions' fan-out and the status ingestion of all N reports: the controller is not
- *    separable from the rest inside one process), and the whole rollout's wall time.
+ *    revisions' fan-out and the status ingestion of all N reports), and the whole rollout's wall
+ *    time; the controller's own share from the hub's /metrics: its steps, their summed wall time
+ *    and the process CPU while they ran (an upper bound: other work interleaves at their awaits).
  * Progress goes to stderr; the last line of stdout is one JSON object with the figures.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -26,6 +27,13 @@ import { percentile, round } from './propagation/stats.js';
 import { log, pool, sleep } from './propagation/util.js';
 
 ensureFdLimit(N + 2048);
+
+/** The controller's counters from the hub's /metrics: steps, their wall time, the process CPU while they ran. */
+async function controllerMetrics(port: number) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { steps: value('distr_rollout_steps_total'), stepSeconds: value('distr_rollout_step_seconds_sum'), stepCpuSeconds: value('distr_rollout_step_cpu_seconds_total') };
+}
 
 const STATUS = `mutation($r: [AgentStatusReportInput!]!) { agentReportStatus(reports: $r) { __typename } }`;
 
@@ -49,6 +57,7 @@ async function main(): Promise<Record<string, unknown>> {
 
     const arrivedAt = new Map<string, number>();
     const reportedAt = new Map<string, number>();
+    const ackedAt = new Map<string, number>();
     let allArrived!: () => void;
     const arrived = new Promise<void>((r) => (allArrived = r));
     for (const a of agents) {
@@ -59,12 +68,13 @@ async function main(): Promise<Record<string, unknown>> {
         if (!d || d.versionName !== 'v2' || arrivedAt.has(a.seed.deploymentId)) return;
         arrivedAt.set(a.seed.deploymentId, at);
         reportedAt.set(a.seed.deploymentId, performance.now());
-        void a.request(STATUS, { r: [{ deploymentId: a.seed.deploymentId, revisionId: d.revisionId, phase: 'healthy', message: 'ok' }] });
+        void a.request(STATUS, { r: [{ deploymentId: a.seed.deploymentId, revisionId: d.revisionId, phase: 'healthy', message: 'ok' }] }).then(() => ackedAt.set(a.seed.deploymentId, performance.now()));
         if (arrivedAt.size === N) allArrived();
       });
     }
 
     const canary = Math.max(1, Math.round(N / 100));
+    const m0 = await controllerMetrics(h.port);
     const cpu0 = await cpuSeconds(h.pid);
     const t0 = performance.now();
     const created = (
@@ -82,6 +92,7 @@ async function main(): Promise<Record<string, unknown>> {
     }
     const wallMs = performance.now() - t0;
     const cpu = (await cpuSeconds(h.pid)) - cpu0;
+    const m1 = await controllerMetrics(h.port);
 
     const waves = new Map<number, string[]>();
     for (const m of created.members as { deploymentId: string; wave: number }[]) waves.set(m.wave, [...(waves.get(m.wave) ?? []), m.deploymentId]);
@@ -89,9 +100,11 @@ async function main(): Promise<Record<string, unknown>> {
     const perWave: Record<string, unknown>[] = [];
     for (let k = 1; k < waves.size; k++) {
       const lastReport = Math.max(...waves.get(k - 1)!.map((id) => reportedAt.get(id)!));
+      // When the hub had stored (and answered) every report of the previous wave: the gate can open only then.
+      const lastAck = Math.max(...waves.get(k - 1)!.map((id) => ackedAt.get(id) ?? NaN));
       const latencies = waves.get(k)!.map((id) => arrivedAt.get(id)! - lastReport).sort((x, y) => x - y);
       handover.push(...latencies);
-      perWave.push({ wave: k, size: latencies.length, first_ms: round(latencies[0]!), p99_ms: round(percentile(latencies, 99)), last_ms: round(latencies.at(-1)!) });
+      perWave.push({ wave: k, size: latencies.length, reports_stored_ms: round(lastAck - lastReport), first_ms: round(latencies[0]!), p99_ms: round(percentile(latencies, 99)), last_ms: round(latencies.at(-1)!) });
     }
     handover.sort((x, y) => x - y);
     return {
@@ -103,7 +116,11 @@ async function main(): Promise<Record<string, unknown>> {
       per_wave: perWave,
       rollout_wall_ms: Math.round(wallMs),
       hub_cpu_ms_during_rollout: Math.round(cpu * 1000),
+      controller_steps: m1.steps - m0.steps,
+      controller_step_wall_ms: Math.round((m1.stepSeconds - m0.stepSeconds) * 1000),
+      controller_step_cpu_ms_upper_bound: Math.round((m1.stepCpuSeconds - m0.stepCpuSeconds) * 1000),
       load_avg_1m: round(os.loadavg()[0]!),
+      date: new Date().toISOString(),
       cpus: os.cpus().length,
     };
   } finally {

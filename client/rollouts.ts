@@ -6,10 +6,13 @@ import { print } from 'graphql';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { DistrRequestError } from './errors.js';
-import type { CreateRolloutInput, DeploymentFieldsFragment, DeploymentTargetFieldsFragment, RolloutFieldsFragment, RolloutState, Sdk, Weekday } from './generated/graphql.js';
+import type { CreateRolloutInput, DeploymentFieldsFragment, DeploymentPreviewFieldsFragment, DeploymentTargetFieldsFragment, PreviewRolloutQuery, RolloutFieldsFragment, RolloutState, Sdk, UpdateDeploymentInput, Weekday } from './generated/graphql.js';
 import { RolloutProgressDocument, type RolloutProgressSubscription } from './generated/subscriptions.js';
 
 export type Rollout = RolloutFieldsFragment;
+/** One deployment's dry run: files before/after with unified diffs (secrets redacted) and findings. */
+export type DeploymentPreview = DeploymentPreviewFieldsFragment;
+export type RolloutPreview = Omit<Extract<PreviewRolloutQuery['previewRollout'], { __typename: 'RolloutPreview' }>, '__typename'>;
 export type RolloutProgress = RolloutProgressSubscription['rolloutProgress'];
 export type { RolloutState, Weekday };
 export interface MaintenanceWindow {
@@ -44,6 +47,16 @@ export class RolloutsClient {
 
   async create(request: CreateRolloutRequest): Promise<Rollout> {
     return this.unwrap((await this.sdk.CreateRollout({ input: request })).createRollout, 'Rollout');
+  }
+
+  /** Dry run of `create`: the waves and, per deployment, the diff of what its agent would receive. Writes nothing. */
+  async preview(request: CreateRolloutRequest): Promise<RolloutPreview> {
+    return this.unwrap((await this.sdk.PreviewRollout({ input: request })).previewRollout, 'RolloutPreview');
+  }
+
+  /** Dry run of an update of one deployment (version and/or env file, values, helm options). Writes nothing. */
+  async previewUpdate(deploymentId: string, input: UpdateDeploymentInput): Promise<DeploymentPreview> {
+    return this.unwrap((await this.sdk.PreviewDeploymentUpdate({ id: deploymentId, input })).previewDeploymentUpdate, 'DeploymentPreview');
   }
 
   async get(id: string): Promise<Rollout> {

@@ -99,7 +99,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     metrics,
     instanceId,
     rootEm,
-    rollouts: new RolloutController(rootEm, bus, databaseUrl, instanceId, logger.child({ source: 'rollouts' })),
+    rollouts: new RolloutController(rootEm, bus, databaseUrl, instanceId, logger.child({ source: 'rollouts' }), metrics),
   };
   runtime.rollouts.start();
 

@@ -1,5 +1,6 @@
 /** What the CLI prints: JSON (`--json`), plain tables on stdout, and a progress line on stderr. */
 import type { Deployment, DeploymentStatusEvent, DeploymentTarget } from '../types.js';
+import type { DeploymentPreview } from '../rollouts.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
@@ -88,5 +89,17 @@ export class ProgressLine {
 
   private clear(): void {
     if (this.tty) process.stderr.write('\r\x1b[2K');
+  }
+}
+
+/** One deployment's preview: a header, the diffs of the files that change, the findings. */
+export function printPreview(d: DeploymentPreview): void {
+  const wave = d.wave === null ? '' : `wave ${d.wave}  `;
+  process.stdout.write(`\n== ${wave}${d.target.name}  deployment ${d.deploymentId}: ${d.fromVersion.name} -> ${d.toVersion.name}${d.changed ? '' : '  (no change)'}\n`);
+  for (const f of d.files) if (f.diff) process.stdout.write(f.diff.endsWith('\n') ? f.diff : `${f.diff}\n`);
+  if (d.secrets.length > 0) process.stdout.write(`secrets (values not shown): ${d.secrets.join(', ')}\n`);
+  for (const f of d.findings) {
+    process.stdout.write(`${f.severity.padEnd(7)} ${f.field}${f.path ? ` ${f.path}` : ''}: ${f.message}\n`);
+    if (f.hint) process.stdout.write(`        hint: ${f.hint}\n`);
   }
 }

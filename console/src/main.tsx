@@ -6,6 +6,7 @@ import { Overview } from './pages/Overview.js';
 import { Applications } from './pages/Applications.js';
 import { Targets } from './pages/Targets.js';
 import { Deployments, DeploymentPage } from './pages/Deployments.js';
+import { Rollouts } from './pages/Rollouts.js';
 import './style.css';
 
 function useHashRoute(): string {
@@ -74,6 +75,7 @@ function App() {
     ['#/applications', 'Applications'],
     ['#/targets', 'Targets'],
     ['#/deployments', 'Deployments'],
+    ['#/rollouts', 'Rollouts'],
   ];
   return (
     <>
@@ -101,6 +103,7 @@ function App() {
           <Targets canWrite={canWrite} />
         ) : route === '/deployments' ? (
           <Deployments canWrite={canWrite} />
+        ) : route.startsWith('/rollouts') ? (<Rollouts route={route} canWrite={canWrite} />
         ) : (
           <Overview />
         )}

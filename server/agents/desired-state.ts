@@ -133,6 +133,12 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
   });
   const secrets = await loadSecretValues(em, lookups, keyring);
   const credentials = await loadRegistryCredentials(em, rows.filter((r) => r.deployment_id).map((r) => r.organization_id), keyring);
+  // Many targets run the same version: parse each compose file once per batch, not once per target.
+  const hostsByCompose = new Map<string, Set<string> | null>();
+  const imageHosts = (composeFile: string) => {
+    if (!hostsByCompose.has(composeFile)) hostsByCompose.set(composeFile, imageHostsOf(composeFile));
+    return hostsByCompose.get(composeFile)!;
+  };
 
   rows.forEach((row, i) => {
     let state = states.get(row.target_id);
@@ -161,7 +167,7 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
       row.organization_id,
       row.application_id!,
       row.target_id,
-      row.compose_type ? imageHostsOf(row.compose_file ?? '') : null,
+      row.compose_type ? imageHosts(row.compose_file ?? '') : null,
     );
     const base = {
       deploymentId: row.deployment_id,

@@ -219,34 +219,10 @@ export class DeploymentService {
     return this.em.transactional(async (em) => {
       const deployment = await this.getDeployment(id, em);
       await em.populate(deployment, ['currentRevision', 'application']);
-      const current = deployment.currentRevision!;
+      const next = await this.resolveUpdate(em, deployment, input);
+      const { version, envFile, valuesYaml } = next;
       const isDocker = deployment.composeType !== null;
-      let version = current.version;
-      if (input.versionId) {
-        version = await this.usableVersion(em, input.versionId);
-        if (version.application.id !== deployment.application.id) {
-          throw new RuleViolationError(
-            'version_of_other_application',
-            `version "${version.name}" belongs to another application than this deployment's ("${deployment.application.name}")`,
-          );
-        }
-      }
-      let envFile = current.envFile;
-      let valuesYaml = current.valuesYaml;
-      if (input.envFile != null) {
-        if (!isDocker) throw new InvalidInputError('envFile', 'only docker deployments have an env file; use valuesYaml');
-        parseEnvFile('envFile', input.envFile);
-        envFile = input.envFile;
-      }
-      if (input.valuesYaml != null) {
-        if (isDocker) throw new InvalidInputError('valuesYaml', 'only kubernetes deployments have values; use envFile');
-        parseYamlMapping('valuesYaml', input.valuesYaml);
-        valuesYaml = input.valuesYaml;
-      }
-      if (input.helmOptions) {
-        if (isDocker) throw new InvalidInputError('helmOptions', 'only kubernetes deployments have helm options');
-        deployment.helmOptions = helmOptions(deployment.helmOptions ?? DEFAULT_HELM_OPTIONS, input.helmOptions);
-      }
+      if (input.helmOptions) deployment.helmOptions = next.helmOptions;
       const field = isDocker ? 'envFile' : 'valuesYaml';
       await em.populate(deployment, ['target']);
       await requireSecretsDefined(em, this.hub, this.actor.organizationId, deployment.target, referencedSecrets(version, envFile ?? null, valuesYaml ?? null, field), field);
@@ -255,6 +231,44 @@ export class DeploymentService {
       await this.hub.bus.publish(em, 'targetsChanged', { targetIds: [deployment.target.id] });
       return deployment;
     });
+  }
+
+  /**
+   * What an update would make current (version, env file / values, helm options), with the typed
+   * errors updateDeployment throws for bad input; writes nothing. `deployment` has its current
+   * revision and application loaded.
+   */
+  async resolveUpdate(em: EntityManager, deployment: Deployment, input: UpdateDeploymentInput) {
+    const current = deployment.currentRevision!;
+    const isDocker = deployment.composeType !== null;
+    let version = current.version as ApplicationVersion;
+    if (input.versionId) {
+      version = await this.usableVersion(em, input.versionId);
+      if (version.application.id !== deployment.application.id) {
+        throw new RuleViolationError(
+          'version_of_other_application',
+          `version "${version.name}" belongs to another application than this deployment's ("${deployment.application.name}")`,
+        );
+      }
+    }
+    let envFile = current.envFile ?? null;
+    let valuesYaml = current.valuesYaml ?? null;
+    if (input.envFile != null) {
+      if (!isDocker) throw new InvalidInputError('envFile', 'only docker deployments have an env file; use valuesYaml');
+      parseEnvFile('envFile', input.envFile);
+      envFile = input.envFile;
+    }
+    if (input.valuesYaml != null) {
+      if (isDocker) throw new InvalidInputError('valuesYaml', 'only kubernetes deployments have values; use envFile');
+      parseYamlMapping('valuesYaml', input.valuesYaml);
+      valuesYaml = input.valuesYaml;
+    }
+    let options = deployment.helmOptions ?? null;
+    if (input.helmOptions) {
+      if (isDocker) throw new InvalidInputError('helmOptions', 'only kubernetes deployments have helm options');
+      options = helmOptions(deployment.helmOptions ?? DEFAULT_HELM_OPTIONS, input.helmOptions);
+    }
+    return { version, envFile, valuesYaml, helmOptions: options };
   }
 
   /** The checks of an update's resulting configuration; refuses on errors. */

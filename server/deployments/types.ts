@@ -203,7 +203,7 @@ const CreateDeploymentInput = builder.inputType('CreateDeploymentInput', {
   }),
 });
 
-const UpdateDeploymentInput = builder.inputType('UpdateDeploymentInput', {
+export const UpdateDeploymentInput = builder.inputType('UpdateDeploymentInput', {
   fields: (t) => ({
     versionId: t.id({ description: 'Switch to this version of the same application.' }),
     envFile: t.string(),

@@ -53,6 +53,23 @@ export class HubMetrics {
     registers: [this.registry],
   });
 
+  readonly rolloutSteps = new Counter({
+    name: 'distr_rollout_steps_total',
+    help: 'Rollout controller steps (one transaction under the rollout row lock each) run by this replica.',
+    registers: [this.registry],
+  });
+  readonly rolloutStepSeconds = new Histogram({
+    name: 'distr_rollout_step_seconds',
+    help: 'Wall time of one controller step, from taking the row lock to the commit (database waits included).',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly rolloutStepCpuSeconds = new Counter({
+    name: 'distr_rollout_step_cpu_seconds_total',
+    help: "Hub process CPU time while controller steps ran: an upper bound of the controller's own (other work interleaves at a step's awaits).",
+    registers: [this.registry],
+  });
+
   constructor(sources: { connectedAgents: () => number; rootEm: EntityManager }) {
     this.agentsConnected = new Gauge({
       name: 'distr_agents_connected',

@@ -12,6 +12,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../logger.js';
+import type { HubMetrics } from '../metrics/metrics.js';
 import { Rollout } from './entities.js';
 import { decideStep, type MemberView } from './plan.js';
 import { appendVersionRevisions } from './revisions.js';
@@ -56,6 +57,7 @@ export class RolloutController {
     private readonly databaseUrl: string,
     instanceId: string,
     private readonly logger: Logger,
+    private readonly metrics?: HubMetrics,
   ) {
     this.actor = `controller@${instanceId.slice(0, 8)}`;
     bus.on('statusChanged', ({ deploymentId }) => {
@@ -165,7 +167,7 @@ export class RolloutController {
         for (const id of batch) {
           if (!this.leader) break;
           try {
-            const outcome = await this.step(id);
+            const outcome = await this.timedStep(id);
             this.schedule(id, outcome.wakeAt);
             if (outcome.stateChanged) await this.refreshIndex();
           } catch (err) {
@@ -193,6 +195,20 @@ export class RolloutController {
     this.timers.set(rolloutId, timer);
   }
 
+  /** A step, counted in the metrics (steps, wall time, process CPU meanwhile). */
+  private async timedStep(rolloutId: string): Promise<{ wakeAt: Date | null; stateChanged: boolean }> {
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    try {
+      return await this.step(rolloutId);
+    } finally {
+      const used = process.cpuUsage(cpu);
+      this.metrics?.rolloutSteps.inc();
+      this.metrics?.rolloutStepSeconds.observe((performance.now() - started) / 1000);
+      this.metrics?.rolloutStepCpuSeconds.inc((used.user + used.system) / 1e6);
+    }
+  }
+
   /** One step of a rollout, in one transaction under its row lock; what to wake it for next. */
   async step(rolloutId: string): Promise<{ wakeAt: Date | null; stateChanged: boolean }> {
     return this.rootEm.fork().transactional(async (em) => {
@@ -205,18 +221,18 @@ export class RolloutController {
       let wakeAt: Date | null = null;
       for (;;) {
         const now = new Date();
-        const rows = await em.execute<MemberRow[]>(
-          `select m.id, m.deployment_id, m.state, m.to_revision_id, m.moved_at, m.healthy_since,
-                  s.revision_id as status_revision_id, s.phase, s.message, s.changed_at, t.time_zone, t.maintenance_windows
+        // One round trip: the wave's members with their statuses, and (computed once, as an
+        // InitPlan) the failures of earlier waves.
+        const rows = await em.execute<(MemberRow & { failed_before: number })[]>(
+          `/* rolloutStepMembers */ select m.id, m.deployment_id, m.state, m.to_revision_id, m.moved_at, m.healthy_since,
+                  s.revision_id as status_revision_id, s.phase, s.message, s.changed_at, t.time_zone, t.maintenance_windows,
+                  (select count(*)::int from rollout_member f where f.rollout_id = ? and f.wave < ? and f.state = 'failed') as failed_before
            from rollout_member m join deployment d on d.id = m.deployment_id join deployment_target t on t.id = d.target_id
            left join deployment_status s on s.deployment_id = m.deployment_id
            where m.rollout_id = ? and m.wave = ? order by m.position`,
-          [rollout.id, rollout.currentWave],
+          [rollout.id, rollout.currentWave, rollout.id, rollout.currentWave],
         );
-        const [{ failed }] = await em.execute<{ failed: number }[]>(
-          `select count(*)::int as failed from rollout_member where rollout_id = ? and wave < ? and state = 'failed'`,
-          [rollout.id, rollout.currentWave],
-        );
+        const failed = rows[0]?.failed_before ?? 0;
         const views: MemberView[] = rows.map((r) => {
           const open = isWindowOpen(r.maintenance_windows, r.time_zone, now);
           return {
@@ -283,8 +299,10 @@ export class RolloutController {
           break;
         }
         if (decision.outcome.kind === 'passed') {
-          stateChanged = true;
+          // A next wave changes no membership: the deployment index stays valid (no refresh).
+          changedAnything = true;
           if (rollout.currentWave + 1 >= rollout.waveCount) {
+            stateChanged = true;
             rollout.state = 'completed';
             recordEvent(em, rollout, { actor: this.actor, action: 'complete', from: 'running', to: 'completed', wave: rollout.currentWave });
             break;

@@ -26,6 +26,16 @@ export interface CreateRolloutInput {
 /** Rollouts a deployment may belong to only one of at a time. */
 export const ACTIVE_STATES: RolloutState[] = ['pending', 'running', 'paused', 'halted'];
 
+export interface RolloutPlan {
+  app: Application;
+  version: ApplicationVersion;
+  strategy: ReturnType<typeof validateStrategy>;
+  selector: ReturnType<typeof parseSelector> | null;
+  /** The deployments to move, in plan order (by target name). */
+  plan: { id: string; application_id: string; target_name: string; labels: Record<string, string>; version_id: string; env_file: string | null }[];
+  sizes: number[];
+}
+
 export type RolloutAction = 'start' | 'pause' | 'resume' | 'abort' | 'retry';
 const TRANSITIONS: Record<RolloutAction, { from: RolloutState[]; to: RolloutState }> = {
   start: { from: ['pending'], to: 'running' },
@@ -60,53 +70,62 @@ export class RolloutService {
     );
   }
 
-  async createRollout(input: CreateRolloutInput): Promise<Rollout> {
+  /**
+   * The plan createRollout would write, with the typed errors it throws: which deployments (in
+   * plan order) and the wave sizes. Reads only; `previewRollout` runs it outside a transaction.
+   */
+  async planRollout(input: CreateRolloutInput, em: EntityManager = this.em): Promise<RolloutPlan> {
     const given = [input.selector != null, input.deploymentIds != null, input.all === true].filter(Boolean).length;
     if (given !== 1) throw new InvalidInputError('selection', 'give exactly one of selector, deploymentIds or all: true');
     const strategy = validateStrategy(input.strategy ?? {});
     const selector = input.selector != null ? parseSelector('selector', input.selector) : null;
+    const app = await findOwned(em, Application, 'application', input.applicationId, { organization: this.actor.organizationId });
+    const version = await findOwned(em, ApplicationVersion, 'application version', input.versionId, { application: { organization: this.actor.organizationId } }, ['application']);
+    if (version.application.id !== app.id) {
+      throw new RuleViolationError('version_of_other_application', `version "${version.name}" belongs to application "${version.application.name}", not to "${app.name}"`);
+    }
+    if (version.archivedAt) throw new RuleViolationError('version_archived', `version "${version.name}" is archived and cannot be rolled out`);
+    for (const id of input.deploymentIds ?? []) if (!isUuid(id)) throw new NotFoundError('deployment', id);
+    const candidates: { id: string; application_id: string; target_name: string; labels: Record<string, string>; version_id: string; env_file: string | null }[] = await em.execute(
+      `select d.id, d.application_id, t.name as target_name, t.labels, r.version_id, r.env_file
+       from deployment d join deployment_target t on t.id = d.target_id join deployment_revision r on r.id = d.current_revision_id
+       where d.organization_id = ? and ${input.deploymentIds ? 'd.id in (?)' : 'd.application_id = ?'}
+       order by t.name, d.id`,
+      [this.actor.organizationId, input.deploymentIds ? (input.deploymentIds.length > 0 ? input.deploymentIds : ['00000000-0000-0000-0000-000000000000']) : app.id],
+    );
+    if (input.deploymentIds) {
+      const found = new Map(candidates.map((c) => [c.id, c]));
+      for (const id of input.deploymentIds) {
+        const c = found.get(id);
+        if (!c) throw new NotFoundError('deployment', id);
+        if (c.application_id !== app.id) throw new RuleViolationError('deployment_of_other_application', `deployment ${id} runs another application than "${app.name}"`);
+      }
+      if (new Set(input.deploymentIds).size !== input.deploymentIds.length) throw new InvalidInputError('deploymentIds', 'a deployment is listed twice');
+    }
+    const selected = selector ? candidates.filter((c) => matchesSelector(selector, c.labels ?? {})) : candidates;
+    if (selected.length === 0) {
+      const what = selector ? `the selector "${selector.source}" matches no target with a deployment of "${app.name}"` : `application "${app.name}" has no deployments`;
+      throw new RuleViolationError('selection_empty', `nothing to roll out: ${what}`);
+    }
+    const plan = selected.filter((c) => c.version_id !== version.id);
+    if (plan.length === 0) throw new RuleViolationError('nothing_to_roll_out', `every selected deployment (${selected.length}) already runs version "${version.name}"`);
+    const busy: { deployment_id: string; rollout_id: string }[] = await em.execute(
+      `select m.deployment_id, m.rollout_id from rollout_member m join rollout r on r.id = m.rollout_id
+       where m.deployment_id in (?) and r.state in (?) limit 1`,
+      [plan.map((c) => c.id), ACTIVE_STATES],
+    );
+    if (busy.length > 0) {
+      throw new RuleViolationError('deployment_in_active_rollout', `deployment ${busy[0]!.deployment_id} is already in rollout ${busy[0]!.rollout_id}, which has not finished; abort it or wait for it`);
+    }
+    return { app, version, strategy, selector, plan, sizes: waveSizes(plan.length, strategy) };
+  }
+
+  async createRollout(input: CreateRolloutInput): Promise<Rollout> {
     return this.em.transactional(async (em) => {
-      const app = await findOwned(em, Application, 'application', input.applicationId, { organization: this.actor.organizationId });
-      const version = await findOwned(em, ApplicationVersion, 'application version', input.versionId, { application: { organization: this.actor.organizationId } }, ['application']);
-      if (version.application.id !== app.id) {
-        throw new RuleViolationError('version_of_other_application', `version "${version.name}" belongs to application "${version.application.name}", not to "${app.name}"`);
-      }
-      if (version.archivedAt) throw new RuleViolationError('version_archived', `version "${version.name}" is archived and cannot be rolled out`);
-      for (const id of input.deploymentIds ?? []) if (!isUuid(id)) throw new NotFoundError('deployment', id);
-      const candidates: { id: string; application_id: string; target_name: string; labels: Record<string, string>; version_id: string; env_file: string | null }[] = await em.execute(
-        `select d.id, d.application_id, t.name as target_name, t.labels, r.version_id, r.env_file
-         from deployment d join deployment_target t on t.id = d.target_id join deployment_revision r on r.id = d.current_revision_id
-         where d.organization_id = ? and ${input.deploymentIds ? 'd.id in (?)' : 'd.application_id = ?'}
-         order by t.name, d.id`,
-        [this.actor.organizationId, input.deploymentIds ? (input.deploymentIds.length > 0 ? input.deploymentIds : ['00000000-0000-0000-0000-000000000000']) : app.id],
-      );
-      if (input.deploymentIds) {
-        const found = new Map(candidates.map((c) => [c.id, c]));
-        for (const id of input.deploymentIds) {
-          const c = found.get(id);
-          if (!c) throw new NotFoundError('deployment', id);
-          if (c.application_id !== app.id) throw new RuleViolationError('deployment_of_other_application', `deployment ${id} runs another application than "${app.name}"`);
-        }
-        if (new Set(input.deploymentIds).size !== input.deploymentIds.length) throw new InvalidInputError('deploymentIds', 'a deployment is listed twice');
-      }
-      const selected = selector ? candidates.filter((c) => matchesSelector(selector, c.labels ?? {})) : candidates;
-      if (selected.length === 0) {
-        const what = selector ? `the selector "${selector.source}" matches no target with a deployment of "${app.name}"` : `application "${app.name}" has no deployments`;
-        throw new RuleViolationError('selection_empty', `nothing to roll out: ${what}`);
-      }
-      const plan = selected.filter((c) => c.version_id !== version.id);
-      if (plan.length === 0) throw new RuleViolationError('nothing_to_roll_out', `every selected deployment (${selected.length}) already runs version "${version.name}"`);
-      // Each moved deployment's env file must set what the new version's compose file requires.
+      const { app, version, strategy, selector, plan, sizes } = await this.planRollout(input, em);
+      // Each moved deployment's env file must set what the new version's compose file requires (a
+      // preview shows the same as findings instead).
       await requireConfigurationsFit(version, plan.map((c) => ({ id: c.id, targetName: c.target_name, envFile: c.env_file })));
-      const busy: { deployment_id: string; rollout_id: string }[] = await em.execute(
-        `select m.deployment_id, m.rollout_id from rollout_member m join rollout r on r.id = m.rollout_id
-         where m.deployment_id in (?) and r.state in (?) limit 1`,
-        [plan.map((c) => c.id), ACTIVE_STATES],
-      );
-      if (busy.length > 0) {
-        throw new RuleViolationError('deployment_in_active_rollout', `deployment ${busy[0]!.deployment_id} is already in rollout ${busy[0]!.rollout_id}, which has not finished; abort it or wait for it`);
-      }
-      const sizes = waveSizes(plan.length, strategy);
       const rollout = em.create(Rollout, {
         organization: this.actor.organizationId,
         application: app,

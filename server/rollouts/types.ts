@@ -240,7 +240,7 @@ const StrategyInput = builder.inputType('RolloutStrategyInput', {
   }),
 });
 
-const CreateRolloutInput = builder.inputType('CreateRolloutInput', {
+export const CreateRolloutInput = builder.inputType('CreateRolloutInput', {
   fields: (t) => ({
     applicationId: t.id({ required: true }),
     versionId: t.id({ required: true }),

@@ -11,6 +11,7 @@ import '../agents/types.js';
 import '../events/types.js';
 import '../validation/types.js';
 import '../rollouts/types.js';
+import '../rollouts/preview-types.js';
 
 /** The whole API, types sorted so the printed schema.graphql is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -54,6 +54,15 @@ export async function loadSecretValues(em: EntityManager, lookups: readonly Secr
     return found;
   };
   return {
+    /** name → the id of the value that would render (nothing decrypted): previews compare these, never values. */
+    resolveIds(lookup: SecretLookup): Map<string, string> {
+      const ids = new Map<string, string>();
+      for (const name of lookup.names) {
+        const row = newestAt(byKey.get(`${lookup.targetId}|${name}`), lookup.at) ?? newestAt(byKey.get(`org:${lookup.organizationId}|${name}`), lookup.at);
+        if (row) ids.set(name, row.value_id);
+      }
+      return ids;
+    },
     /** name → plaintext for the names that resolve; missing names are absent. */
     resolve(lookup: SecretLookup): Map<string, string> {
       const values = new Map<string, string>();

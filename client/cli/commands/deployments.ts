@@ -3,7 +3,8 @@ import { Command, Option } from 'commander';
 import type { DistrService } from '../../service.js';
 import type { Deployment } from '../../types.js';
 import { globalsOf, readFileOption, serviceFor, UsageError } from '../context.js';
-import { agentState, printDeployments, printJson, printTable } from '../output.js';
+import { agentState, printDeployments, printJson, printPreview, printTable } from '../output.js';
+import { FindingsWithErrors } from './validate.js';
 
 export function targetsCommand(): Command {
   const targets = new Command('targets').description('list and create deployment targets, and their agent access');
@@ -95,12 +96,20 @@ export function updateCommand(): Command {
     .option('--version <version>', 'version id or name (of the same application)')
     .option('--env-file <file>', 'docker: new .env entries')
     .option('--values <file>', 'kubernetes: new values YAML')
-    .action(async (deploymentId: string, opts: { version?: string; envFile?: string; values?: string }, cmd: Command) => {
+    .option('--dry-run', 'change nothing: print the diff of what the agent would receive (secrets redacted) and the checks')
+    .action(async (deploymentId: string, opts: { version?: string; envFile?: string; values?: string; dryRun?: boolean }, cmd: Command) => {
       if (!opts.version && !opts.envFile && !opts.values) throw new UsageError('nothing to update: give --version, --env-file or --values');
       const service = serviceFor(cmd);
       const versionId = opts.version ? await versionOfDeployment(service, deploymentId, opts.version) : undefined;
       const envFile = await readFileOption(opts.envFile, '--env-file');
       const valuesYaml = await readFileOption(opts.values, '--values');
+      if (opts.dryRun) {
+        const preview = await service.rollouts.previewUpdate(deploymentId, { versionId, envFile, valuesYaml });
+        if (globalsOf(cmd).json) printJson(preview);
+        else printPreview(preview);
+        if (!preview.ok) throw new FindingsWithErrors();
+        return;
+      }
       const deployment = await service.updateDeployment({
         deploymentId,
         application: versionId ? { versionId } : undefined,

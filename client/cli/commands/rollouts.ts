@@ -1,5 +1,5 @@
 /**
- * `distr rollout create|status|start|pause|resume|abort|retry|rollback`, `distr rollback`, and
+ * `distr rollout create|preview|status|start|pause|resume|abort|retry|rollback`, `distr rollback`, and
  * `distr targets label|windows`: staged rollouts and what they select by. `distr rollout <app>
  * <version>` (every deployment at once) stays the default subcommand.
  */
@@ -7,8 +7,9 @@ import { Command, Option } from 'commander';
 import type { Rollout, RolloutProgress } from '../../rollouts.js';
 import type { DistrService } from '../../service.js';
 import { globalsOf, serviceFor, UsageError } from '../context.js';
-import { printJson, printJsonLine, printTable, ProgressLine } from '../output.js';
+import { printJson, printJsonLine, printPreview, printTable, ProgressLine } from '../output.js';
 import { rolloutCommand as allAtOnceCommand } from './deployments.js';
+import { FindingsWithErrors } from './validate.js';
 
 interface CreateOptions {
   selector?: string;
@@ -40,47 +41,24 @@ function wave(value: string): { count?: number; percent?: number } {
 export function rolloutsCommand(): Command {
   const group = new Command('rollout').description('staged rollouts of a version, wave by wave behind health gates (`rollout <app> <version>`: every deployment at once)');
 
-  group
-    .command('create')
-    .description('plan a staged rollout: a canary wave, further waves by count or percentage, a health gate with soak time')
-    .argument('<app>', 'application id or name')
-    .argument('<version>', 'version id or name')
-    .option('--selector <selector>', 'deployments on targets matching a label selector, e.g. "region=eu,tier in (gold,silver)"')
-    .option('--deployments <ids>', 'these deployments (comma separated ids)')
-    .option('--all', 'every deployment of the application')
-    .option('--canary <n>', 'deployments in the canary wave (default 1)')
-    .option('--wave <size...>', 'a further wave: a count (10) or a percentage (25%); repeat for more; the rest forms a last wave')
-    .option('--soak <seconds>', 'each deployment must stay healthy this long before its wave passes (default 0)')
-    .option('--deadline <seconds>', 'a deployment not healthy within this long fails (default 600)')
-    .option('--max-failed <n>', 'failed deployments tolerated before halting (default 0)')
-    .option('--max-updating <n>', 'deployments being updated at once (default: a whole wave)')
-    .option('--rollback-on-failure', "halt and roll the failed wave's deployments back")
+  withPlanOptions(group.command('create').description('plan a staged rollout: a canary wave, further waves by count or percentage, a health gate with soak time'))
     .option('--start', 'start at once (default: pending until `distr rollout start`)')
     .action(async (appRef: string, versionRef: string, opts: CreateOptions, cmd: Command) => {
-      const chosen = [opts.selector !== undefined, opts.deployments !== undefined, opts.all === true].filter(Boolean).length;
-      if (chosen !== 1) throw new UsageError('choose the deployments with exactly one of --selector, --deployments or --all');
-      const service = serviceFor(cmd);
-      const app = await service.resolveApplication(appRef);
-      const version = await service.resolveVersion(app.id, versionRef);
-      const rollout = await service.rollouts.create({
-        applicationId: app.id,
-        versionId: version.id,
-        selector: opts.selector,
-        deploymentIds: opts.deployments?.split(',').map((s) => s.trim()).filter(Boolean),
-        all: opts.all,
-        start: opts.start,
-        strategy: {
-          canary: int('--canary', opts.canary),
-          waves: opts.wave?.map(wave),
-          soakSeconds: int('--soak', opts.soak),
-          progressDeadlineSeconds: int('--deadline', opts.deadline),
-          maxFailed: int('--max-failed', opts.maxFailed),
-          maxUpdating: int('--max-updating', opts.maxUpdating),
-          onFailure: opts.rollbackOnFailure ? 'halt_and_rollback' : 'halt',
-        },
-      });
+      const { service, app, version, request } = await planRequest(cmd, appRef, versionRef, opts);
+      const rollout = await service.rollouts.create({ ...request, start: opts.start });
       if (globalsOf(cmd).json) return printJson(rollout);
       process.stdout.write(`created rollout ${rollout.id}: ${app.name} ${version.name} to ${rollout.members.length} deployments in ${rollout.waveCount} waves (${rollout.waves.map((w) => w.size).join(', ')}), ${rollout.state}\n`);
+    });
+
+  withPlanOptions(group.command('preview').description('dry run of `rollout create`: per deployment, the diff of what its agent would receive (secrets redacted) and the checks; writes nothing'))
+    .action(async (appRef: string, versionRef: string, opts: CreateOptions, cmd: Command) => {
+      const { service, app, version, request } = await planRequest(cmd, appRef, versionRef, opts);
+      const preview = await service.rollouts.preview(request);
+      if (globalsOf(cmd).json) printJson(preview);
+      else process.stdout.write(`rollout of ${app.name} ${version.name}: ${preview.deployments.length} deployments in ${preview.waveSizes.length} waves (${preview.waveSizes.join(', ')})${preview.ok ? '' : '; some have errors'}\n`);
+      if (!globalsOf(cmd).json) for (const d of preview.deployments) printPreview(d);
+      // Exit 1 when a deployment has an error finding, as `distr validate`.
+      if (!preview.ok) throw new FindingsWithErrors();
     });
 
   group
@@ -131,6 +109,48 @@ export function rolloutsCommand(): Command {
 
   group.addCommand(allAtOnceCommand().name('all'), { isDefault: true });
   return group;
+}
+
+/** The options `rollout create` and `rollout preview` share: which deployments, and the strategy. */
+function withPlanOptions(command: Command): Command {
+  return command
+    .argument('<app>', 'application id or name')
+    .argument('<version>', 'version id or name')
+    .option('--selector <selector>', 'deployments on targets matching a label selector, e.g. "region=eu,tier in (gold,silver)"')
+    .option('--deployments <ids>', 'these deployments (comma separated ids)')
+    .option('--all', 'every deployment of the application')
+    .option('--canary <n>', 'deployments in the canary wave (default 1)')
+    .option('--wave <size...>', 'a further wave: a count (10) or a percentage (25%); repeat for more; the rest forms a last wave')
+    .option('--soak <seconds>', 'each deployment must stay healthy this long before its wave passes (default 0)')
+    .option('--deadline <seconds>', 'a deployment not healthy within this long fails (default 600)')
+    .option('--max-failed <n>', 'failed deployments tolerated before halting (default 0)')
+    .option('--max-updating <n>', 'deployments being updated at once (default: a whole wave)')
+    .option('--rollback-on-failure', "halt and roll the failed wave's deployments back");
+}
+
+async function planRequest(cmd: Command, appRef: string, versionRef: string, opts: CreateOptions) {
+  const chosen = [opts.selector !== undefined, opts.deployments !== undefined, opts.all === true].filter(Boolean).length;
+  if (chosen !== 1) throw new UsageError('choose the deployments with exactly one of --selector, --deployments or --all');
+  const service = serviceFor(cmd);
+  const app = await service.resolveApplication(appRef);
+  const version = await service.resolveVersion(app.id, versionRef);
+  const request = {
+    applicationId: app.id,
+    versionId: version.id,
+    selector: opts.selector,
+    deploymentIds: opts.deployments?.split(',').map((s) => s.trim()).filter(Boolean),
+    all: opts.all,
+    strategy: {
+      canary: int('--canary', opts.canary),
+      waves: opts.wave?.map(wave),
+      soakSeconds: int('--soak', opts.soak),
+      progressDeadlineSeconds: int('--deadline', opts.deadline),
+      maxFailed: int('--max-failed', opts.maxFailed),
+      maxUpdating: int('--max-updating', opts.maxUpdating),
+      onFailure: opts.rollbackOnFailure ? ('halt_and_rollback' as const) : ('halt' as const),
+    },
+  };
+  return { service, app, version, request };
 }
 
 export function printRollout(r: Rollout): void {
