@@ -6,6 +6,8 @@ import { Overview } from './pages/Overview.js';
 import { Applications } from './pages/Applications.js';
 import { Targets } from './pages/Targets.js';
 import { Deployments, DeploymentPage } from './pages/Deployments.js';
+import { Members } from './pages/Members.js';
+import { Invitation } from './pages/Invitation.js';
 import './style.css';
 
 function useHashRoute(): string {
@@ -65,6 +67,8 @@ function App() {
     await signOut();
     setSession(null);
   }, []);
+  const invitation = /^\/invitation\/(distr_inv_[\w-]+)$/.exec(route)?.[1];
+  if (invitation) return <Invitation token={invitation} onAccepted={setSession} />;
   if (session === undefined) return <p className="loading">Loading…</p>;
   if (!session) return <SignIn onSignedIn={setSession} />;
   const canWrite = session.role !== 'read_only';
@@ -74,6 +78,7 @@ function App() {
     ['#/applications', 'Applications'],
     ['#/targets', 'Targets'],
     ['#/deployments', 'Deployments'],
+    ...(session.role === 'admin' ? [['#/members', 'Members']] : []),
   ];
   return (
     <>
@@ -99,6 +104,8 @@ function App() {
           <Applications canWrite={canWrite} />
         ) : route === '/targets' ? (
           <Targets canWrite={canWrite} />
+        ) : route === '/members' ? (
+          <Members />
         ) : route === '/deployments' ? (
           <Deployments canWrite={canWrite} />
         ) : (
