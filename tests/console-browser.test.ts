@@ -210,7 +210,7 @@ test('kubernetes forms: an application with an OCI chart version (findings inlin
   await page.getByRole('link', { name: 'Targets' }).click();
   await page.getByLabel('New target').fill('cluster-eu');
   await page.getByLabel('Kind').selectOption('kubernetes');
-  await page.getByLabel('Namespace').fill('shop');
+  await page.getByLabel('Namespace', { exact: true }).fill('shop');
   await page.getByLabel('Scope').selectOption('namespace');
   await page.getByRole('button', { name: 'Create target' }).click();
   await page.getByTestId('target-cluster-eu').getByRole('cell', { name: 'kubernetes (shop, namespace scope)' }).waitFor();
