@@ -49,7 +49,7 @@ export function Findings({ findings, field }: { findings: Finding[] | null; fiel
     <ul className="findings" aria-label={field ? `Findings for ${field}` : 'Findings'}>
       {shown.map((f, i) => (
         <li key={i} className={`finding finding-${f.severity}`} data-testid="finding">
-          <b>{f.severity}</b> {f.path ? <code>{f.path}</code> : null} {f.message}
+          <b>{f.severity}</b> {f.path && !f.message.startsWith(f.path) ? <code>{f.path}</code> : null} {f.message}
           {f.hint && <small> — {f.hint}</small>}
         </li>
       ))}
