@@ -64,7 +64,8 @@ async function measureLoads(page: Page, url: string) {
   const firstRender: number[] = [];
   const interactive: number[] = [];
   for (let i = 0; i < LOADS; i++) {
-    await page.goto(`${url}/#/deployments`);
+    // A new query string each time: a real navigation (a fresh document), not a hash change.
+    await page.goto(`${url}/?load=${i}#/deployments`);
     await page.waitForFunction(() => (window as any).__bench.interactive !== null, null, { timeout: 60_000 });
     const b = await page.evaluate(() => (window as any).__bench as { firstRow: number; interactive: number });
     firstRender.push(b.firstRow);
@@ -138,9 +139,7 @@ async function main(): Promise<Record<string, unknown>> {
 
     const deploymentsPage = await measureLoads(page, url);
     // Back to the first page (a fresh load), then the live status changes.
-    await page.goto(`${url}/#/deployments`);
-    await page.waitForFunction(() => (window as any).__bench.interactive !== null);
-    await page.reload();
+    await page.goto(`${url}/?status#/deployments`);
     await page.waitForFunction(() => (window as any).__bench.interactive !== null);
     const status = await measureStatus(page, h, visible);
     if (blocked.length) throw new Error(`requests off the hub: ${blocked.join(', ')}`);
