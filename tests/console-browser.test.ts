@@ -178,7 +178,7 @@ test('GraphiQL loads with outside network blocked, and a subscription started fr
   expect(blocked).toEqual([]);
 }, 180_000);
 
-test('kubernetes forms: an application with an OCI chart version (findings inline), a namespace-scoped target', async () => {
+test('kubernetes forms: an application with an OCI chart version (findings inline), a namespace-scoped target, a deployment with values and its update', async () => {
   const page = await (await hubContext(browser, hub.url, blocked)).newPage();
   await signInAs(page, hub.url, 'admin@localhost', hub.bootstrapPassword!);
   await page.getByRole('link', { name: 'Applications' }).click();
@@ -214,6 +214,22 @@ test('kubernetes forms: an application with an OCI chart version (findings inlin
   await page.getByLabel('Scope').selectOption('namespace');
   await page.getByRole('button', { name: 'Create target' }).click();
   await page.getByTestId('target-cluster-eu').getByRole('cell', { name: 'kubernetes (shop, namespace scope)' }).waitFor();
+
+  // Deploy it (no agent yet: it waits for one) with values, then update the values: a diff.
+  await page.getByRole('link', { name: 'Deployments' }).click();
+  await page.getByLabel('Version').selectOption({ label: 'cluster-shop 2.0.0' });
+  await page.getByLabel('Target').selectOption({ label: 'cluster-eu' });
+  expect(await page.getByLabel('Release name').inputValue()).toBe('cluster-shop');
+  expect(await page.getByLabel('Values').inputValue()).toBe('ingress:\n  enabled: false\n');
+  await page.getByRole('button', { name: 'Deploy' }).click();
+  await page.getByRole('heading', { name: /cluster-shop on cluster-eu/ }).waitFor();
+  await page.getByTestId('status-message').filter({ hasText: 'Waiting for the agent to report.' }).waitFor();
+  await page.getByRole('form', { name: 'Update' }).getByLabel('Values').fill('ingress:\n  enabled: true\n');
+  await page.getByRole('button', { name: 'Update', exact: true }).click();
+  await page.getByTestId('revision-2').waitFor();
+  const diff = await page.getByTestId('revision-diff').textContent();
+  expect(diff).toContain('-   enabled: false');
+  expect(diff).toContain('+   enabled: true');
   expect(blocked).toEqual([]);
 }, 120_000);
 

@@ -82,8 +82,13 @@ function NewDeployment({ onDone }: { onDone: (id: string) => void }) {
   const [versionId, setVersion] = useState('');
   const [targetId, setTarget] = useState('');
   const [envFile, setEnv] = useState('');
+  const [releaseName, setRelease] = useState('');
+  const [valuesYaml, setValues] = useState('');
   const [error, setError] = useState<string | null>(null);
-  const versions = (apps.data?.applications.nodes ?? []).flatMap((a) => a.versions.filter((v) => !v.archivedAt).map((v) => ({ id: v.id, label: `${a.name} ${v.name}` })));
+  const versions = (apps.data?.applications.nodes ?? []).flatMap((a) => a.versions.filter((v) => !v.archivedAt).map((v) => ({ id: v.id, label: `${a.name} ${v.name}`, type: a.type, appName: a.name, valuesTemplate: v.valuesTemplate })));
+  const version = versions.find((v) => v.id === versionId);
+  const kubernetes = version?.type === 'kubernetes';
+  const targetList = (targets.data?.deploymentTargets.nodes ?? []).filter((t) => !version || t.type === version.type);
   return (
     <form
       className="inline"
@@ -91,16 +96,44 @@ function NewDeployment({ onDone }: { onDone: (id: string) => void }) {
       onSubmit={async (e) => {
         e.preventDefault();
         try {
-          const d = expectType((await request(CreateDeploymentDocument, { input: { versionId, targetId, docker: { composeType: 'compose', envFile: envFile || null } } })).createDeployment, 'Deployment');
+          const input = kubernetes
+            ? { versionId, targetId, kubernetes: { releaseName, valuesYaml: valuesYaml || null } }
+            : { versionId, targetId, docker: { composeType: 'compose' as const, envFile: envFile || null } };
+          const d = expectType((await request(CreateDeploymentDocument, { input })).createDeployment, 'Deployment');
           onDone(d.id);
         } catch (err) {
           setError((err as Error).message);
         }
       }}
     >
-      <label>Version <select name="versionId" value={versionId} onChange={(e) => setVersion(e.target.value)} required><option value="">—</option>{versions.map((v) => <option key={v.id} value={v.id}>{v.label}</option>)}</select></label>
-      <label>Target <select name="targetId" value={targetId} onChange={(e) => setTarget(e.target.value)} required><option value="">—</option>{(targets.data?.deploymentTargets.nodes ?? []).map((t) => <option key={t.id} value={t.id}>{t.name}</option>)}</select></label>
-      <label>.env <textarea name="envFile" value={envFile} onChange={(e) => setEnv(e.target.value)} /></label>
+      <label>
+        Version
+        <select
+          name="versionId"
+          value={versionId}
+          onChange={(e) => {
+            const v = versions.find((x) => x.id === e.target.value);
+            setVersion(e.target.value);
+            if (v?.type === 'kubernetes') {
+              setValues((old) => old || (v.valuesTemplate ?? ''));
+              setRelease((old) => old || v.appName.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 53));
+            }
+          }}
+          required
+        >
+          <option value="">—</option>
+          {versions.map((v) => <option key={v.id} value={v.id}>{v.label}</option>)}
+        </select>
+      </label>
+      <label>Target <select name="targetId" value={targetId} onChange={(e) => setTarget(e.target.value)} required><option value="">—</option>{targetList.map((t) => <option key={t.id} value={t.id}>{t.name}</option>)}</select></label>
+      {kubernetes ? (
+        <>
+          <label>Release name <input name="releaseName" value={releaseName} onChange={(e) => setRelease(e.target.value)} required /></label>
+          <label>Values <textarea name="valuesYaml" value={valuesYaml} onChange={(e) => setValues(e.target.value)} /></label>
+        </>
+      ) : (
+        <label>.env <textarea name="envFile" value={envFile} onChange={(e) => setEnv(e.target.value)} /></label>
+      )}
       <button type="submit">Deploy</button>
       <ErrorNote error={error} />
     </form>
@@ -133,7 +166,9 @@ export function DeploymentPage({ id, canWrite }: { id: string; canWrite: boolean
   const [pair, setPair] = useState<[string, string] | null>(null);
   useEvents(useCallback((e: OrgEvent) => e.kind === 'status' && e.deploymentId === id && detail.reload(), [id])); // eslint-disable-line react-hooks/exhaustive-deps
   const d = detail.data?.deployment;
-  useEffect(() => setEnv(d?.currentRevision.envFile ?? ''), [d?.currentRevision.id]); // eslint-disable-line react-hooks/exhaustive-deps
+  // Kubernetes deployments (a Helm release) are configured by values YAML, docker ones by a .env file.
+  const kubernetes = d?.releaseName != null;
+  useEffect(() => setEnv((kubernetes ? d?.currentRevision.valuesYaml : d?.currentRevision.envFile) ?? ''), [d?.currentRevision.id]); // eslint-disable-line react-hooks/exhaustive-deps
   const revisions = d?.revisions.nodes ?? [];
   const act = async (run: () => Promise<unknown>) => {
     try {
@@ -161,8 +196,8 @@ export function DeploymentPage({ id, canWrite }: { id: string; canWrite: boolean
         </table>
       )}
       {canWrite && (
-        <form className="inline" aria-label="Update" onSubmit={(e) => (e.preventDefault(), act(async () => expectType((await request(UpdateDeploymentDocument, { id, input: { envFile: env ?? '' } })).updateDeployment, 'Deployment')))}>
-          <label>.env <textarea name="envFile" value={env ?? ''} onChange={(e) => setEnv(e.target.value)} /></label>
+        <form className="inline" aria-label="Update" onSubmit={(e) => (e.preventDefault(), act(async () => expectType((await request(UpdateDeploymentDocument, { id, input: kubernetes ? { valuesYaml: env ?? '' } : { envFile: env ?? '' } })).updateDeployment, 'Deployment')))}>
+          <label>{kubernetes ? 'Values' : '.env'} <textarea name={kubernetes ? 'valuesYaml' : 'envFile'} value={env ?? ''} onChange={(e) => setEnv(e.target.value)} /></label>
           <button type="submit">Update</button>
           <button type="button" onClick={() => act(async () => expectType((await request(ForceRestartDocument, { id })).forceRestartDeployment, 'Deployment'))}>Force restart</button>
           <button
@@ -202,7 +237,7 @@ export function DeploymentPage({ id, canWrite }: { id: string; canWrite: boolean
           {ra && rb && (
             <pre aria-label="Revision diff" data-testid="revision-diff">
               {`version ${ra.version.name} → ${rb.version.name}\n`}
-              {diffLines(redact(ra.envFile ?? ''), redact(rb.envFile ?? '')).map((l, i) => <span key={i} className={l.sign === '+' ? 'diff-add' : l.sign === '-' ? 'diff-del' : ''}>{`${l.sign} ${l.text}\n`}</span>)}
+              {diffLines(redact((kubernetes ? ra.valuesYaml : ra.envFile) ?? ''), redact((kubernetes ? rb.valuesYaml : rb.envFile) ?? '')).map((l, i) => <span key={i} className={l.sign === '+' ? 'diff-add' : l.sign === '-' ? 'diff-del' : ''}>{`${l.sign} ${l.text}\n`}</span>)}
             </pre>
           )}
         </div>
