@@ -13,17 +13,15 @@ import {
 } from '../generated/graphql.js';
 import { expectType, request, subscribe } from '../api.js';
 import { useEvents, type OrgEvent } from '../live.js';
-import { ErrorNote, Phase, useLoad } from '../ui.js';
+import { ErrorNote, Pager, Phase, useLoad, usePages } from '../ui.js';
 
 type Status = NonNullable<OrgEvent['status']>;
 /** Rows per page: the hub pages (Relay connection), so 10 000 deployments render as fast as 50. */
 const PAGE = 50;
 
 export function Deployments({ canWrite }: { canWrite: boolean }) {
-  // The `after` cursor of each page visited so far; the last one is the page shown.
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
-  const after = cursors[cursors.length - 1]!;
-  const deployments = useLoad(() => request(DeploymentsDocument, { first: PAGE, after }), [after]);
+  const pages = usePages();
+  const deployments = useLoad(() => request(DeploymentsDocument, { first: PAGE, after: pages.after }), [pages.after]);
   const [live, setLive] = useState<Record<string, Status>>({});
   useEvents(useCallback((e: OrgEvent) => e.kind === 'status' && e.deploymentId && e.status && setLive((l) => ({ ...l, [e.deploymentId!]: e.status! })), []));
   const list = deployments.data?.deployments.nodes ?? [];
@@ -55,23 +53,7 @@ export function Deployments({ canWrite }: { canWrite: boolean }) {
           </tbody>
         </table>
       )}
-      {(cursors.length > 1 || deployments.data?.deployments.pageInfo.hasNextPage) && (
-        <nav className="pager" aria-label="Pages">
-          <button disabled={cursors.length === 1} onClick={() => setCursors((c) => c.slice(0, -1))}>Previous</button>
-          <span data-testid="page-range">
-            {(cursors.length - 1) * PAGE + 1}–{(cursors.length - 1) * PAGE + list.length}
-          </span>
-          <button
-            disabled={!deployments.data?.deployments.pageInfo.hasNextPage}
-            onClick={() => {
-              const next = deployments.data?.deployments.pageInfo.endCursor;
-              if (next) setCursors((c) => [...c, next]);
-            }}
-          >
-            Next
-          </button>
-        </nav>
-      )}
+      <Pager pages={{ ...pages, endCursor: deployments.data?.deployments.pageInfo.endCursor }} size={PAGE} shown={list.length} hasNext={Boolean(deployments.data?.deployments.pageInfo.hasNextPage)} />
     </section>
   );
 }

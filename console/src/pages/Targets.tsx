@@ -2,10 +2,14 @@ import { useCallback, useState } from 'react';
 import { CreateAccessDocument, CreateTargetDocument, TargetsDocument, type DeploymentType, type TargetScope } from '../generated/graphql.js';
 import { expectType, request } from '../api.js';
 import { useEvents, type OrgEvent } from '../live.js';
-import { ErrorNote, Online, useLoad } from '../ui.js';
+import { ErrorNote, Online, Pager, useLoad, usePages } from '../ui.js';
+
+/** Targets per page (fetched page by page from the hub). */
+const PAGE = 50;
 
 export function Targets({ canWrite }: { canWrite: boolean }) {
-  const targets = useLoad(() => request(TargetsDocument), []);
+  const pages = usePages();
+  const targets = useLoad(() => request(TargetsDocument, { first: PAGE, after: pages.after }), [pages.after]);
   const [online, setOnline] = useState<Record<string, boolean>>({});
   const [name, setName] = useState('');
   const [type, setType] = useState<DeploymentType>('docker');
@@ -124,6 +128,7 @@ export function Targets({ canWrite }: { canWrite: boolean }) {
           </tbody>
         </table>
       )}
+      <Pager pages={{ ...pages, endCursor: targets.data?.deploymentTargets.pageInfo.endCursor }} size={PAGE} shown={list.length} hasNext={Boolean(targets.data?.deploymentTargets.pageInfo.hasNextPage)} />
     </section>
   );
 }
