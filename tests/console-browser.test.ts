@@ -137,9 +137,16 @@ test('the console flow: sign in, application, version, target, agent, deploy, lo
   expect(diff).toContain('+ GREETING=second');
   await page.getByRole('heading', { name: /shop on edge/ }).locator('.phase-healthy').waitFor({ timeout: 90_000 });
 
-  // Force restart: a third revision marked as a restart.
+  // Force restart: a third revision marked as a restart; the Overview counts the deployment
+  // healthy (again) and the target connected.
   await page.getByRole('button', { name: 'Force restart' }).click();
   await page.getByTestId('revision-3').getByText('restart').waitFor();
+  const deploymentUrl = page.url();
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await page.getByTestId('targets-online').filter({ hasText: /^1targets online$/ }).waitFor();
+  await page.getByTestId('phase-healthy').filter({ hasText: /^1healthy$/ }).waitFor({ timeout: 90_000 });
+  await shot(page, 'overview');
+  await page.goto(deploymentUrl);
 
   // Delete (keeping volumes): back at the list, which is empty.
   const answers = [true, false];
