@@ -8,7 +8,8 @@
  *  - the deployments page with N deployments: navigation start → the first deployment row in the
  *    DOM (first render), and → the first moment after it the page's main thread is free to handle
  *    input (a task queued when the row appeared runs: interactive), over `--loads` fresh page loads;
- *    and the Next button → the second page's rows;
+ *    and the Next button → the second page's rows; and the Overview: navigation start → its
+ *    "pending" card shows N (the counts of all N deployments, fleetSummary);
  *  - live status: an agent's `agentReportStatus` (HTTP, agent token) for a deployment shown on the
  *    page, with a new message each time; the hub's answer arrived (accepted) → the message is in
  *    the row (a MutationObserver in the page stamps it), p50/p99 over `--changes` reports, one at a
@@ -72,11 +73,22 @@ async function measureLoads(page: Page, url: string) {
     interactive.push(b.interactive);
     log(`load ${i + 1}: first row ${Math.round(b.firstRow)} ms, interactive ${Math.round(b.interactive)} ms`);
   }
+  // The Overview's counts over all N deployments (fleetSummary): navigation start → the pending card shows N.
+  const overview: number[] = [];
+  for (let i = 0; i < LOADS; i++) {
+    await page.goto(`${url}/?overview=${i}#/`);
+    overview.push(
+      (await (await page.waitForFunction((n) => document.querySelector('[data-testid="phase-pending"] b')?.textContent === String(n) && performance.now(), TARGETS, { timeout: 60_000, polling: 'mutation' })).jsonValue()) as number,
+    );
+  }
+  log(`overview counts shown: ${overview.map(Math.round).join(', ')} ms`);
+  await page.goto(`${url}/?next#/deployments`);
+  await page.waitForFunction(() => (window as any).__bench.interactive !== null);
   const t = performance.now();
   await page.getByRole('button', { name: 'Next' }).click();
   await page.getByTestId('page-range').filter({ hasText: '51–100' }).waitFor();
   const nextPageMs = performance.now() - t;
-  return { firstRender: stats(firstRender), interactive: stats(interactive), nextPageMs: round(nextPageMs, 1) };
+  return { firstRender: stats(firstRender), interactive: stats(interactive), nextPageMs: round(nextPageMs, 1), overviewCounts: stats(overview) };
 }
 
 async function measureStatus(page: Page, h: Hub, visible: { deploymentId: string; revisionId: string; token: string }[]) {
