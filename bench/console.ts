@@ -78,7 +78,7 @@ async function measureLoads(page: Page, url: string) {
   for (let i = 0; i < LOADS; i++) {
     await page.goto(`${url}/?overview=${i}#/`);
     overview.push(
-      (await (await page.waitForFunction((n) => document.querySelector('[data-testid="phase-pending"] b')?.textContent === String(n) && performance.now(), TARGETS, { timeout: 60_000, polling: 'mutation' })).jsonValue()) as number,
+      (await (await page.waitForFunction((n) => document.querySelector('[data-testid="phase-pending"] b')?.textContent === String(n) && performance.now(), TARGETS, { timeout: 60_000, polling: 'raf' })).jsonValue()) as number,
     );
   }
   log(`overview counts shown: ${overview.map(Math.round).join(', ')} ms`);
