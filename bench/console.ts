@@ -23,8 +23,6 @@ import { performance } from 'node:perf_hooks';
 import type { Browser, Page } from 'playwright-core';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embedded.js';
 import { spawnHub, stopHub, type Hub } from './propagation/hub.js';
-import { createApplication, seedTargets } from './propagation/seed.js';
-import { gqlOk, post } from './propagation/http.js';
 import { percentile, round } from './propagation/stats.js';
 import { log } from './propagation/util.js';
 import { hubContext, launchChromium } from '../tests/testkit/browser.js';
@@ -37,6 +35,22 @@ function arg(name: string, fallback: number): number {
 const TARGETS = arg('targets', 10_000);
 const CHANGES = arg('changes', 200);
 const LOADS = arg('loads', 7);
+// bench/propagation/seed.ts reaches the propagation bench's option parser (strict, at import):
+// hand it no options of ours, then import it.
+process.argv.splice(2);
+const { createApplication, seedTargets } = await import('./propagation/seed.js');
+
+/** GraphQL over HTTP (bench/propagation/http.ts parses the propagation bench's options on import). */
+async function gql(port: number, bearer: string | null, query: string, variables: Record<string, unknown> = {}): Promise<any> {
+  const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data?: any; errors?: { message: string }[] };
+  if (body.errors?.length) throw new Error(`GraphQL: ${body.errors[0]!.message}`);
+  return body.data;
+}
 
 const now = () => performance.timeOrigin + performance.now();
 const stats = (xs: number[]) => {
@@ -72,6 +86,10 @@ async function measureLoads(page: Page, url: string) {
     firstRender.push(b.firstRow);
     interactive.push(b.interactive);
     log(`load ${i + 1}: first row ${Math.round(b.firstRow)} ms, interactive ${Math.round(b.interactive)} ms`);
+    if (process.env.DISTR_BENCH_TIMINGS) {
+      const entries = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => `${e.name.replace(location.origin, '')} ${Math.round(e.startTime)}+${Math.round(e.duration)}`));
+      log(`  resources: ${entries.join(' | ')}`);
+    }
   }
   // The Overview's counts over all N deployments (fleetSummary): navigation start → the pending card shows N.
   const overview: number[] = [];
@@ -99,9 +117,9 @@ async function measureStatus(page: Page, h: Hub, visible: { deploymentId: string
     const d = visible[i % visible.length]!;
     const message = `bench ${i}`;
     const sent = now();
-    const res = await post(h.port, JSON.stringify({ query, variables: { r: [{ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: i % 2 ? 'healthy' : 'progressing', message }] } }), d.token);
+    const res = await gql(h.port, d.token, query, { r: [{ deploymentId: d.deploymentId, revisionId: d.revisionId, phase: i % 2 ? 'healthy' : 'progressing', message }] });
     const accepted = now();
-    if (res.body?.data?.agentReportStatus?.accepted !== 1) throw new Error(`report ${i} not accepted: ${JSON.stringify(res.body)}`);
+    if (res?.agentReportStatus?.accepted !== 1) throw new Error(`report ${i} not accepted: ${JSON.stringify(res)}`);
     const seenAt = (await page.waitForFunction((m) => (window as any).__bench.seen[m] ?? false, message, { timeout: 30_000 }).then((h) => h.jsonValue())) as number;
     fromAccepted.push(seenAt - accepted);
     fromSent.push(seenAt - sent);
@@ -128,11 +146,11 @@ async function main(): Promise<Record<string, unknown>> {
     const { seeded, secret } = await seedTargets(db.urlFor('bench'), appId, v1Id, TARGETS);
 
     // The deployments the page's first page shows, and their agents' tokens.
-    const firstPage = (await gqlOk(h.port, h.apiKey, `{ deployments(first: 50) { nodes { id } } }`)).deployments.nodes as { id: string }[];
+    const firstPage = (await gql(h.port, h.apiKey, `{ deployments(first: 50) { nodes { id } } }`)).deployments.nodes as { id: string }[];
     const visible = await Promise.all(
       firstPage.map(async ({ id }) => {
         const s = seeded.find((x) => x.deploymentId === id)!;
-        const token = (await gqlOk(h.port, null, `mutation($t: ID!, $s: String!) { agentLogin(targetId: $t, secret: $s) { token } }`, { t: s.targetId, s: secret })).agentLogin.token as string;
+        const token = (await gql(h.port, null, `mutation($t: ID!, $s: String!) { agentLogin(targetId: $t, secret: $s) { token } }`, { t: s.targetId, s: secret })).agentLogin.token as string;
         return { deploymentId: id, revisionId: s.revisionId, token };
       }),
     );

@@ -114,6 +114,7 @@ test('the console flow: sign in, application, version, target, agent, deploy, lo
 
   // Deploy; healthy without reload; a line the container prints appears in the log pane.
   await page.getByRole('link', { name: 'Deployments' }).click();
+  await page.getByRole('button', { name: 'New deployment' }).click();
   await page.getByLabel('Version').selectOption({ label: 'shop 1.0.0' });
   await page.getByLabel('Target').selectOption({ label: 'edge' });
   await page.getByLabel('.env').fill('GREETING=first\n');
@@ -224,6 +225,7 @@ test('kubernetes forms: an application with an OCI chart version (findings inlin
 
   // Deploy it (no agent yet: it waits for one) with values, then update the values: a diff.
   await page.getByRole('link', { name: 'Deployments' }).click();
+  await page.getByRole('button', { name: 'New deployment' }).click();
   await page.getByLabel('Version').selectOption({ label: 'cluster-shop 2.0.0' });
   await page.getByLabel('Target').selectOption({ label: 'cluster-eu' });
   expect(await page.getByLabel('Release name').inputValue()).toBe('cluster-shop');

@@ -21,6 +21,7 @@ const PAGE = 50;
 
 export function Deployments({ canWrite }: { canWrite: boolean }) {
   const pages = usePages();
+  const [creating, setCreating] = useState(false);
   const deployments = useLoad(() => request(DeploymentsDocument, { first: PAGE, after: pages.after }), [pages.after]);
   const [live, setLive] = useState<Record<string, Status>>({});
   useEvents(useCallback((e: OrgEvent) => e.kind === 'status' && e.deploymentId && e.status && setLive((l) => ({ ...l, [e.deploymentId!]: e.status! })), []));
@@ -29,7 +30,8 @@ export function Deployments({ canWrite }: { canWrite: boolean }) {
     <section aria-label="Deployments">
       <h1>Deployments</h1>
       <ErrorNote error={deployments.error} />
-      {canWrite && <NewDeployment onDone={(id) => (location.hash = `#/deployments/${id}`)} />}
+      {/* The form's application and target lists load when it opens, so the list renders first. */}
+      {canWrite && (creating ? <NewDeployment onDone={(id) => (location.hash = `#/deployments/${id}`)} /> : <button onClick={() => setCreating(true)}>New deployment</button>)}
       {!deployments.data && !deployments.error && <p className="loading">Loading…</p>}
       {deployments.data && list.length === 0 && <p className="empty">No deployments yet.</p>}
       {list.length > 0 && (
