@@ -156,9 +156,13 @@ api_pid=$(launch kube-apiserver "$bin/kube-apiserver" \
   --kubelet-preferred-address-types=InternalIP --allow-privileged=true --profiling=false)
 wait_for kube-apiserver "$api_pid" kctl get --raw /readyz
 
+# The node lifecycle controller removes the not-ready taint a new node is admitted with, but under
+# load a kwok heartbeat later than its grace period (50 s by default) would make it mark every pod of
+# the node Ready=False, and nothing marks them Ready again (kwok's pod stages act on Pending pods
+# only), so their Deployments would stay unavailable for good: here the grace period is long.
 kcm_pid=$(launch kube-controller-manager "$bin/kube-controller-manager" --kubeconfig="$kubeconfig" \
   --secure-port=0 --leader-elect=false --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
-  --controllers='*' --concurrent-gc-syncs=4)
+  --controllers='*' --concurrent-gc-syncs=4 --node-monitor-grace-period=10m)
 scheduler_pid=$(launch kube-scheduler "$bin/kube-scheduler" --kubeconfig="$kubeconfig" --secure-port=0 --leader-elect=false)
 
 # kwok's own CRDs, so the tests can declare per-namespace pod logs (ClusterLogs).

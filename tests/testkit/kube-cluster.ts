@@ -134,6 +134,8 @@ export class Kube {
       this.kubectl(['get', 'deployments,replicasets,statefulsets', '-n', namespace, '-o', `jsonpath=${columns}`]),
       this.kubectl(['get', 'pods', '-n', namespace, '-o', 'wide', '--show-labels']),
       this.kubectl(['get', 'events', '-n', namespace, '--sort-by=.lastTimestamp']),
+      // The fake node's conditions: a Ready that flapped would have made pods unready.
+      this.kubectl(['get', 'nodes', '-o', 'jsonpath={range .items[*]}node/{.metadata.name} {range .status.conditions[*]}{.type}={.status} since {.lastTransitionTime}; {end}{"\\n"}{end}']),
     ].map((p) => p.catch((error: unknown) => `(${error instanceof Error ? error.message : String(error)})`)));
     return `--- namespace ${namespace} at ${new Date().toISOString()}\n${parts.join('\n')}`;
   }
