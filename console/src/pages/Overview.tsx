@@ -1,7 +1,6 @@
-import { useCallback, useEffect, useRef } from 'react';
 import { FleetSummaryDocument } from '../generated/graphql.js';
 import { request } from '../api.js';
-import { recentEvents, useEventTick, useEvents, type OrgEvent } from '../live.js';
+import { recentEvents, useEventTick, useThrottledOnEvents } from '../live.js';
 import { ErrorNote, Phase, useLoad } from '../ui.js';
 
 /** Re-count at most this often while events arrive (the counts are SQL aggregates on the hub). */
@@ -10,23 +9,8 @@ const RECOUNT_MS = 250;
 export function Overview() {
   const tick = useEventTick();
   const summary = useLoad(() => request(FleetSummaryDocument), []);
-  // Every status or liveness event re-reads the counts: at once, or at most once per RECOUNT_MS in a burst.
-  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
-  const last = useRef(0);
-  useEffect(() => () => void (timer.current && clearTimeout(timer.current)), []);
-  useEvents(
-    useCallback((e: OrgEvent) => {
-      if (e.kind !== 'status' && e.kind !== 'liveness' && e.kind !== 'resync') return;
-      if (timer.current) return;
-      const wait = Math.max(0, last.current + RECOUNT_MS - Date.now());
-      timer.current = setTimeout(() => {
-        timer.current = null;
-        last.current = Date.now();
-        summary.reload();
-      }, wait);
-      // eslint-disable-next-line react-hooks/exhaustive-deps
-    }, []),
-  );
+  // Every status or liveness event re-reads the counts (at most once per RECOUNT_MS in a burst).
+  useThrottledOnEvents((e) => e.kind === 'status' || e.kind === 'liveness' || e.kind === 'resync', RECOUNT_MS, summary.reload);
   const byPhase: Record<string, number> = {};
   for (const p of summary.data?.fleetSummary.deploymentsByPhase ?? []) byPhase[p.phase] = p.count;
   const connected = summary.data?.fleetSummary.targetsConnected ?? 0;

@@ -1,7 +1,7 @@
 import { useCallback, useState } from 'react';
 import { CreateAccessDocument, CreateTargetDocument, TargetsDocument, type DeploymentType, type TargetScope } from '../generated/graphql.js';
 import { expectType, request } from '../api.js';
-import { useEvents, type OrgEvent } from '../live.js';
+import { useEvents, useThrottledOnEvents, type OrgEvent } from '../live.js';
 import { ErrorNote, Online, Pager, useLoad, usePages } from '../ui.js';
 
 /** Targets per page (fetched page by page from the hub). */
@@ -23,12 +23,13 @@ export function Targets({ canWrite }: { canWrite: boolean }) {
       (e: OrgEvent) => {
         if (e.kind !== 'liveness' || !e.targetId) return;
         setOnline((o) => ({ ...o, [e.targetId!]: Boolean(e.connected) }));
-        targets.reload(); // last seen, agent version and host come with the connection
       },
       // eslint-disable-next-line react-hooks/exhaustive-deps
       [],
     ),
   );
+  // Last seen, agent version and host come with the connection: re-read the page (throttled).
+  useThrottledOnEvents((e) => e.kind === 'liveness' || e.kind === 'resync', 500, targets.reload);
   const list = targets.data?.deploymentTargets.nodes ?? [];
   const waiting = install && !(online[install.targetId] ?? list.find((t) => t.id === install.targetId)?.agent.connected);
   return (
