@@ -70,6 +70,19 @@ test('an existing account must give its own password; a wrong one spends nothing
   expect(await viewer(right.cookie!, right.body.csrfToken)).toMatchObject({ role: 'admin', organization: { name: 'Partner Org' }, user: { name: 'Known' } });
 });
 
+test('wrong passwords for an existing account count as failed sign-ins of that address (rate limited)', async () => {
+  const em = hub.em();
+  em.create(User, { email: 'guarded@example.com', name: 'Guarded', passwordHash: await hashPassword('the guarded password') });
+  await em.flush();
+  const other = await seedOrganization(hub.em(), 'Guessing Org');
+  const token = await invite('guarded@example.com', 'read_only', other.apiKey);
+  let last = 0;
+  for (let i = 0; i < 11 && last !== 429; i++) last = (await post('/auth/accept-invitation', { token, password: `guess ${i} xxxxxxxx` })).status;
+  expect(last).toBe(429);
+  // The sign-in form shares the limit; the token is still unspent.
+  expect((await post('/auth/login', { email: 'guarded@example.com', password: 'the guarded password' })).status).toBe(429);
+});
+
 test('bad bodies and other origins are refused with a message', async () => {
   expect(await post('/auth/accept-invitation', { token: 'distr_inv_x' })).toMatchObject({ status: 400, body: { error: 'token and password are required (name optional)' } });
   expect(await post('/auth/accept-invitation', { token: 'nope', password: 'a long enough password' })).toMatchObject({ status: 400, body: { error: 'token: this invitation is invalid, already used, expired or revoked' } });

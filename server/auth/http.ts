@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HubRuntime } from '../context.js';
 import { DistrError } from '../errors.js';
-import { acceptInvitationWithPassword } from '../orgs/invitations.js';
+import { acceptInvitationWithPassword, pendingInvitationEmail, WrongPasswordError } from '../orgs/invitations.js';
 import { clearedSessionCookie, CSRF_HEADER, openSession, sessionCookie, sessionCookieFrom, sessionFor, signIn, signOut, type SignedIn } from './sessions.js';
 
 const MAX_LOGIN_BODY = 8 * 1024;
@@ -86,13 +86,20 @@ export async function handleAuthRoute(req: IncomingMessage, res: ServerResponse,
       return send(res, 400, { error: 'token and password are required (name optional)' }), true;
     }
     const em = hub.rootEm.fork();
+    // A wrong password for an existing account counts as a failed sign-in of that address.
+    const email = await pendingInvitationEmail(em, body.token);
+    const limitKey = email ? `login:${email}` : null;
+    const retryAfter = limitKey ? hub.loginLimiter.retryAfter(limitKey) : 0;
+    if (retryAfter > 0) return send(res, 429, { error: `too many failed sign-ins; retry in ${retryAfter} s` }, { 'retry-after': String(retryAfter) }), true;
     let membership;
     try {
       membership = await acceptInvitationWithPassword(em, { token: body.token, password: body.password, name: body.name as string | null | undefined });
     } catch (err) {
+      if (err instanceof WrongPasswordError) hub.loginLimiter.recordFailure(`login:${err.email}`);
       if (err instanceof DistrError) return send(res, 400, { error: err.message }), true;
       throw err;
     }
+    if (limitKey) hub.loginLimiter.reset(limitKey);
     const opened = await openSession(em, membership);
     send(res, 200, describe(opened.signedIn), { 'set-cookie': sessionCookie(opened.cookieValue, secure) });
     return true;

@@ -107,9 +107,24 @@ export async function acceptInvitationWithPassword(em: EntityManager, input: { t
     const user = membership.user;
     if (isNew) user.passwordHash = newHash;
     else if (!user.passwordHash) throw new RuleViolationError('password', `${user.email} has an account without a console password; accept with the API (acceptInvitation) instead`);
-    else if (!(await passwordMatches(input.password, user.passwordHash))) throw new InvalidInputError('password', `wrong password for the existing account ${user.email}`);
+    else if (!(await passwordMatches(input.password, user.passwordHash))) throw new WrongPasswordError(user.email);
     return membership;
   });
+}
+
+/** The existing account's password did not match (counted by the sign-in limiter, like a failed sign-in). */
+export class WrongPasswordError extends InvalidInputError {
+  constructor(readonly email: string) {
+    super('password', `wrong password for the existing account ${email}`);
+  }
+}
+
+/** The address a pending invitation was sent to, if the token names one (nothing is spent). */
+export async function pendingInvitationEmail(em: EntityManager, token: string): Promise<string | null> {
+  const match = TOKEN.exec(token.trim());
+  if (!match) return null;
+  const invitation = await em.findOne(Invitation, { tokenHash: hashSecret(match[1]!), acceptedAt: null, revokedAt: null, expiresAt: { $gt: new Date() } });
+  return invitation?.email ?? null;
 }
 
 async function spendInvitation<T>(em: EntityManager, input: { token: string; name?: string | null }, then: (tx: EntityManager, membership: Membership, isNewUser: boolean) => Promise<T>): Promise<T> {
