@@ -88,11 +88,13 @@ export async function acceptInvitation(
   em: EntityManager,
   input: { token: string; name?: string | null },
 ): Promise<{ membership: Membership; apiKey: { key: ApiKey; secret: string } }> {
-  return spendInvitation(em, input, async (tx, membership) => {
+  const { membership, key, secret } = await spendInvitation(em, input, async (tx, membership) => {
     const secret = newSecret();
     const key = tx.create(ApiKey, { organization: membership.organization, user: membership.user, name: 'invitation', secretHash: hashSecret(secret), roleCap: membership.role });
-    return { membership, apiKey: { key, secret: formatApiKey(key.id, secret) } };
+    return { membership, key, secret };
   });
+  // The key's id exists once it is flushed (spendInvitation flushes after `then`).
+  return { membership, apiKey: { key, secret: formatApiKey(key.id, secret) } };
 }
 
 /**
