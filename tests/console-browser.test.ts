@@ -116,7 +116,7 @@ test('the console flow: sign in, application, version, target, agent, deploy, lo
   await page.getByRole('link', { name: 'Deployments' }).click();
   await page.getByRole('button', { name: 'New deployment' }).click();
   await page.getByLabel('Version').selectOption({ label: 'shop 1.0.0' });
-  await page.getByLabel('Target').selectOption({ label: 'edge' });
+  await page.locator('select[name="targetId"]').selectOption({ label: 'edge' });
   await page.getByLabel('.env').fill('GREETING=first\n');
   await page.getByRole('button', { name: 'Deploy' }).click();
   await page.getByRole('heading', { name: /shop on edge/ }).waitFor();
@@ -227,7 +227,8 @@ test('kubernetes forms: an application with an OCI chart version (findings inlin
   await page.getByRole('link', { name: 'Deployments' }).click();
   await page.getByRole('button', { name: 'New deployment' }).click();
   await page.getByLabel('Version').selectOption({ label: 'cluster-shop 2.0.0' });
-  await page.getByLabel('Target').selectOption({ label: 'cluster-eu' });
+  await page.getByLabel('Find target').fill('EU');
+  await page.locator('select[name="targetId"]').selectOption({ label: 'cluster-eu' });
   expect(await page.getByLabel('Release name').inputValue()).toBe('cluster-shop');
   expect(await page.getByLabel('Values').inputValue()).toBe('ingress:\n  enabled: false\n');
   await page.getByRole('button', { name: 'Deploy' }).click();

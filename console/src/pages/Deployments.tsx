@@ -18,6 +18,8 @@ import { ErrorNote, Pager, Phase, useLoad, usePages } from '../ui.js';
 type Status = NonNullable<OrgEvent['status']>;
 /** Rows per page: the hub pages (Relay connection), so 10 000 deployments render as fast as 50. */
 const PAGE = 50;
+/** Targets offered at once by the New-deployment form (the rest by name search). */
+const TARGET_CHOICES = 100;
 
 export function Deployments({ canWrite }: { canWrite: boolean }) {
   const pages = usePages();
@@ -62,8 +64,13 @@ export function Deployments({ canWrite }: { canWrite: boolean }) {
 
 function NewDeployment({ onDone }: { onDone: (id: string) => void }) {
   const apps = useLoad(() => request(ApplicationsDocument), []);
-  const targets = useLoad(() => request(TargetsDocument), []);
   const [versionId, setVersion] = useState('');
+  const [search, setSearch] = useState('');
+  const [searched, setSearched] = useState('');
+  useEffect(() => {
+    const t = setTimeout(() => setSearched(search.trim()), 300);
+    return () => clearTimeout(t);
+  }, [search]);
   const [targetId, setTarget] = useState('');
   const [envFile, setEnv] = useState('');
   const [releaseName, setRelease] = useState('');
@@ -72,7 +79,10 @@ function NewDeployment({ onDone }: { onDone: (id: string) => void }) {
   const versions = (apps.data?.applications.nodes ?? []).flatMap((a) => a.versions.filter((v) => !v.archivedAt).map((v) => ({ id: v.id, label: `${a.name} ${v.name}`, type: a.type, appName: a.name, valuesTemplate: v.valuesTemplate })));
   const version = versions.find((v) => v.id === versionId);
   const kubernetes = version?.type === 'kubernetes';
-  const targetList = (targets.data?.deploymentTargets.nodes ?? []).filter((t) => !version || t.type === version.type);
+  // Up to TARGET_CHOICES targets of the version's kind, narrowed by name on the hub.
+  const targets = useLoad(() => request(TargetsDocument, { first: TARGET_CHOICES, type: version?.type ?? null, nameContains: searched || null }), [version?.type, searched]);
+  const targetList = targets.data?.deploymentTargets.nodes ?? [];
+  const more = targets.data?.deploymentTargets.pageInfo.hasNextPage;
   return (
     <form
       className="inline"
@@ -109,7 +119,14 @@ function NewDeployment({ onDone }: { onDone: (id: string) => void }) {
           {versions.map((v) => <option key={v.id} value={v.id}>{v.label}</option>)}
         </select>
       </label>
-      <label>Target <select name="targetId" value={targetId} onChange={(e) => setTarget(e.target.value)} required><option value="">—</option>{targetList.map((t) => <option key={t.id} value={t.id}>{t.name}</option>)}</select></label>
+      <label>Find target <input name="targetSearch" type="search" value={search} onChange={(e) => setSearch(e.target.value)} placeholder="name contains…" /></label>
+      <label>
+        Target
+        <select name="targetId" value={targetId} onChange={(e) => setTarget(e.target.value)} required>
+          <option value="">{more ? `— first ${TARGET_CHOICES}; narrow with Find target —` : '—'}</option>
+          {targetList.map((t) => <option key={t.id} value={t.id}>{t.name}</option>)}
+        </select>
+      </label>
       {kubernetes ? (
         <>
           <label>Release name <input name="releaseName" value={releaseName} onChange={(e) => setRelease(e.target.value)} required /></label>

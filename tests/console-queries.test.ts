@@ -1,6 +1,7 @@
 /**
- * fleetSummary: the console Overview's counts, aggregated in SQL over the whole organization
- * (deployments per phase, "pending" without a status; targets and those with a live agent).
+ * Hub queries the console relies on at scale: fleetSummary (the Overview's counts, aggregated in
+ * SQL over the whole organization: deployments per phase, "pending" without a status; targets and
+ * those with a live agent) and deploymentTargets(nameContains) (the New-deployment target search).
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
@@ -13,7 +14,7 @@ let pg: TestPostgres;
 let hub: TestHub;
 beforeAll(async () => {
   pg = await startTestPostgres();
-  hub = await startTestHub(await pg.freshDatabase('fleet_summary'));
+  hub = await startTestHub(await pg.freshDatabase('console_queries'));
 });
 afterAll(async () => {
   await hub?.close();
@@ -48,4 +49,18 @@ test('counts deployments per phase and connected targets, and only the caller or
   expect(await summary(elsewhere.apiKey)).toEqual({ phases: {}, targets: 0, connected: 0 });
   await socket.close();
   await eventually(async () => (await summary()).connected === 0, 'the target counted as offline after its socket closed');
+});
+
+test('deploymentTargets(nameContains): case-insensitive, LIKE wildcards matched literally, with type and paging', async () => {
+  for (const name of ['Search-Alpha', 'search-beta', 'other', 'odd_name', 'odd%name']) await createTarget(hub.url, hub.apiKey, { name, type: 'docker' });
+  await createTarget(hub.url, hub.apiKey, { name: 'search-k8s', type: 'kubernetes', namespace: 'x', scope: 'namespace' });
+  const names = async (vars: Record<string, unknown>) => {
+    const res = await gql(hub.url, `query($n: String, $t: DeploymentType, $f: Int) { deploymentTargets(nameContains: $n, type: $t, first: $f) { nodes { name } pageInfo { hasNextPage } } }`, vars, hub.apiKey);
+    expect(res.errors).toBeUndefined();
+    return { names: res.data.deploymentTargets.nodes.map((n: { name: string }) => n.name), more: res.data.deploymentTargets.pageInfo.hasNextPage };
+  };
+  expect(await names({ n: 'SEARCH' })).toEqual({ names: ['Search-Alpha', 'search-beta', 'search-k8s'], more: false });
+  expect(await names({ n: 'search', t: 'docker', f: 1 })).toEqual({ names: ['Search-Alpha'], more: true });
+  expect(await names({ n: '_' })).toEqual({ names: ['odd_name'], more: false });
+  expect(await names({ n: '%' })).toEqual({ names: ['odd%name'], more: false });
 });
