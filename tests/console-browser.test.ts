@@ -248,7 +248,7 @@ test('invitations: an admin invites from the Members page; the link lets the inv
   await signInAs(page, hub.url, 'admin@localhost', hub.bootstrapPassword!);
   await page.getByRole('link', { name: 'Members' }).click();
   await page.getByLabel('Invite e-mail').fill('dev@example.com');
-  await page.getByLabel('Role').selectOption('read_write');
+  await page.locator('select[name="inviteRole"]').selectOption('read_write');
   await page.getByRole('button', { name: 'Invite' }).click();
   const link = (await page.getByTestId('invitation-link').locator('pre').textContent())!.trim();
   expect(link).toMatch(new RegExp(`^${hub.url}/#/invitation/distr_inv_[\\w-]{43}$`));
@@ -273,7 +273,15 @@ test('invitations: an admin invites from the Members page; the link lets the inv
   await theirs.close();
 
   await page.reload();
-  await page.getByTestId('member-dev@example.com').getByRole('cell', { name: 'read_write' }).waitFor();
+  const role = page.getByLabel('Role of dev@example.com');
+  await role.waitFor();
+  expect(await role.inputValue()).toBe('read_write');
   expect(await page.getByTestId('invitation-dev@example.com').count()).toBe(0);
+  // The admin changes the new member's role; the hub's answer is shown after a re-read.
+  await role.selectOption('read_only');
+  await expect.poll(() => role.inputValue()).toBe('read_only');
+  await page.reload();
+  await page.getByLabel('Role of dev@example.com').waitFor();
+  expect(await page.getByLabel('Role of dev@example.com').inputValue()).toBe('read_only');
   expect(blocked).toEqual([]);
 }, 120_000);

@@ -4,7 +4,9 @@
  * server by the browser); it is shown once.
  */
 import { useState } from 'react';
-import { InviteMemberDocument, MembersDocument, RevokeInvitationDocument, type Role } from '../generated/graphql.js';
+import { InviteMemberDocument, MembersDocument, RevokeInvitationDocument, SetMemberRoleDocument, type Role } from '../generated/graphql.js';
+
+const ROLES: Role[] = ['read_only', 'read_write', 'admin'];
 import { expectType, request } from '../api.js';
 import { ErrorNote, useLoad } from '../ui.js';
 
@@ -43,9 +45,7 @@ export function Members() {
         <label>
           Role
           <select name="inviteRole" value={role} onChange={(e) => setRole(e.target.value as Role)}>
-            <option value="read_only">read_only</option>
-            <option value="read_write">read_write</option>
-            <option value="admin">admin</option>
+            {ROLES.map((r) => <option key={r} value={r}>{r}</option>)}
           </select>
         </label>
         <button type="submit">Invite</button>
@@ -64,7 +64,27 @@ export function Members() {
             <thead><tr><th>Name</th><th>E-mail</th><th>Role</th></tr></thead>
             <tbody>
               {members.map((m) => (
-                <tr key={m.id} data-testid={`member-${m.user.email}`}><td>{m.user.name}</td><td>{m.user.email}</td><td>{m.role}</td></tr>
+                <tr key={m.id} data-testid={`member-${m.user.email}`}>
+                  <td>{m.user.name}</td>
+                  <td>{m.user.email}</td>
+                  <td>
+                    <select
+                      aria-label={`Role of ${m.user.email}`}
+                      value={m.role}
+                      onChange={async (e) => {
+                        try {
+                          expectType((await request(SetMemberRoleDocument, { memberId: m.id, role: e.target.value as Role })).setMemberRole, 'Member');
+                          setError(null);
+                        } catch (err) {
+                          setError((err as Error).message);
+                        }
+                        data.reload();
+                      }}
+                    >
+                      {ROLES.map((r) => <option key={r} value={r}>{r}</option>)}
+                    </select>
+                  </td>
+                </tr>
               ))}
             </tbody>
           </table>
