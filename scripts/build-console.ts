@@ -30,7 +30,15 @@ export async function ensureConsoleBuilt(): Promise<'fresh' | 'built'> {
   const { build } = await import('vite');
   // Always React's production build: under vitest NODE_ENV is "test", which would otherwise give a
   // development bundle (about 1.8x larger, StrictMode's double effects) to the tests and benches.
-  await build({ configFile: path.join(root, 'vite.config.ts'), logLevel: 'warn', mode: 'production', define: { 'process.env.NODE_ENV': JSON.stringify('production') } });
+  // Vite and the React plugin both read NODE_ENV, so it is set for the build and restored after.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({ configFile: path.join(root, 'vite.config.ts'), logLevel: 'warn', mode: 'production' });
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
   return 'built';
 }
 
