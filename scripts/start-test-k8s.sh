@@ -25,8 +25,13 @@ alive() {
   [ -n "$s" ] && [[ "$s" != Z* ]]
 }
 
-ready() { # the recorded control plane answers /readyz and all its processes live
+# What the control plane was started from: one started by another version of this script (other
+# flags, other kwok stages) is restarted rather than reused.
+config_sha=$(cat "$root/scripts/start-test-k8s.sh" "$root/scripts/k8s-tools/kwok-pod-stages.yaml" | sha256sum | cut -c1-16)
+
+ready() { # the recorded control plane answers /readyz, all its processes live, same configuration
   [ -f "$info" ] && [ -f "$state/pids" ] || return 1
+  [ "$(cat "$state/config.sha" 2>/dev/null)" = "$config_sha" ] || { log "restarting: started from another configuration"; return 1; }
   local pid
   for pid in $(awk '{ print $2 }' "$state/pids"); do alive "$pid" || return 1; done
   curl -fsS --max-time 5 --cacert "$state/pki/ca.crt" -H "Authorization: Bearer $(cat "$state/pki/admin.token")" \
@@ -156,10 +161,12 @@ api_pid=$(launch kube-apiserver "$bin/kube-apiserver" \
   --kubelet-preferred-address-types=InternalIP --allow-privileged=true --profiling=false)
 wait_for kube-apiserver "$api_pid" kctl get --raw /readyz
 
-# The node lifecycle controller removes the not-ready taint a new node is admitted with, but under
-# load a kwok heartbeat later than its grace period (50 s by default) would make it mark every pod of
-# the node Ready=False, and nothing marks them Ready again (kwok's pod stages act on Pending pods
-# only), so their Deployments would stay unavailable for good: here the grace period is long.
+# The node lifecycle controller marks every pod of a node Ready=False when the node's heartbeat (its
+# Lease, or its status) is older than the grace period, and nothing marks them Ready again (kwok's pod
+# stages act on Pending pods only), so their Deployments stay unavailable for good. kwok renews the
+# node's Lease only with --node-lease-duration-seconds (below; without it the node went NotReady every
+# ~50 s, the cause of the old "Known flake"); the long grace period keeps a starved kwok from doing
+# the same under load.
 kcm_pid=$(launch kube-controller-manager "$bin/kube-controller-manager" --kubeconfig="$kubeconfig" \
   --secure-port=0 --leader-elect=false --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
   --controllers='*' --concurrent-gc-syncs=4 --node-monitor-grace-period=10m)
@@ -170,7 +177,8 @@ kctl apply -f "$bin/kwok-crds/kwok.x-k8s.io_clusterlogs.yaml" >/dev/null
 kctl wait --for=condition=Established --timeout=60s crd/clusterlogs.kwok.x-k8s.io >/dev/null
 kwok_pid=$(launch kwok "$bin/kwok" --kubeconfig="$kubeconfig" --config="$state/kwok.yaml" \
   --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake --node-ip=127.0.0.1 --node-name=kwok-node-0 \
-  --cidr=10.244.0.0/16 --server-address="127.0.0.1:$kwok_port" --node-port="$kwok_port" --enable-crds=ClusterLogs)
+  --cidr=10.244.0.0/16 --server-address="127.0.0.1:$kwok_port" --node-port="$kwok_port" --enable-crds=ClusterLogs \
+  --node-lease-duration-seconds=40)
 
 # One fake node, managed by kwok (its kubelet is kwok's: pods are simulated, no container runs).
 kctl apply -f - >/dev/null <<EOF
@@ -188,6 +196,8 @@ metadata:
     type: kwok
 EOF
 wait_for kwok "$kwok_pid" kctl wait --for=condition=Ready --timeout=2s node/kwok-node-0
+# The heartbeat the node lifecycle controller reads (see the controller manager's flags above).
+wait_for kwok "$kwok_pid" kctl -n kube-node-lease get lease kwok-node-0
 # Pods need the namespace's default ServiceAccount (made by the controller manager).
 wait_for kube-controller-manager "$kcm_pid" kctl -n default get serviceaccount default
 
@@ -204,6 +214,7 @@ cat >"$info" <<EOF
 }
 EOF
 rss=$(ps -o rss= -p "$etcd_pid,$api_pid,$kcm_pid,$scheduler_pid,$kwok_pid" | awk '{ s += $1 } END { printf "%d", s / 1024 }')
+echo "$config_sha" >"$state/config.sha"
 ok=1
 log "control plane ready in $((SECONDS - started)) s at $server (RSS ${rss} MB; state $state)"
 echo "$info"

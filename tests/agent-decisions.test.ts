@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { AgentCloseCode, type DockerDesiredDeployment, type StatusReport } from '../protocol/index.js';
-import { deliveredReports, handleApplyFailure, isNewWork, nextStep, onRefusal, onSocketClosed, specHash } from '../agent/core/decisions.js';
+import { deliveredReports, handleApplyFailure, isMissingImageFailure, isNewWork, nextStep, onRefusal, onSocketClosed, specHash } from '../agent/core/decisions.js';
 import { untilAborted } from '../agent/core/backoff.js';
 import { DeploymentWorker } from '../agent/core/deployment-worker.js';
 import { PermanentApplyError, type DeploymentDriver } from '../agent/core/driver.js';
@@ -64,6 +64,26 @@ describe('permanent vs transient, refusals, close codes', () => {
   test('PermanentApplyError is permanent; anything else is retried with its attempt number', () => {
     expect(handleApplyFailure(new PermanentApplyError('chart not found'), 3)).toEqual({ kind: 'permanent' });
     expect(handleApplyFailure(new Error('connection refused'), 3)).toEqual({ kind: 'retry', attempt: 3 });
+  });
+
+  test('a missing image is permanent (docker and registry wordings); an unreachable registry, a rate limit or a missing network is not', () => {
+    const missing = [
+      'docker compose up failed: Error response from daemon: manifest for 127.0.0.1:5000/vendor/app:9 not found: manifest unknown: manifest unknown',
+      'docker compose up failed: app Error manifest unknown',
+      'Error response from daemon: pull access denied for nosuch/image, repository does not exist or may require \'docker login\': denied: requested access to the resource is denied',
+      'failed to resolve reference "docker.io/library/nosuch:1": docker.io/library/nosuch:1: not found',
+      'Error response from daemon: name unknown: repository name not known to registry',
+    ];
+    for (const message of missing) expect(isMissingImageFailure(message), message).toBe(true);
+    const transient = [
+      'docker compose up failed: Error response from daemon: Get "http://127.0.0.1:9/v2/": dial tcp 127.0.0.1:9: connect: connection refused',
+      'Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host',
+      'toomanyrequests: You have reached your pull rate limit.',
+      'Error response from daemon: network distr-d1_default not found',
+      'Error response from daemon: No such image: local/nope:missing',
+      'net/http: TLS handshake timeout',
+    ];
+    for (const message of transient) expect(isMissingImageFailure(message), message).toBe(false);
   });
 
   test('refused batches are dropped; logs_disabled also stops log shipping; refused reports are not counted delivered', () => {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { adminKube, createNamespace, CONTROL_PLANE_STALL_RETRY } from './testkit/kube-cluster.js';
+import { adminKube, createNamespace } from './testkit/kube-cluster.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const helmBin = path.join(root, '.bin', 'helm');
@@ -427,7 +427,7 @@ describe('distr-hub chart', () => {
   });
 });
 
-describe('both charts installed on a real Kubernetes API server', CONTROL_PLANE_STALL_RETRY, () => {
+describe('both charts installed on a real Kubernetes API server', () => {
   test('distr-agent (both scopes) and distr-hub install with --wait; the API server accepts every object', async () => {
     const kube = await adminKube();
     const namespaces: Array<{ name: string; remove(): Promise<void> }> = [];

@@ -13,6 +13,7 @@ import { DockerDriver, type DockerDriverOptions } from '../agent/docker/driver.j
 import type { DockerDesiredDeployment, LogLine } from '../protocol/index.js';
 import { PermanentApplyError, type ObservedStatus } from '../agent/core/driver.js';
 import { Changes, ObservedList, WAIT_BOUND_MS } from './testkit/changes.js';
+import { startTestRegistry } from './testkit/registry.js';
 
 const SOCKET = '/var/run/docker.sock';
 const IMAGE = 'local/busybox:test';
@@ -278,6 +279,21 @@ ${service(`    volumes:
     const d = driver();
     await d.remove(never, null, ctx());
     await d.remove(missing, null, ctx());
+  });
+
+  it('an image missing in the registry the host pulls from is a PermanentApplyError with docker\'s message (which the worker reports once)', async () => {
+    const registry = await startTestRegistry({ anonymous: true });
+    const project = uniqueName('nomanifest');
+    try {
+      const compose = `services:\n  app:\n    image: ${registry.host}/vendor/absent:1\n    network_mode: none\n`;
+      const err = await driver({ pullPolicy: 'missing' }).apply(desired(project, compose), ctx()).then(() => null, (e: Error) => e);
+      expect(err).toBeInstanceOf(PermanentApplyError);
+      expect(err!.message).toMatch(/^docker compose up failed: .*(manifest unknown|not found)/is);
+      expect(err!.message).toContain(`${registry.host}/vendor/absent`);
+    } finally {
+      await driver().remove(project, null, ctx());
+      await registry.stop();
+    }
   });
 
   it('cancels a running compose up when the context signal aborts', async () => {

@@ -23,7 +23,7 @@ import { serveChartRepo } from './testkit/chart-repo.js';
 import type { HelmTestEnv } from './testkit/helm.js';
 import { createHelmTestEnv, HELM_BIN } from './testkit/helm.js';
 import type { AgentIdentity, Kube, KubeObject } from './testkit/kube-cluster.js';
-import { adminKube, agentIdentity, createNamespace, CONTROL_PLANE_STALL_RETRY } from './testkit/kube-cluster.js';
+import { adminKube, agentIdentity, createNamespace } from './testkit/kube-cluster.js';
 import type { TestRegistry } from './testkit/registry.js';
 import { startTestRegistry } from './testkit/registry.js';
 import { writeTestChart } from './testkit/test-chart.js';
@@ -216,7 +216,7 @@ async function deploy(releaseName: string, valuesYaml: string, versionId = versi
   return d as { id: string; currentRevision: { id: string } };
 }
 
-describe('the Kubernetes agent process against a hub process, real helm and a real Kubernetes API server', CONTROL_PLANE_STALL_RETRY, () => {
+describe('the Kubernetes agent process against a hub process, real helm and a real Kubernetes API server', () => {
   test('installs a release, upgrades it on new values, restarts its workloads and uninstalls it on delete', async () => {
     onTestFailed(() => console.log(processOutput()));
     const d = await deploy('web', 'message: first\n');

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from './testkit/hub.js';
 import { ctx, eventually, helmRevision, observeUntil, useKubernetesDriverSuite } from './testkit/k8s-driver.js';
-import { testCluster, CONTROL_PLANE_STALL_RETRY } from './testkit/kube-cluster.js';
+import { testCluster } from './testkit/kube-cluster.js';
 
 
 const suite = useKubernetesDriverSuite();
@@ -24,7 +24,7 @@ beforeAll(async () => {
 
 const chart = (name: string, version = '1.0.0') => ({ type: 'repository' as const, url: suite.repo.url, name, version, digest: null });
 
-describe('vendor charts through the KubernetesDriver on a real Kubernetes API server', CONTROL_PLANE_STALL_RETRY, () => {
+describe('vendor charts through the KubernetesDriver on a real Kubernetes API server', () => {
   it('a namespace-scoped agent is refused a chart with a CRD by RBAC; a cluster-scoped one installs it and its custom resource', async () => {
     const narrow = await setup({ scope: 'namespace' });
     onCleanup(() => narrow.kube.delete('CustomResourceDefinition', null, 'widgets.example.distr.io'));

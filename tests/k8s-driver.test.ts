@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { PermanentApplyError } from '../agent/core/driver.js';
 import type { LogLine } from '../protocol/index.js';
 import { ObservedList } from './testkit/changes.js';
-import { podLogs, staticVolumeFor, CONTROL_PLANE_STALL_RETRY } from './testkit/kube-cluster.js';
+import { podLogs, staticVolumeFor } from './testkit/kube-cluster.js';
 import { ctx, eventually, helmRevision, observeUntil, useKubernetesDriverSuite } from './testkit/k8s-driver.js';
 import { startTestRegistry } from './testkit/registry.js';
 
@@ -21,7 +21,7 @@ const suite = useKubernetesDriverSuite();
 const { setup, onCleanup } = suite;
 const waiting = (timeoutSeconds = 60, atomic = false) => ({ timeoutSeconds, atomic, wait: true, ignoreDrift: false });
 
-describe('KubernetesDriver with real helm against a real Kubernetes API server', CONTROL_PLANE_STALL_RETRY, () => {
+describe('KubernetesDriver with real helm against a real Kubernetes API server', () => {
   it('installs a release (cluster scope creates the namespace), waits, and observes it healthy from real Deployment conditions', async () => {
     const f = await setup({ scope: 'cluster' });
     const fresh = `${f.namespace}-fresh`;

@@ -10,7 +10,6 @@ import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { CONTROL_PLANE_STALL_RETRY } from './testkit/kube-cluster.js';
 import { ClusterOwnershipStore, OwnershipConflictError, ownershipObjectName } from '../agent/kubernetes/ownership.js';
 import { ctx, eventually, helmRevision, observeUntil, useKubernetesDriverSuite } from './testkit/k8s-driver.js';
 
@@ -18,7 +17,7 @@ import { ctx, eventually, helmRevision, observeUntil, useKubernetesDriverSuite }
 const suite = useKubernetesDriverSuite();
 const { setup, tempDir } = suite;
 
-describe('KubernetesDriver ownership of releases with real helm against a real Kubernetes API server', CONTROL_PLANE_STALL_RETRY, () => {
+describe('KubernetesDriver ownership of releases with real helm against a real Kubernetes API server', () => {
   it('never touches a release someone else installed', async () => {
     const f = await setup();
     await f.helm(['upgrade', '--install', 'foreign', 'web', '--repo', suite.repo.url, '--version', '1.0.0', '-n', f.namespace]);

@@ -5,7 +5,6 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONTROL_PLANE_STALL_RETRY } from './testkit/kube-cluster.js';
 import { PermanentApplyError } from '../agent/core/driver.js';
 import { ctx, observeUntil, useKubernetesDriverSuite } from './testkit/k8s-driver.js';
 import { startTestRegistry, type TestRegistry } from './testkit/registry.js';
@@ -21,7 +20,7 @@ afterAll(async () => {
   await registry?.stop();
 });
 
-describe('KubernetesDriver with a private OCI chart in the real registry', CONTROL_PLANE_STALL_RETRY, () => {
+describe('KubernetesDriver with a private OCI chart in the real registry', () => {
   it('fails with the registry reason without a credential and installs with it', async () => {
     const chartUrl = await registry.pushChart(path.join(suite.repo.dir, 'web-1.1.0.tgz'), 'private');
     const f = await setup();

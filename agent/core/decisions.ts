@@ -85,6 +85,25 @@ export function handleApplyFailure(err: unknown, failuresSoFar: number): Failure
   return isPermanentFailure(err) ? { kind: 'permanent' } : { kind: 'retry', attempt: failuresSoFar };
 }
 
+/**
+ * What docker and registries answer when the image (or its tag) does not exist in the registry
+ * this host pulls from — e.g. a registry mirror that lacks an image the hub found: retrying the
+ * same reference cannot help, so it is permanent (reported once with docker's message, tried again
+ * when the revision or the credentials change). Not "no such image" with pull_policy never (an
+ * operator may still load it on the host) nor a registry that does not answer (transient).
+ */
+const MISSING_IMAGE = [
+  /manifest unknown/i,
+  /manifest for \S+ not found/i,
+  /name unknown/i,
+  /repository (?:name )?(?:does not exist|not known to registry)/i,
+  /failed to resolve reference "[^"]+": [^\n]*not found/i,
+];
+
+export function isMissingImageFailure(message: string): boolean {
+  return MISSING_IMAGE.some((pattern) => pattern.test(message));
+}
+
 export function isPermanentFailure(err: unknown): boolean {
   return err instanceof Error && (err.name === 'PermanentApplyError' || (err as { permanent?: boolean }).permanent === true);
 }

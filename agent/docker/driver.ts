@@ -4,6 +4,7 @@ import Docker from 'dockerode';
 import { parse as parseEnvFile } from 'dotenv';
 import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
 import { isRegistryAuthFailure, PermanentApplyError } from '../core/driver.js';
+import { isMissingImageFailure } from '../core/decisions.js';
 import type { DeletedDeployment, DesiredDeployment, DockerDesiredDeployment, LogLine, RegistryAuth } from '../../protocol/index.js';
 import { dockerConfigJson } from '../core/docker-config.js';
 import { cliEnvironment, runCli, silentLogger, type DriverLogger } from './cli.js';
@@ -188,8 +189,8 @@ export class DockerDriver implements DeploymentDriver {
   /**
    * Registry logins for the docker calls in `run`: the credentials go into the deployment's own
    * DOCKER_CONFIG (mode 0600) just before and are removed right after, whatever happens. A
-   * registry refusing them is a PermanentApplyError: reported once, retried when the
-   * credentials or the revision change.
+   * registry refusing them, or an image missing in the registry, is a PermanentApplyError:
+   * reported once, retried when the credentials or the revision change.
    */
   private async withCredentials<T>(deployment: DockerDesiredDeployment, paths: WorkPaths, run: () => Promise<T>): Promise<T> {
     const configFile = path.join(paths.dockerConfig, 'config.json');
@@ -199,7 +200,7 @@ export class DockerDriver implements DeploymentDriver {
       return await run();
     } catch (error) {
       const message = (error as Error).message;
-      if (isRegistryAuthFailure(message)) throw new PermanentApplyError(message);
+      if (isRegistryAuthFailure(message) || isMissingImageFailure(message)) throw new PermanentApplyError(message);
       throw error;
     } finally {
       await rm(configFile, { force: true });

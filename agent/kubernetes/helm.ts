@@ -81,7 +81,8 @@ export class HelmCli {
     });
     if (result.isCanceled) throw signal?.reason instanceof Error ? signal.reason : new Error(`helm ${args[0]} was cancelled`);
     if (result.exitCode !== 0) {
-      throw new HelmError(what, result.stderr || result.stdout || String(result.message), result.exitCode);
+      // Never execa's message: it holds the command line (a repository chart's --password).
+      throw new HelmError(what, result.stderr || result.stdout || '', result.exitCode);
     }
     return result.stdout;
   }
@@ -95,24 +96,13 @@ export class HelmCli {
       const { chart } = request;
       const args = ['upgrade', '--install', request.releaseName];
       const credential = chartCredential(chart, request.registryAuths);
-      // A pinned digest without a credential: install exactly the archive the hub checked (pull, compare, install the file).
-      const pinned = Boolean(chart.digest) && !credential;
+      // A pinned digest: install exactly the archive the hub checked (pull — with the credential
+      // when the chart is private — compare, install the file).
+      const pinned = Boolean(chart.digest);
       if (pinned) {
-        args.push(await this.pullVerified(chart, dir, signal));
-      } else if (chart.type === 'oci') {
-        args.push(chart.url);
-        if (this.options.plainHttp) args.push('--plain-http');
-        if (credential) {
-          // helm's own option: a registry config (docker config format) for this call only.
-          const registryConfig = path.join(dir, 'registry-config.json');
-          const auth = Buffer.from(`${credential.username}:${credential.password}`).toString('base64');
-          await writeFile(registryConfig, JSON.stringify({ auths: { [credential.host]: { auth } } }), { mode: 0o600 });
-          args.push('--registry-config', registryConfig);
-        }
+        args.push(await this.pullVerified(chart, dir, signal, credential));
       } else {
-        if (!chart.name) throw new Error(`chart name is missing for repository ${chart.url}`);
-        args.push(chart.name, '--repo', chart.url);
-        if (credential) args.push('--username', credential.username, '--password', credential.password);
+        args.push(...this.chartArgs(chart), ...(await this.credentialArgs(chart, credential, dir)));
       }
       if (!pinned) args.push('--version', chart.version);
       args.push('--namespace', request.namespace, '--values', valuesFile);
@@ -132,11 +122,26 @@ export class HelmCli {
     return [chart.name, '--repo', chart.url];
   }
 
-  /** `helm pull` the chart into `dir` and return the archive's path once its sha256 matches. */
-  async pullVerified(chart: ChartRef, dir: string, signal?: AbortSignal): Promise<string> {
+  /**
+   * The credential through helm's own options, for this one call: a registry config (docker
+   * config format, 0600, in the call's temp folder) for oci:// charts, --username/--password for
+   * repository charts.
+   */
+  private async credentialArgs(chart: ChartRef, credential: RegistryAuth | null, dir: string): Promise<string[]> {
+    if (!credential) return [];
+    if (chart.type !== 'oci') return ['--username', credential.username, '--password', credential.password];
+    const registryConfig = path.join(dir, 'registry-config.json');
+    const auth = Buffer.from(`${credential.username}:${credential.password}`).toString('base64');
+    await writeFile(registryConfig, JSON.stringify({ auths: { [credential.host]: { auth } } }), { mode: 0o600 });
+    return ['--registry-config', registryConfig];
+  }
+
+  /** `helm pull` the chart (with `credential` when given) into `dir` and return the archive's path once its sha256 matches. */
+  async pullVerified(chart: ChartRef, dir: string, signal?: AbortSignal, credential: RegistryAuth | null = null): Promise<string> {
     const into = path.join(dir, 'chart');
     await mkdir(into, { recursive: true });
-    await this.run(['pull', ...this.chartArgs(chart), '--version', chart.version, '--destination', into], signal, `helm pull ${chart.name ?? chart.url} ${chart.version}`);
+    const auth = await this.credentialArgs(chart, credential, dir);
+    await this.run(['pull', ...this.chartArgs(chart), ...auth, '--version', chart.version, '--destination', into], signal, `helm pull ${chart.name ?? chart.url} ${chart.version}`);
     const [file] = (await readdir(into)).filter((f) => f.endsWith('.tgz'));
     if (!file) throw new Error(`helm pull ${chart.url} ${chart.version} wrote no chart archive`);
     const archive = path.join(into, file);

@@ -4,7 +4,9 @@ import { ConflictError, InvalidInputError, RuleViolationError } from '../errors.
 import { referencesInValue } from '../secrets/templates.js';
 import { findOwned, flushOrConflict } from '../scoping.js';
 import { limitDocument, parseEnvFile, parseYamlMapping, refuseOnErrors, requireName, requireUrl } from '../validation.js';
-import { checkDockerVersion, checkKubernetesVersion, DEFAULT_CHECK_SETTINGS, type CheckSettings } from '../validation/checks.js';
+import { checkDockerVersion, checkKubernetesVersion, type CheckSettings } from '../validation/checks.js';
+import type { Keyring } from '../secrets/encryption.js';
+import { credentialsForChecks } from '../secrets/resolve.js';
 import type { Finding } from '../validation/findings.js';
 import { Application, ApplicationVersion, type ChartType, type DeploymentType } from './entities.js';
 import { DeploymentRevision } from '../deployments/entities.js';
@@ -14,8 +16,16 @@ export class ApplicationService {
   constructor(
     private readonly em: EntityManager,
     private readonly actor: VendorPrincipal,
-    private readonly checks: CheckSettings = DEFAULT_CHECK_SETTINGS,
+    private readonly checks: CheckSettings,
+    /** Decrypts the registry credentials the checks use. */
+    private readonly keyring: Keyring,
   ) {}
+
+  /** The check settings with the organization's registry credentials for this application (no target yet). */
+  private async checksFor(applicationId: string): Promise<CheckSettings> {
+    const credentials = await credentialsForChecks(this.em, this.keyring, { organizationId: this.actor.organizationId, applicationId, targetId: null });
+    return { ...this.checks, credentials };
+  }
 
   getApplication(id: string): Promise<Application> {
     return findOwned(this.em, Application, 'application', id, { organization: this.actor.organizationId });
@@ -62,7 +72,7 @@ export class ApplicationService {
       throw new RuleViolationError('type_mismatch', `application "${app.name}" is of type ${app.type}: create a kubernetes version for it, not a docker version`);
     }
     const name = requireName('name', input.name);
-    const findings = await this.checkDockerVersion(input);
+    const findings = await this.checkDockerVersion(app.id, input);
     refuseOnErrors(findings);
     const envTemplate = input.envTemplate ?? '';
     referencesInValue('envTemplate', parseEnvFile('envTemplate', envTemplate));
@@ -88,7 +98,7 @@ export class ApplicationService {
       throw new RuleViolationError('type_mismatch', `application "${app.name}" is of type ${app.type}: create a docker version for it, not a kubernetes version`);
     }
     const name = requireName('name', input.name);
-    const { findings, chart } = await this.checkKubernetesVersion(input);
+    const { findings, chart } = await this.checkKubernetesVersion(app.id, input);
     refuseOnErrors(findings);
     const chartVersion = input.chartVersion.trim();
     const baseValues = input.baseValues ?? '';
@@ -113,14 +123,14 @@ export class ApplicationService {
   }
 
   /** The checks of a docker version (dry run: nothing is written). */
-  async checkDockerVersion(input: { composeFile: string; envTemplate?: string | null }): Promise<Finding[]> {
+  async checkDockerVersion(applicationId: string, input: { composeFile: string; envTemplate?: string | null }): Promise<Finding[]> {
     limitDocument('composeFile', input.composeFile);
     limitDocument('envTemplate', input.envTemplate ?? '');
-    return checkDockerVersion(input, this.checks);
+    return checkDockerVersion(input, await this.checksFor(applicationId));
   }
 
   /** The checks of a kubernetes version (dry run); the well-formedness rules throw InvalidInputError. */
-  async checkKubernetesVersion(input: {
+  async checkKubernetesVersion(applicationId: string, input: {
     chartType: ChartType;
     chartUrl: string;
     chartName?: string | null;
@@ -141,7 +151,7 @@ export class ApplicationService {
     limitDocument('valuesTemplate', input.valuesTemplate ?? '');
     return checkKubernetesVersion(
       { type: input.chartType, url: input.chartUrl, name: input.chartType === 'repository' ? input.chartName!.trim() : null, version: chartVersion, baseValues: input.baseValues, valuesTemplate: input.valuesTemplate },
-      this.checks,
+      await this.checksFor(applicationId),
     );
   }
 

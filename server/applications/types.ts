@@ -67,19 +67,19 @@ builder.queryFields((t) => ({
     type: ApplicationRef,
     authScopes: { vendor: true },
     resolve: (_root, args, ctx) =>
-      resolveOffsetConnection({ args }, ({ limit, offset }) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).listApplications(limit, offset)),
+      resolveOffsetConnection({ args }, ({ limit, offset }) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env), ctx.hub.keyring).listApplications(limit, offset)),
   }),
   application: t.field({
     type: ApplicationRef,
     authScopes: { vendor: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).getApplication(String(args.id)),
+    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env), ctx.hub.keyring).getApplication(String(args.id)),
   }),
   applicationVersion: t.field({
     type: ApplicationVersionRef,
     authScopes: { vendor: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).getVersion(String(args.id)),
+    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env), ctx.hub.keyring).getVersion(String(args.id)),
   }),
 }));
 
@@ -115,21 +115,21 @@ builder.mutationFields((t) => ({
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { input: t.arg({ type: CreateApplicationInput, required: true }) },
-    resolve: (_root, { input }, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).createApplication(input),
+    resolve: (_root, { input }, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env), ctx.hub.keyring).createApplication(input),
   }),
   renameApplication: t.field({
     type: ApplicationRef,
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }), name: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).renameApplication(String(args.id), args.name),
+    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env), ctx.hub.keyring).renameApplication(String(args.id), args.name),
   }),
   deleteApplication: t.field({
     type: DeletedRef,
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).deleteApplication(String(args.id)).then((id) => ({ id })),
+    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env), ctx.hub.keyring).deleteApplication(String(args.id)).then((id) => ({ id })),
   }),
   createDockerApplicationVersion: t.field({
     type: ApplicationVersionRef,
@@ -137,7 +137,7 @@ builder.mutationFields((t) => ({
     errors: { types: MUTATION_ERRORS },
     args: { input: t.arg({ type: CreateDockerVersionInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).createDockerVersion(String(input.applicationId), input),
+      new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env), ctx.hub.keyring).createDockerVersion(String(input.applicationId), input),
   }),
   createKubernetesApplicationVersion: t.field({
     type: ApplicationVersionRef,
@@ -145,7 +145,7 @@ builder.mutationFields((t) => ({
     errors: { types: MUTATION_ERRORS },
     args: { input: t.arg({ type: CreateKubernetesVersionInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).createKubernetesVersion(String(input.applicationId), input),
+      new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env), ctx.hub.keyring).createKubernetesVersion(String(input.applicationId), input),
   }),
   archiveApplicationVersion: t.field({
     type: ApplicationVersionRef,
@@ -153,7 +153,7 @@ builder.mutationFields((t) => ({
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }), archived: t.arg.boolean({ defaultValue: true }) },
-    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).setVersionArchived(String(args.id), args.archived ?? true),
+    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env), ctx.hub.keyring).setVersionArchived(String(args.id), args.archived ?? true),
   }),
   deleteApplicationVersion: t.field({
     type: DeletedRef,
@@ -161,6 +161,6 @@ builder.mutationFields((t) => ({
     authScopes: { writer: true },
     errors: { types: MUTATION_ERRORS },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env)).deleteVersion(String(args.id)).then((id) => ({ id })),
+    resolve: (_root, args, ctx) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env), ctx.hub.keyring).deleteVersion(String(args.id)).then((id) => ({ id })),
   }),
 }));

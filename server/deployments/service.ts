@@ -4,6 +4,7 @@ import { ConflictError, InvalidInputError, RuleViolationError } from '../errors.
 import { findOwned, flushOrConflict, isUuid } from '../scoping.js';
 import { parseEnvFile, parseYamlMapping, refuseOnErrors, requireDns1123Label } from '../validation.js';
 import { checkDockerDeployment, checkKubernetesDeployment, DEFAULT_CHECK_SETTINGS, type CheckSettings } from '../validation/checks.js';
+import { credentialsForChecks } from '../secrets/resolve.js';
 import type { Finding } from '../validation/findings.js';
 import { referencesInValue } from '../secrets/templates.js';
 import { Application, ApplicationVersion } from '../applications/entities.js';
@@ -11,6 +12,7 @@ import { DeploymentTarget } from '../targets/entities.js';
 import { DeletedDeployment, Deployment, DeploymentRevision, type ComposeType } from './entities.js';
 import { NotFoundError } from '../errors.js';
 import { requireSecretsDefined, revisionReferences } from '../secrets/service.js';
+import { requireConfigurationsFit } from './version-fit.js';
 
 export interface HelmOptionsInput {
   timeoutSeconds?: number | null;
@@ -74,9 +76,17 @@ export class DeploymentService {
    * the compose file with the rendered env file (required variables left unset are errors), or
    * the values over the version's base values against the chart's values.schema.json.
    */
-  async checkConfiguration(version: ApplicationVersion, config: { envFile?: string | null; valuesYaml?: string | null }, fields = { envFile: 'envFile', valuesYaml: 'valuesYaml' }): Promise<Finding[]> {
+  async checkConfiguration(
+    version: ApplicationVersion,
+    targetId: string,
+    config: { envFile?: string | null; valuesYaml?: string | null },
+    fields = { envFile: 'envFile', valuesYaml: 'valuesYaml' },
+  ): Promise<Finding[]> {
+    // Chart and image lookups use the registry credentials this deployment's agent gets.
+    const credentials = await credentialsForChecks(this.em, this.hub.keyring, { organizationId: this.actor.organizationId, applicationId: version.application.id, targetId });
+    const checks = { ...this.checks, credentials };
     if (version.composeFile !== null && version.composeFile !== undefined) {
-      return checkDockerDeployment({ composeFile: version.composeFile, envTemplate: version.envTemplate, envFile: config.envFile, envField: fields.envFile }, this.checks);
+      return checkDockerDeployment({ composeFile: version.composeFile, envTemplate: version.envTemplate, envFile: config.envFile, envField: fields.envFile }, checks);
     }
     return checkKubernetesDeployment(
       {
@@ -88,7 +98,7 @@ export class DeploymentService {
         valuesYaml: config.valuesYaml,
         valuesField: fields.valuesYaml,
       },
-      this.checks,
+      checks,
     );
   }
 
@@ -103,12 +113,12 @@ export class DeploymentService {
     if (app.type === 'docker') {
       const envFile = input.docker?.envFile ?? '';
       parseEnvFile('docker.envFile', envFile);
-      return this.checkConfiguration(version, { envFile }, { envFile: 'docker.envFile', valuesYaml: 'kubernetes.valuesYaml' });
+      return this.checkConfiguration(version, target.id, { envFile }, { envFile: 'docker.envFile', valuesYaml: 'kubernetes.valuesYaml' });
     }
     const valuesYaml = input.kubernetes?.valuesYaml ?? '';
     parseYamlMapping('kubernetes.valuesYaml', valuesYaml);
     if (input.kubernetes?.releaseName) requireDns1123Label('kubernetes.releaseName', input.kubernetes.releaseName);
-    return this.checkConfiguration(version, { valuesYaml }, { envFile: 'docker.envFile', valuesYaml: 'kubernetes.valuesYaml' });
+    return this.checkConfiguration(version, target.id, { valuesYaml }, { envFile: 'docker.envFile', valuesYaml: 'kubernetes.valuesYaml' });
   }
 
   /** The troubleshooting checks of an existing deployment's current revision. */
@@ -116,7 +126,7 @@ export class DeploymentService {
     const deployment = await this.getDeployment(id);
     await this.em.populate(deployment, ['currentRevision', 'currentRevision.version']);
     const revision = deployment.currentRevision!;
-    const findings = await this.checkConfiguration(revision.version as ApplicationVersion, revision);
+    const findings = await this.checkConfiguration(revision.version as ApplicationVersion, deployment.target.id, revision);
     const version = revision.version as ApplicationVersion;
     if (version.archivedAt) findings.push({ severity: 'warning', code: 'version_archived', field: 'versionId', path: '', message: `version "${version.name}" is archived`, hint: 'Move the deployment to a current version.' });
     return findings;
@@ -260,7 +270,7 @@ export class DeploymentService {
     if (!isDocker && input.envFile != null) return;
     if (input.envFile != null) parseEnvFile('envFile', input.envFile);
     if (input.valuesYaml != null) parseYamlMapping('valuesYaml', input.valuesYaml);
-    refuseOnErrors(await this.checkConfiguration(version, { envFile: input.envFile ?? current.envFile, valuesYaml: input.valuesYaml ?? current.valuesYaml }));
+    refuseOnErrors(await this.checkConfiguration(version, deployment.target.id, { envFile: input.envFile ?? current.envFile, valuesYaml: input.valuesYaml ?? current.valuesYaml }));
   }
 
   /** Append a revision and make it current; old revisions never change. */
@@ -325,6 +335,8 @@ export class DeploymentService {
         const names = referencedSecrets(version, d.currentRevision?.envFile ?? null, d.currentRevision?.valuesYaml ?? null, 'versionId');
         await requireSecretsDefined(em, this.hub, this.actor.organizationId, d.target, names, 'versionId');
       }
+      // And each env file must set what the new version's compose file requires.
+      await requireConfigurationsFit(version, current.map((d) => ({ id: d.id, targetName: d.target.name, envFile: d.currentRevision?.envFile ?? null })));
       // Set-based: one statement appends a revision to every matching deployment and moves its
       // pointer, however many there are (a rollout to 1 000 targets stays one round trip).
       const moved: { id: string; target_id: string }[] = await em.execute(

@@ -9,6 +9,7 @@ import { matchesSelector, parseSelector } from '../labels/labels.js';
 import { Rollout, RolloutEvent, RolloutMember, type RolloutState } from './entities.js';
 import { validateStrategy, waveSizes, type StrategyInput } from './plan.js';
 import { appendCopiesOf } from './revisions.js';
+import { requireConfigurationsFit } from '../deployments/version-fit.js';
 
 export interface CreateRolloutInput {
   applicationId: string;
@@ -72,8 +73,8 @@ export class RolloutService {
       }
       if (version.archivedAt) throw new RuleViolationError('version_archived', `version "${version.name}" is archived and cannot be rolled out`);
       for (const id of input.deploymentIds ?? []) if (!isUuid(id)) throw new NotFoundError('deployment', id);
-      const candidates: { id: string; application_id: string; target_name: string; labels: Record<string, string>; version_id: string }[] = await em.execute(
-        `select d.id, d.application_id, t.name as target_name, t.labels, r.version_id
+      const candidates: { id: string; application_id: string; target_name: string; labels: Record<string, string>; version_id: string; env_file: string | null }[] = await em.execute(
+        `select d.id, d.application_id, t.name as target_name, t.labels, r.version_id, r.env_file
          from deployment d join deployment_target t on t.id = d.target_id join deployment_revision r on r.id = d.current_revision_id
          where d.organization_id = ? and ${input.deploymentIds ? 'd.id in (?)' : 'd.application_id = ?'}
          order by t.name, d.id`,
@@ -95,6 +96,8 @@ export class RolloutService {
       }
       const plan = selected.filter((c) => c.version_id !== version.id);
       if (plan.length === 0) throw new RuleViolationError('nothing_to_roll_out', `every selected deployment (${selected.length}) already runs version "${version.name}"`);
+      // Each moved deployment's env file must set what the new version's compose file requires.
+      await requireConfigurationsFit(version, plan.map((c) => ({ id: c.id, targetName: c.target_name, envFile: c.env_file })));
       const busy: { deployment_id: string; rollout_id: string }[] = await em.execute(
         `select m.deployment_id, m.rollout_id from rollout_member m join rollout r on r.id = m.rollout_id
          where m.deployment_id in (?) and r.state in (?) limit 1`,

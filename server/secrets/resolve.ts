@@ -104,19 +104,22 @@ export async function loadRegistryCredentials(em: EntityManager, organizationIds
   return {
     /**
      * The credentials a deployment gets: per host, the most specific credential whose limits
-     * admit it (application and target > target > application > organization-wide). `hosts`
-     * null: every host (kubernetes charts name their images only when rendered).
+     * admit it (application and target > target > application > organization-wide; a tie: the
+     * newest). `hosts` null: every host (kubernetes charts name their images only when rendered).
+     * `targetId` null (the hub's checks of a version, no target known yet): target limits do not
+     * exclude, but a credential every target of the application gets is preferred
+     * (application > organization-wide > application and some targets > some targets).
      */
-    select(organizationId: string, applicationId: string, targetId: string, hosts: ReadonlySet<string> | null): RegistryAuth[] {
+    select(organizationId: string, applicationId: string, targetId: string | null, hosts: ReadonlySet<string> | null): RegistryAuth[] {
       const best = new Map<string, { row: CredentialRow; rank: number }>();
       for (const row of rows) {
         if (row.organization_id !== organizationId) continue;
         const apps = row.application_ids ?? [];
         const targets = row.target_ids ?? [];
         if (apps.length > 0 && !apps.includes(applicationId)) continue;
-        if (targets.length > 0 && !targets.includes(targetId)) continue;
+        if (targetId !== null && targets.length > 0 && !targets.includes(targetId)) continue;
         if (hosts && !hosts.has(row.host)) continue;
-        const rank = (targets.length > 0 ? 2 : 0) + (apps.length > 0 ? 1 : 0);
+        const rank = (targets.length > 0 ? (targetId === null ? -2 : 2) : 0) + (apps.length > 0 ? 1 : 0);
         const current = best.get(row.host);
         if (!current || rank > current.rank || (rank === current.rank && new Date(row.updated_at) > new Date(current.row.updated_at))) {
           best.set(row.host, { row, rank });
@@ -127,4 +130,18 @@ export async function loadRegistryCredentials(em: EntityManager, organizationIds
         .sort((a, b) => a.host.localeCompare(b.host));
     },
   };
+}
+
+/**
+ * The registry credentials the hub's own checks use (chart and image lookups): those a
+ * deployment of the application on the target would get (`select`, every host), or, without a
+ * target, the application's preferred one per host.
+ */
+export async function credentialsForChecks(
+  em: EntityManager,
+  keyring: Keyring,
+  scope: { organizationId: string; applicationId: string; targetId: string | null },
+): Promise<RegistryAuth[]> {
+  const credentials = await loadRegistryCredentials(em, [scope.organizationId], keyring);
+  return credentials.select(scope.organizationId, scope.applicationId, scope.targetId, null);
 }

@@ -7,8 +7,9 @@
 import { checkCompose } from './compose.js';
 import { parseEnvFileKeepingSecrets, EnvFileError } from './env-file.js';
 import { finding, type Finding } from './findings.js';
-import { checkChart, type ChartInfo, type ChartReference } from './helm.js';
-import { parseImageReference, RegistryClient, RegistryError } from './registry.js';
+import type { RegistryAuth } from '../../protocol/index.js';
+import { checkChart, credentialsRejected, type ChartInfo, type ChartReference } from './helm.js';
+import { credentialFor, parseImageReference, RegistryClient, RegistryError } from './registry.js';
 import { checkValuesSchema, coalesceValues, mergeUserValues, parseValues } from './values.js';
 
 export interface CheckSettings {
@@ -18,6 +19,11 @@ export interface CheckSettings {
   allowUncheckedCharts: boolean;
   /** Look images up in their registries (where reachable). */
   checkImages: boolean;
+  /**
+   * The vendor's registry credentials for this check, one per host (secrets/resolve.ts chooses
+   * them by the application and target limits); used for chart and image lookups only.
+   */
+  credentials?: readonly RegistryAuth[];
 }
 
 export const DEFAULT_CHECK_SETTINGS: CheckSettings = { timeoutMs: 10_000, allowUncheckedCharts: false, checkImages: true };
@@ -59,7 +65,7 @@ async function imageFindings(field: string, model: Record<string, unknown> | nul
         const until = unreachableHosts.get(ref.host);
         if (until && until > Date.now()) return;
         try {
-          const manifest = await new RegistryClient(ref.host, settings.timeoutMs).manifest(ref.repository, ref.digest ?? ref.tag ?? 'latest');
+          const manifest = await new RegistryClient(ref.host, settings.timeoutMs, credentialFor(ref.host, settings.credentials)).manifest(ref.repository, ref.digest ?? ref.tag ?? 'latest');
           if (!manifest) {
             out.push(finding('error', 'image_not_found', field, path, `${path}: image ${service.image} does not exist in ${ref.host}`, 'Push the image, or fix its name or tag.'));
           }
@@ -67,7 +73,11 @@ async function imageFindings(field: string, model: Record<string, unknown> | nul
           if (error instanceof RegistryError && error.status === 404) {
             out.push(finding('error', 'image_not_found', field, path, `${path}: repository ${ref.repository} does not exist in ${ref.host}`, 'Push the image, or fix its name.'));
           } else if (error instanceof RegistryError && error.status === 401) {
-            out.push(finding('warning', 'image_auth_required', field, path, `${path}: cannot check ${service.image}: authentication required`));
+            out.push(
+              error.credentialRejected
+                ? credentialsRejected(field, path, service.image as string, ref.host)
+                : finding('warning', 'image_auth_required', field, path, `${path}: cannot check ${service.image}: authentication required`, `No registry credential for ${ref.host} applies: add one (createRegistryCredential) so the hub can check the image.`),
+            );
           } else if (!(error instanceof RegistryError)) {
             unreachableHosts.set(ref.host, Date.now() + UNREACHABLE_MEMORY_MS);
           }
@@ -148,7 +158,7 @@ export async function checkKubernetesVersion(input: KubernetesVersionInput, sett
   const base = parseValues('baseValues', input.baseValues);
   const template = parseValues('valuesTemplate', input.valuesTemplate);
   const findings = [...base.findings, ...template.findings];
-  const chart = await checkChart(input, { timeoutMs: settings.timeoutMs });
+  const chart = await checkChart(input, { timeoutMs: settings.timeoutMs, credentials: settings.credentials });
   findings.push(...downgradeUnreachable(chart.findings, settings));
   if (chart.chart?.valuesSchema && base.findings.length === 0) {
     findings.push(...checkValuesSchema('baseValues', chart.chart.valuesSchema, coalesceValues(chart.chart.defaultValues, base.values), `chart ${chart.chart.name} ${chart.chart.version}`));
@@ -166,7 +176,7 @@ export async function checkKubernetesDeployment(
   const own = parseValues(field, input.valuesYaml);
   const findings = [...base.findings, ...own.findings];
   if (findings.length > 0) return findings;
-  const chart = await checkChart(input, { timeoutMs: settings.timeoutMs });
+  const chart = await checkChart(input, { timeoutMs: settings.timeoutMs, credentials: settings.credentials });
   findings.push(...chart.findings.map((f) => (f.code === 'registry_unreachable' ? { ...f, severity: 'warning' as const, message: `${f.message}: the values cannot be checked against the chart` } : f)));
   if (chart.chart?.valuesSchema) {
     const user = mergeUserValues(base.values, own.values);

@@ -262,7 +262,8 @@ export class InterpolationError extends Error {
 
 export interface InterpolateOptions {
   lookup: Lookup;
-  onMissingRequired?: OnMissingRequired;
+  /** Called for each missing required variable with the path of the value using it; returns a stand-in. */
+  onMissingRequired?: (variable: string, reason: string, path: string) => string;
 }
 
 export interface InterpolateReport {
@@ -281,7 +282,7 @@ export function interpolateModel(model: Record<string, unknown>, options: Interp
       const onMissing: OnMissingRequired | undefined = options.onMissingRequired
         ? (variable, reason) => {
             deferred = true;
-            return options.onMissingRequired!(variable, reason);
+            return options.onMissingRequired!(variable, reason, display);
           }
         : undefined;
       let substituted: SubstituteResult;

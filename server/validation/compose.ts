@@ -6,7 +6,7 @@
  * include, env_file other than the deployment's .env) is refused. No Docker needed.
  */
 import { finding, type Finding } from './findings.js';
-import { interpolateModel, InterpolationError } from './compose-interpolate.js';
+import { interpolateModel, InterpolationError, MissingRequiredError } from './compose-interpolate.js';
 import { applyExtends, applyResets, mergeYaml, MergeError } from './compose-merge.js';
 import { checkModel, ModelError } from './compose-model.js';
 import { composeSchemaProblems } from './compose-schema.js';
@@ -117,22 +117,20 @@ export function checkCompose(text: string, options: ComposeCheckOptions = {}): C
       return result;
     }
     let cfg: Dict;
+    // Deployment mode: every missing required variable is named (compose stops at the first).
+    const missing: RequiredVariable[] = [];
     try {
       const interpolated = interpolateModel(doc.value, {
         lookup: (name) => env[name],
-        onMissingRequired:
-          mode === 'version'
-            ? (name, message) => {
-                if (!result.requiredVariables.some((v) => v.name === name)) result.requiredVariables.push({ name, message, path: '' });
-                return '';
-              }
-            : undefined,
+        onMissingRequired: (name, message, path) => {
+          const list = mode === 'version' ? result.requiredVariables : missing;
+          if (!list.some((v) => v.name === name)) list.push({ name, message, path });
+          return '';
+        },
       });
       cfg = interpolated.model;
       deferred.push(...interpolated.report.deferredPaths);
       for (const [name, path] of interpolated.report.unset) if (!unset.has(name)) unset.set(name, path);
-      // Fill in where each required variable was first used.
-      for (const v of result.requiredVariables) if (v.path === '') v.path = interpolated.report.deferredPaths[0] ?? '';
     } catch (e) {
       if (e instanceof InterpolationError) {
         const missing = /required variable (\S+) is missing a value/.exec(e.message);
@@ -140,6 +138,12 @@ export function checkCompose(text: string, options: ComposeCheckOptions = {}): C
         return result;
       }
       throw e;
+    }
+    if (missing.length > 0) {
+      for (const v of missing) {
+        error('missing_variable', v.path, `error while interpolating ${v.path}: ${new MissingRequiredError(v.name, v.message).message}`, `Set ${v.name} in the deployment's env file (or the version's env template).`);
+      }
+      return result;
     }
     try {
       applyExtends(cfg, doc.resetPaths);

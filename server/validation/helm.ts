@@ -4,6 +4,9 @@
  * registry API (the tag, helm's `+`→`_`); then the packaged chart itself is read (Chart.yaml,
  * values.yaml, values.schema.json, kubeVersion, dependencies) and its digest (sha256 of the
  * .tgz, the same bytes for both kinds) recorded so the agent installs exactly what was checked.
+ * Charts behind credentials are read with the vendor's registry credential for the chart's host
+ * (basic auth for repositories, as `helm --username/--password` sends it to the repository's own
+ * host only; the token or basic flow for OCI registries).
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -12,7 +15,8 @@ import semver from 'semver';
 import tarStream from 'tar-stream';
 import { finding, type Finding } from './findings.js';
 import { parseSafeYamlMapping } from './yaml.js';
-import { fetchWithTimeout, RegistryClient, RegistryError } from './registry.js';
+import type { RegistryAuth } from '../../protocol/index.js';
+import { basicAuthorization, credentialFor, fetchWithTimeout, RegistryClient, RegistryError } from './registry.js';
 
 type Dict = Record<string, unknown>;
 const isDict = (v: unknown): v is Dict => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -39,6 +43,8 @@ export interface ChartCheckOptions {
   timeoutMs: number;
   /** Largest chart archive read (bytes). */
   maxChartBytes?: number;
+  /** The vendor's registry credentials that apply (one per host). */
+  credentials?: readonly RegistryAuth[];
 }
 
 export interface ChartCheck {
@@ -65,8 +71,29 @@ function unreachable(url: string, error: unknown): Finding {
   return finding('error', 'registry_unreachable', 'chartUrl', '', `cannot reach ${url}: ${reason}`, 'Check the URL and that the hub can reach it; an air-gapped hub can set DISTR_ALLOW_UNCHECKED_CHARTS=true to create the version anyway (with a warning).');
 }
 
-function authRequired(url: string): Finding {
-  return finding('warning', 'chart_auth_required', 'chartUrl', '', `cannot check ${url}: authentication required`, 'The chart is behind credentials the hub does not have yet; it will be checked by the agent at install time.');
+function authRequired(url: string, host: string): Finding {
+  return finding(
+    'warning',
+    'chart_auth_required',
+    'chartUrl',
+    '',
+    `cannot check ${url}: authentication required`,
+    `No registry credential for ${host} applies: add one (createRegistryCredential) so the hub can check the chart and pin its digest; otherwise the agent checks it at install time.`,
+  );
+}
+
+/** A 401/403 although the vendor's credential was sent. The message never holds the secret. */
+export function credentialsRejected(field: string, path: string, what: string, host: string): Finding {
+  return finding('warning', 'registry_credentials_rejected', field, path, `${path ? `${path}: ` : ''}cannot check ${what}: the credentials for ${host} were rejected`, `Fix the registry credential for ${host} (updateRegistryCredential): the agents get the same one.`);
+}
+
+/** `host[:port]` of a chart URL as the agent matches credentials (helm's chart host). */
+export function chartHost(url: string): string {
+  try {
+    return new URL(url.replace(/^oci:/, 'http:')).host.toLowerCase();
+  } catch {
+    return '';
+  }
 }
 
 async function readChartArchive(archive: Buffer): Promise<{ files: Map<string, Buffer> }> {
@@ -167,13 +194,18 @@ async function readBody(res: Response, max: number, what: string): Promise<Buffe
 async function checkRepositoryChart(ref: ChartReference, options: ChartCheckOptions): Promise<ChartCheck> {
   const base = ref.url.replace(/\/+$/, '');
   const indexUrl = `${base}/index.yaml`;
+  const host = chartHost(base);
+  const credential = credentialFor(host, options.credentials);
+  // As helm: the credential goes to the repository's own host only (not to archives elsewhere).
+  const auth = (url: string): RequestInit => (credential && chartHost(url) === host ? { headers: { Authorization: basicAuthorization(credential) } } : {});
+  const denied = (url: string) => (credential && chartHost(url) === host ? credentialsRejected('chartUrl', '', url, host) : authRequired(url, chartHost(url)));
   let res: Response;
   try {
-    res = await fetchWithTimeout(indexUrl, {}, options.timeoutMs);
+    res = await fetchWithTimeout(indexUrl, auth(indexUrl), options.timeoutMs);
   } catch (error) {
     return { findings: [unreachable(base, error)], chart: null };
   }
-  if (res.status === 401 || res.status === 403) return { findings: [authRequired(base)], chart: null };
+  if (res.status === 401 || res.status === 403) return { findings: [denied(base)], chart: null };
   if (res.status === 404) {
     return { findings: [finding('error', 'chart_repository_not_found', 'chartUrl', '', `${base} is not a Helm chart repository: ${indexUrl} answers 404`, 'Use the repository URL you would give to `helm repo add`.')], chart: null };
   }
@@ -207,8 +239,8 @@ async function checkRepositoryChart(ref: ChartReference, options: ChartCheckOpti
   const archiveUrl = new URL(urls[0]!, `${base}/`).toString();
   let archive: Buffer;
   try {
-    const got = await fetchWithTimeout(archiveUrl, {}, options.timeoutMs);
-    if (got.status === 401 || got.status === 403) return { findings: [authRequired(archiveUrl)], chart: null };
+    const got = await fetchWithTimeout(archiveUrl, auth(archiveUrl), options.timeoutMs);
+    if (got.status === 401 || got.status === 403) return { findings: [denied(archiveUrl)], chart: null };
     if (!got.ok) return { findings: [finding('error', 'chart_not_found', 'chartVersion', '', `${archiveUrl} (chart ${name} ${ref.version}) answers ${got.status}`)], chart: null };
     archive = await readBody(got, options.maxChartBytes ?? MAX_CHART_BYTES, 'the chart archive');
   } catch (error) {
@@ -226,7 +258,7 @@ async function checkOciChart(ref: ChartReference, options: ChartCheckOptions): P
   if (!m) return { findings: [finding('error', 'chart_reference_invalid', 'chartUrl', '', `"${ref.url}" is not oci://host/repository/chart`)], chart: null };
   const [, host, repository] = m as unknown as [string, string, string];
   const tag = ref.version.replace(/\+/g, '_');
-  const client = new RegistryClient(host, options.timeoutMs);
+  const client = new RegistryClient(host, options.timeoutMs, credentialFor(host, options.credentials));
   try {
     const manifest = await client.manifest(repository, tag);
     if (!manifest) {
@@ -242,7 +274,10 @@ async function checkOciChart(ref: ChartReference, options: ChartCheckOptions): P
     const archive = await client.blob(repository, String(layer.digest), options.maxChartBytes ?? MAX_CHART_BYTES);
     return await inspectChartArchive(archive, `chart oci://${host}/${repository}:${tag}`);
   } catch (error) {
-    if (error instanceof RegistryError && error.status === 401) return { findings: [authRequired(`oci://${host}/${repository}`)], chart: null };
+    if (error instanceof RegistryError && error.status === 401) {
+      const url = `oci://${host}/${repository}`;
+      return { findings: [error.credentialRejected ? credentialsRejected('chartUrl', '', url, host) : authRequired(url, host)], chart: null };
+    }
     if (error instanceof RegistryError && error.status === 404) {
       return { findings: [finding('error', 'chart_not_found', 'chartUrl', '', `oci://${host}/${repository} does not exist in the registry`)], chart: null };
     }

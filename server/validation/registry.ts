@@ -1,17 +1,31 @@
 /**
  * The OCI distribution API as far as the checks need it: manifests (HEAD/GET), tags and blobs,
- * with the anonymous bearer-token handshake registries use for public content. Loopback
- * registries are spoken to over plain HTTP (as docker treats 127.0.0.0/8 as insecure).
+ * with the bearer-token handshake registries use (anonymous, or with the vendor's credential as
+ * docker login does: basic auth to the token realm) and plain basic auth (htpasswd registries).
+ * Loopback registries are spoken to over plain HTTP (as docker treats 127.0.0.0/8 as insecure).
  * Image references are parsed with the grammar of distribution/reference.
  */
+import type { RegistryAuth } from '../../protocol/index.js';
+
 export class RegistryError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** 401/403 although a credential was sent: the registry rejected it (or it grants no access). */
+    readonly credentialRejected = false,
   ) {
     super(message);
   }
 }
+
+/** The credential for `host` (as image references and chart URLs name it), if any. */
+export function credentialFor(host: string, credentials: readonly RegistryAuth[] | undefined): RegistryAuth | null {
+  const wanted = host.toLowerCase();
+  return credentials?.find((c) => c.host === wanted) ?? null;
+}
+
+export const basicAuthorization = (credential: Pick<RegistryAuth, 'username' | 'password'>) =>
+  `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`;
 
 export async function fetchWithTimeout(url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
   const signal = AbortSignal.timeout(timeoutMs);
@@ -37,12 +51,15 @@ function isLoopback(host: string): boolean {
 }
 
 export class RegistryClient {
-  private token: string | null = null;
+  /** `Bearer <token>` or `Basic <credential>`, once the registry asked for it. */
+  private authorization: string | null = null;
   private readonly base: string;
 
   constructor(
     readonly host: string,
     private readonly timeoutMs: number,
+    /** The vendor's credential for this host; null: anonymous. Never put in errors. */
+    private readonly credential: RegistryAuth | null = null,
   ) {
     const apiHost = host === 'docker.io' ? 'registry-1.docker.io' : host;
     this.base = `${isLoopback(host) ? 'http' : 'https'}://${apiHost}`;
@@ -50,28 +67,44 @@ export class RegistryClient {
 
   private async request(path: string, init: RequestInit = {}): Promise<Response> {
     const send = () =>
-      fetchWithTimeout(`${this.base}${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}) } }, this.timeoutMs);
+      fetchWithTimeout(`${this.base}${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), ...(this.authorization ? { Authorization: this.authorization } : {}) } }, this.timeoutMs);
     let res = await send();
-    if (res.status === 401 && !this.token) {
+    if (res.status === 401 && !this.authorization) {
       const challenge = res.headers.get('www-authenticate') ?? '';
-      if (await this.anonymousToken(challenge)) res = await send();
+      if (await this.authenticate(challenge)) res = await send();
     }
     return res;
   }
 
-  /** The anonymous token flow (`WWW-Authenticate: Bearer realm=…,service=…,scope=…`). */
-  private async anonymousToken(challenge: string): Promise<boolean> {
+  /** 401/403 as a RegistryError: "rejected" when a credential was sent. */
+  private denied(): RegistryError {
+    return this.credential ? new RegistryError(401, `the credentials for ${this.host} were rejected`, true) : new RegistryError(401, 'authentication required');
+  }
+
+  /**
+   * Answer a challenge: `Basic` with the credential (none: stay anonymous); `Bearer realm=…,
+   * service=…,scope=…` with a token from the realm, asked for with the credential when there is
+   * one (docker login's flow), anonymously otherwise.
+   */
+  private async authenticate(challenge: string): Promise<boolean> {
+    if (/^basic\b/i.test(challenge)) {
+      if (!this.credential) return false;
+      this.authorization = basicAuthorization(this.credential);
+      return true;
+    }
     if (!/^bearer /i.test(challenge)) return false;
     const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!.toLowerCase(), m[2]!]));
     if (!params.realm) return false;
     const url = new URL(params.realm);
     if (params.service) url.searchParams.set('service', params.service);
     if (params.scope) url.searchParams.set('scope', params.scope);
-    const res = await fetchWithTimeout(url.toString(), {}, this.timeoutMs);
+    const res = await fetchWithTimeout(url.toString(), this.credential ? { headers: { Authorization: basicAuthorization(this.credential) } } : {}, this.timeoutMs);
+    if ((res.status === 401 || res.status === 403) && this.credential) throw this.denied();
     if (!res.ok) return false;
     const body = (await res.json()) as { token?: string; access_token?: string };
-    this.token = body.token ?? body.access_token ?? null;
-    return this.token !== null;
+    const token = body.token ?? body.access_token ?? null;
+    this.authorization = token ? `Bearer ${token}` : null;
+    return token !== null;
   }
 
   /** The manifest of `repository:reference`, or null when the registry says it does not exist. */
@@ -82,7 +115,7 @@ export class RegistryClient {
       if (body.errors?.some((e) => e.code === 'NAME_UNKNOWN')) throw new RegistryError(404, `repository ${repository} not found`);
       return null;
     }
-    if (res.status === 401 || res.status === 403) throw new RegistryError(401, 'authentication required');
+    if (res.status === 401 || res.status === 403) throw this.denied();
     if (!res.ok) throw new RegistryError(res.status, `the registry answers ${res.status}`);
     return { digest: res.headers.get('docker-content-digest'), body: (await res.json()) as Record<string, unknown> };
   }
@@ -95,7 +128,7 @@ export class RegistryClient {
 
   async blob(repository: string, digest: string, max: number): Promise<Buffer> {
     const res = await this.request(`/v2/${repository}/blobs/${digest}`);
-    if (res.status === 401 || res.status === 403) throw new RegistryError(401, 'authentication required');
+    if (res.status === 401 || res.status === 403) throw this.denied();
     if (!res.ok) throw new RegistryError(res.status, `blob ${digest} answers ${res.status}`);
     const body = Buffer.from(await res.arrayBuffer());
     if (body.length > max) throw new Error(`the chart archive is larger than ${max} bytes`);

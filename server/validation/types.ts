@@ -54,7 +54,7 @@ const ValidateDeploymentInput = builder.inputType('ValidateDeploymentInput', {
   }),
 });
 
-const applications = (ctx: Context) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env));
+const applications = (ctx: Context) => new ApplicationService(ctx.em, vendorOf(ctx), checkSettings(ctx.hub.env), ctx.hub.keyring);
 const deployments = (ctx: Context) => new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub, checkSettings(ctx.hub.env));
 
 builder.queryFields((t) => ({
@@ -69,12 +69,12 @@ builder.queryFields((t) => ({
       const app = await service.getApplication(String(input.applicationId));
       if (app.type === 'docker') {
         if (input.composeFile == null) throw new InvalidInputError('composeFile', 'is required for docker applications');
-        return { findings: await service.checkDockerVersion({ composeFile: input.composeFile, envTemplate: input.envTemplate }), chartDigest: null };
+        return { findings: await service.checkDockerVersion(app.id, { composeFile: input.composeFile, envTemplate: input.envTemplate }), chartDigest: null };
       }
       if (!input.chartType) throw new InvalidInputError('chartType', 'is required for kubernetes applications');
       if (input.chartUrl == null) throw new InvalidInputError('chartUrl', 'is required for kubernetes applications');
       if (input.chartVersion == null) throw new InvalidInputError('chartVersion', 'is required for kubernetes applications');
-      const { findings, chart } = await service.checkKubernetesVersion({ ...input, chartType: input.chartType, chartUrl: input.chartUrl, chartVersion: input.chartVersion });
+      const { findings, chart } = await service.checkKubernetesVersion(app.id, { ...input, chartType: input.chartType, chartUrl: input.chartUrl, chartVersion: input.chartVersion });
       return { findings, chartDigest: chart?.digest ?? null };
     },
   }),

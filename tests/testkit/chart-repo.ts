@@ -1,7 +1,8 @@
 /**
  * A Helm chart repository over HTTP on 127.0.0.1 for tests: charts are packaged with the real
  * `helm package`, indexed with `helm repo index` and served as static files (a chart repository
- * is nothing more than that).
+ * is nothing more than that). With `users`, every file needs basic auth as one of them (a
+ * private repository, as `helm repo add --username --password` reads it).
  */
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -44,9 +45,14 @@ export async function packageCharts(charts: string[], dir: string): Promise<stri
   return packaged;
 }
 
-export async function serveChartRepo(charts: string | string[]): Promise<ChartRepo> {
+export async function serveChartRepo(charts: string | string[], options: { users?: { username: string; password: string }[] } = {}): Promise<ChartRepo> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'chart-repo-'));
+  const accepted = new Set((options.users ?? []).map((u) => `Basic ${Buffer.from(`${u.username}:${u.password}`).toString('base64')}`));
   const server = createServer((req, res) => {
+    if (accepted.size > 0 && !accepted.has(req.headers.authorization ?? '')) {
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="charts"' }).end('unauthorized');
+      return;
+    }
     const name = path.basename(decodeURIComponent(new URL(req.url ?? '/', 'http://repo').pathname));
     readFile(path.join(dir, name)).then(
       (body) => {

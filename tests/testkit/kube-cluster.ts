@@ -134,8 +134,9 @@ export class Kube {
       this.kubectl(['get', 'deployments,replicasets,statefulsets', '-n', namespace, '-o', `jsonpath=${columns}`]),
       this.kubectl(['get', 'pods', '-n', namespace, '-o', 'wide', '--show-labels']),
       this.kubectl(['get', 'events', '-n', namespace, '--sort-by=.lastTimestamp']),
-      // The fake node's conditions: a Ready that flapped would have made pods unready.
-      this.kubectl(['get', 'nodes', '-o', 'jsonpath={range .items[*]}node/{.metadata.name} {range .status.conditions[*]}{.type}={.status} since {.lastTransitionTime}; {end}{"\\n"}{end}']),
+      // The fake node's events (NodeNotReady would have made its pods unready; kwok rewrites the
+      // conditions' transition times, so the events are what tells).
+      this.kubectl(['get', 'events', '-n', 'default', '--field-selector', 'involvedObject.kind=Node']),
     ].map((p) => p.catch((error: unknown) => `(${error instanceof Error ? error.message : String(error)})`)));
     return `--- namespace ${namespace} at ${new Date().toISOString()}\n${parts.join('\n')}`;
   }
@@ -156,15 +157,6 @@ export async function adminKube(): Promise<Kube> {
   const info = await testCluster();
   return new Kube(info, info.kubeconfig);
 }
-
-/**
- * The test options of the describe blocks that run workloads on the test cluster: one retry of a
- * failed test. Stopgap for a stall of the simulated control plane seen on loaded machines (a pod
- * kwok made Ready, its Deployment still unavailable minutes later, no controller error logged;
- * docs/kubernetes-agent.md, "Known flake"). Only these blocks retry: elsewhere a failure fails.
- * A failed attempt prints the namespace's workloads, pods and events (Kube.describeWorkloads).
- */
-export const CONTROL_PLANE_STALL_RETRY = { retry: 1 } as const;
 
 /** A unique name (the cluster is shared by test files and kept between runs). */
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import YAML from 'yaml';
+import { startTokenServer } from './registry-token.js';
 
 const HELM_BIN = process.env.HELM_BIN ?? fileURLToPath(new URL('../../.bin/helm', import.meta.url));
 /** Built by scripts/setup-test-env.sh; the only image on the test engine. */
@@ -58,9 +59,11 @@ const basicAuth = (user: RegistryUser) => `Basic ${Buffer.from(`${user.username}
 
 /**
  * `anonymous`: no htpasswd, anyone may pull (and push), as a public registry serves its charts and
- * images; for the hub's own checks and digest pins, which use no credentials.
+ * images; for the hub's own checks and digest pins, which use no credentials. `token`: the users
+ * log in through a token server (testkit/registry-token.ts, the bearer flow of hosted registries)
+ * instead of htpasswd.
  */
-export async function startTestRegistry(options: { users?: RegistryUser[]; anonymous?: boolean } = {}): Promise<TestRegistry> {
+export async function startTestRegistry(options: { users?: RegistryUser[]; anonymous?: boolean; token?: boolean } = {}): Promise<TestRegistry> {
   const users = options.users?.length ? options.users : [randomRegistryUser()];
   const dir = await mkdtemp(path.join(os.tmpdir(), 'distr-test-registry-'));
   const htpasswdLines: string[] = [];
@@ -68,13 +71,17 @@ export async function startTestRegistry(options: { users?: RegistryUser[]; anony
     htpasswdLines.push((await execa('htpasswd', ['-Bbn', user.username, user.password])).stdout.trim());
   }
   await writeFile(path.join(dir, 'htpasswd'), `${htpasswdLines.join('\n')}\n`, { mode: 0o600 });
+  const tokens = options.token ? await startTokenServer(dir, users) : null;
+  const auth = tokens
+    ? { token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootcertbundle: tokens.rootCertBundle } }
+    : { htpasswd: { realm: 'distr-test', path: path.join(dir, 'htpasswd') } };
   const config = {
     version: 0.1,
     log: { level: 'info', formatter: 'text', accesslog: { disabled: false } },
     storage: { filesystem: { rootdirectory: path.join(dir, 'data') }, delete: { enabled: true } },
     // Port 0: the registry picks a free port and names it in its "listening on" line.
     http: { addr: '127.0.0.1:0', secret: randomBytes(16).toString('hex') },
-    ...(options.anonymous ? {} : { auth: { htpasswd: { realm: 'distr-test', path: path.join(dir, 'htpasswd') } } }),
+    ...(options.anonymous ? {} : { auth }),
   };
   const configPath = path.join(dir, 'config.yml');
   await writeFile(configPath, YAML.stringify(config));
@@ -97,6 +104,7 @@ export async function startTestRegistry(options: { users?: RegistryUser[]; anony
     child.all!.on('data', onData);
     void child.then((r) => reject(new Error(`docker-registry exited (${r.exitCode}) before listening:\n${out}`)));
   }).catch(async (error) => {
+    await tokens?.close();
     await rm(dir, { recursive: true, force: true });
     throw error;
   });
@@ -157,7 +165,12 @@ export async function startTestRegistry(options: { users?: RegistryUser[]; anony
       return `oci://${host}/${repository}/${chart.name}`;
     },
     async tags(name) {
-      const res = await fetch(`${url}/v2/${name}/tags/list`, { headers: { Authorization: basicAuth(pusher) } });
+      let authorization = basicAuth(pusher);
+      if (tokens) {
+        const token = await fetch(`${tokens.realm}?service=${tokens.service}&scope=repository:${name}:pull`, { headers: { Authorization: authorization } });
+        authorization = `Bearer ${((await token.json()) as { token: string }).token}`;
+      }
+      const res = await fetch(`${url}/v2/${name}/tags/list`, { headers: { Authorization: authorization } });
       if (res.status === 404) return [];
       if (!res.ok) throw new Error(`tags/list ${name}: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { tags: string[] | null }).tags ?? [];
@@ -168,6 +181,7 @@ export async function startTestRegistry(options: { users?: RegistryUser[]; anony
         child.kill('SIGTERM');
         await child;
       }
+      await tokens?.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
