@@ -41,6 +41,17 @@ export async function signIn(email: string, password: string): Promise<Session> 
   return body as Session;
 }
 
+/** Accept an invitation with a password (a new account's, or an existing account's own) and sign in. */
+export async function acceptInvitation(token: string, password: string, name: string): Promise<Session> {
+  const res = await fetch('/auth/accept-invitation', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, password, name: name || null }) });
+  const body = await res.json();
+  if (res.status !== 200) throw new HubError(body.error ?? `accepting failed (${res.status})`);
+  socket?.dispose();
+  socket = null;
+  csrfToken = body.csrfToken;
+  return body as Session;
+}
+
 export async function signOut(): Promise<void> {
   await fetch('/auth/logout', { method: 'POST', headers: { 'x-csrf-token': csrfToken } });
   socket?.dispose();

@@ -1,5 +1,5 @@
 /** One organizationEvents subscription shared by every page: pages re-render on each event. */
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { EventsDocument, type EventsSubscription } from './generated/graphql.js';
 import { subscribe } from './api.js';
 
@@ -34,4 +34,27 @@ export function useEventTick(): number {
     return () => void listeners.delete(l);
   }, []);
   return tick;
+}
+
+/**
+ * Run `action` after events for which `wanted` is true: at once after a quiet spell, and at most
+ * once per `ms` during a burst (10 000 agents reconnecting must not mean 10 000 re-reads).
+ */
+export function useThrottledOnEvents(wanted: (e: OrgEvent) => boolean, ms: number, action: () => void): void {
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const last = useRef(0);
+  const latest = useRef(action);
+  latest.current = action;
+  useEffect(() => () => void (timer.current && clearTimeout(timer.current)), []);
+  useEvents(
+    useCallback((e: OrgEvent) => {
+      if (!wanted(e) || timer.current) return;
+      timer.current = setTimeout(() => {
+        timer.current = null;
+        last.current = Date.now();
+        latest.current();
+      }, Math.max(0, last.current + ms - Date.now()));
+      // eslint-disable-next-line react-hooks/exhaustive-deps
+    }, []),
+  );
 }

@@ -7,6 +7,8 @@ import { Applications } from './pages/Applications.js';
 import { Targets } from './pages/Targets.js';
 import { Deployments, DeploymentPage } from './pages/Deployments.js';
 import { Rollouts } from './pages/Rollouts.js';
+import { Members } from './pages/Members.js';
+import { Invitation } from './pages/Invitation.js';
 import './style.css';
 
 function useHashRoute(): string {
@@ -66,6 +68,8 @@ function App() {
     await signOut();
     setSession(null);
   }, []);
+  const invitation = /^\/invitation\/(distr_inv_[\w-]+)$/.exec(route)?.[1];
+  if (invitation) return <Invitation token={invitation} onAccepted={setSession} />;
   if (session === undefined) return <p className="loading">Loading…</p>;
   if (!session) return <SignIn onSignedIn={setSession} />;
   const canWrite = session.role !== 'read_only';
@@ -76,6 +80,7 @@ function App() {
     ['#/targets', 'Targets'],
     ['#/deployments', 'Deployments'],
     ['#/rollouts', 'Rollouts'],
+    ...(session.role === 'admin' ? [['#/members', 'Members']] : []),
   ];
   return (
     <>
@@ -101,6 +106,8 @@ function App() {
           <Applications canWrite={canWrite} />
         ) : route === '/targets' ? (
           <Targets canWrite={canWrite} />
+        ) : route === '/members' ? (
+          <Members />
         ) : route === '/deployments' ? (
           <Deployments canWrite={canWrite} />
         ) : route.startsWith('/rollouts') ? (<Rollouts route={route} canWrite={canWrite} />

@@ -1,11 +1,13 @@
 /**
  * The console's sign-in endpoints: POST /auth/login {email, password}, POST /auth/logout,
- * GET /auth/session. The session is an httpOnly SameSite=Strict cookie; writes made with it need
+ * GET /auth/session, POST /auth/accept-invitation {token, password, name?} (joins and signs in). The session is an httpOnly SameSite=Strict cookie; writes made with it need
  * the session's CSRF token in the X-CSRF-Token header (returned by login and /auth/session).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HubRuntime } from '../context.js';
-import { clearedSessionCookie, CSRF_HEADER, sessionCookie, sessionCookieFrom, sessionFor, signIn, signOut, type SignedIn } from './sessions.js';
+import { DistrError } from '../errors.js';
+import { acceptInvitationWithPassword, pendingInvitationEmail, WrongPasswordError } from '../orgs/invitations.js';
+import { clearedSessionCookie, CSRF_HEADER, openSession, sessionCookie, sessionCookieFrom, sessionFor, signIn, signOut, type SignedIn } from './sessions.js';
 
 const MAX_LOGIN_BODY = 8 * 1024;
 
@@ -70,6 +72,36 @@ export async function handleAuthRoute(req: IncomingMessage, res: ServerResponse,
     }
     hub.loginLimiter.reset(limitKey);
     send(res, 200, describe(result.signedIn), { 'set-cookie': sessionCookie(result.cookieValue, secure) });
+    return true;
+  }
+  if (path === '/auth/accept-invitation' && req.method === 'POST') {
+    if (!sameOrigin(req.headers)) return send(res, 403, { error: 'cross-origin request refused' }), true;
+    let body: { token?: unknown; name?: unknown; password?: unknown };
+    try {
+      body = (await readJson(req)) as typeof body;
+    } catch {
+      return send(res, 400, { error: 'expected a JSON body {"token": …, "password": …, "name": …}' }), true;
+    }
+    if (typeof body?.token !== 'string' || typeof body.password !== 'string' || !body.token || !body.password || (body.name != null && typeof body.name !== 'string')) {
+      return send(res, 400, { error: 'token and password are required (name optional)' }), true;
+    }
+    const em = hub.rootEm.fork();
+    // A wrong password for an existing account counts as a failed sign-in of that address.
+    const email = await pendingInvitationEmail(em, body.token);
+    const limitKey = email ? `login:${email}` : null;
+    const retryAfter = limitKey ? hub.loginLimiter.retryAfter(limitKey) : 0;
+    if (retryAfter > 0) return send(res, 429, { error: `too many failed sign-ins; retry in ${retryAfter} s` }, { 'retry-after': String(retryAfter) }), true;
+    let membership;
+    try {
+      membership = await acceptInvitationWithPassword(em, { token: body.token, password: body.password, name: body.name as string | null | undefined });
+    } catch (err) {
+      if (err instanceof WrongPasswordError) hub.loginLimiter.recordFailure(`login:${err.email}`);
+      if (err instanceof DistrError) return send(res, 400, { error: err.message }), true;
+      throw err;
+    }
+    if (limitKey) hub.loginLimiter.reset(limitKey);
+    const opened = await openSession(em, membership);
+    send(res, 200, describe(opened.signedIn), { 'set-cookie': sessionCookie(opened.cookieValue, secure) });
     return true;
   }
   if (path === '/auth/session' && req.method === 'GET') {

@@ -45,18 +45,25 @@ export async function signIn(em: EntityManager, email: string, password: string)
   if (!(await passwordMatches(password, user?.passwordHash))) return null;
   const membership = await em.findOne(Membership, { user: user!.id }, { orderBy: { createdAt: 'asc' }, populate: ['organization'] });
   if (!membership) return null;
+  return openSession(em, membership);
+}
+
+/** A new session for a member (after a password check or an invitation accepted with one). */
+export async function openSession(em: EntityManager, membership: Membership): Promise<{ cookieValue: string; signedIn: SignedIn }> {
+  await em.populate(membership, ['user', 'organization']);
+  const user = membership.user;
   const secret = newSecret();
   const session = em.create(Session, {
     tokenHash: hashSecret(secret),
     csrfToken: newSecret(),
-    user: user!,
+    user,
     organization: membership.organization,
     expiresAt: new Date(Date.now() + SESSION_TTL_MS),
   });
   await em.flush();
   // Expired sessions of anyone are removed now and then.
   if (Math.random() < 0.1) await em.nativeDelete(Session, { expiresAt: { $lt: new Date() } });
-  return { cookieValue: secret, signedIn: { principal: principalOf(user!, membership.organization.id, membership.role, session), session, user: user!, organization: membership.organization } };
+  return { cookieValue: secret, signedIn: { principal: principalOf(user, membership.organization.id, membership.role, session), session, user, organization: membership.organization } };
 }
 
 /** The session a cookie names, if valid now; the role is read afresh (a demoted member is demoted at once). */

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { VendorPrincipal } from '../context.js';
-import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
+import { ConflictError, InvalidInputError, NotFoundError, RuleViolationError } from '../errors.js';
+import { hashPassword, passwordMatches } from '../auth/passwords.js';
 import { ApiKey } from '../auth/entities.js';
 import { formatApiKey } from '../auth/api-keys.js';
 import { hashSecret, newSecret } from '../auth/secrets.js';
@@ -87,6 +88,48 @@ export async function acceptInvitation(
   em: EntityManager,
   input: { token: string; name?: string | null },
 ): Promise<{ membership: Membership; apiKey: { key: ApiKey; secret: string } }> {
+  const { membership, key, secret } = await spendInvitation(em, input, async (tx, membership) => {
+    const secret = newSecret();
+    const key = tx.create(ApiKey, { organization: membership.organization, user: membership.user, name: 'invitation', secretHash: hashSecret(secret), roleCap: membership.role });
+    return { membership, key, secret };
+  });
+  // The key's id exists once it is flushed (spendInvitation flushes after `then`).
+  return { membership, apiKey: { key, secret: formatApiKey(key.id, secret) } };
+}
+
+/**
+ * The console's way in (POST /auth/accept-invitation): accept with a password instead of receiving
+ * an API key. A new account gets that password; an existing account must give its own (whoever
+ * holds the token may not set or bypass the password of an account that already exists). Nothing is
+ * spent when the password is refused.
+ */
+export async function acceptInvitationWithPassword(em: EntityManager, input: { token: string; name?: string | null; password: string }): Promise<Membership> {
+  const newHash = await hashPassword(input.password);
+  return spendInvitation(em, input, async (_tx, membership, isNew) => {
+    const user = membership.user;
+    if (isNew) user.passwordHash = newHash;
+    else if (!user.passwordHash) throw new RuleViolationError('password', `${user.email} has an account without a console password; accept with the API (acceptInvitation) instead`);
+    else if (!(await passwordMatches(input.password, user.passwordHash))) throw new WrongPasswordError(user.email);
+    return membership;
+  });
+}
+
+/** The existing account's password did not match (counted by the sign-in limiter, like a failed sign-in). */
+export class WrongPasswordError extends InvalidInputError {
+  constructor(readonly email: string) {
+    super('password', `wrong password for the existing account ${email}`);
+  }
+}
+
+/** The address a pending invitation was sent to, if the token names one (nothing is spent). */
+export async function pendingInvitationEmail(em: EntityManager, token: string): Promise<string | null> {
+  const match = TOKEN.exec(token.trim());
+  if (!match) return null;
+  const invitation = await em.findOne(Invitation, { tokenHash: hashSecret(match[1]!), acceptedAt: null, revokedAt: null, expiresAt: { $gt: new Date() } });
+  return invitation?.email ?? null;
+}
+
+async function spendInvitation<T>(em: EntityManager, input: { token: string; name?: string | null }, then: (tx: EntityManager, membership: Membership, isNewUser: boolean) => Promise<T>): Promise<T> {
   const match = TOKEN.exec(input.token.trim());
   if (!match) throw new InvalidInputError('token', REFUSED);
   return em.transactional(async (tx) => {
@@ -96,14 +139,14 @@ export async function acceptInvitation(
     if (spent !== 1) throw new InvalidInputError('token', REFUSED);
     const invitation = await tx.findOneOrFail(Invitation, { tokenHash });
     const name = input.name != null && input.name.trim() !== '' ? requireName('name', input.name) : (invitation.suggestedName ?? invitation.email.split('@')[0]!);
-    const user = (await tx.findOne(User, { email: invitation.email })) ?? tx.create(User, { email: invitation.email, name });
+    const existingUser = await tx.findOne(User, { email: invitation.email });
+    const user = existingUser ?? tx.create(User, { email: invitation.email, name });
     const existing = await tx.findOne(Membership, { organization: invitation.organization.id, user: { email: invitation.email } });
     if (existing) throw new ConflictError('token', `${invitation.email} is already a member of this organization`);
     const membership = tx.create(Membership, { organization: invitation.organization.id, user, role: invitation.role });
-    const secret = newSecret();
-    const key = tx.create(ApiKey, { organization: invitation.organization.id, user, name: 'invitation', secretHash: hashSecret(secret), roleCap: invitation.role });
+    const result = await then(tx, membership, !existingUser);
     await tx.flush();
-    await tx.populate(membership, ['user']);
-    return { membership, apiKey: { key, secret: formatApiKey(key.id, secret) } };
+    await tx.populate(membership, ['user', 'organization']);
+    return result;
   });
 }

@@ -7,6 +7,7 @@ import '../targets/types.js';
 import '../deployments/types.js';
 import '../secrets/types.js';
 import '../deployments/logs.js';
+import '../deployments/summary.js';
 import '../agents/types.js';
 import '../events/types.js';
 import '../validation/types.js';

@@ -48,8 +48,10 @@ export class TargetService {
     return findOwned(this.em, DeploymentTarget, 'deployment target', id, { organization: this.actor.organizationId });
   }
 
-  async listTargets(limit: number, offset: number, type?: DeploymentType | null, selector?: string | null): Promise<DeploymentTarget[]> {
-    const where = { organization: this.actor.organizationId, ...(type ? { type } : {}) };
+  async listTargets(limit: number, offset: number, type?: DeploymentType | null, selector?: string | null, nameContains?: string | null): Promise<DeploymentTarget[]> {
+    // LIKE's wildcards in the text are matched literally.
+    const like = nameContains ? `%${nameContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+    const where = { organization: this.actor.organizationId, ...(type ? { type } : {}), ...(like ? { name: { $ilike: like } } : {}) };
     const orderBy = { createdAt: 'asc', id: 'asc' } as const;
     if (!selector) return this.em.find(DeploymentTarget, where, { orderBy, limit, offset });
     // Labels are matched in code (one parser and matcher for the API and rollouts).

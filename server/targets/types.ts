@@ -115,10 +115,11 @@ builder.queryFields((t) => ({
     args: {
       type: t.arg({ type: DeploymentTypeEnum }),
       selector: t.arg.string({ description: 'A label selector, e.g. `region=eu,tier in (gold,silver),!legacy`.' }),
+      nameContains: t.arg.string({ description: 'Only targets whose name contains this text (case-insensitive).' }),
     },
     resolve: (_root, args, ctx) =>
       resolveOffsetConnection({ args }, ({ limit, offset }) =>
-        new TargetService(ctx.em, vendorOf(ctx), ctx.hub).listTargets(limit, offset, args.type, args.selector),
+        new TargetService(ctx.em, vendorOf(ctx), ctx.hub).listTargets(limit, offset, args.type, args.selector, args.nameContains),
       ),
   }),
   deploymentTarget: t.field({

@@ -13,14 +13,18 @@ import {
 } from '../generated/graphql.js';
 import { expectType, request, subscribe } from '../api.js';
 import { useEvents, type OrgEvent } from '../live.js';
-import { ErrorNote, Phase, useLoad } from '../ui.js';
+import { ErrorNote, Pager, Phase, useLoad, usePages } from '../ui.js';
 
 type Status = NonNullable<OrgEvent['status']>;
-/** Rows rendered at once; the rest behind "show more" (10 000 deployments stay fast). */
-const PAGE = 100;
+/** Rows per page: the hub pages (Relay connection), so 10 000 deployments render as fast as 50. */
+const PAGE = 50;
+/** Targets offered at once by the New-deployment form (the rest by name search). */
+const TARGET_CHOICES = 100;
 
 export function Deployments({ canWrite }: { canWrite: boolean }) {
-  const deployments = useLoad(() => request(DeploymentsDocument, { first: PAGE }), []);
+  const pages = usePages();
+  const [creating, setCreating] = useState(false);
+  const deployments = useLoad(() => request(DeploymentsDocument, { first: PAGE, after: pages.after }), [pages.after]);
   const [live, setLive] = useState<Record<string, Status>>({});
   useEvents(useCallback((e: OrgEvent) => e.kind === 'status' && e.deploymentId && e.status && setLive((l) => ({ ...l, [e.deploymentId!]: e.status! })), []));
   const list = deployments.data?.deployments.nodes ?? [];
@@ -28,7 +32,8 @@ export function Deployments({ canWrite }: { canWrite: boolean }) {
     <section aria-label="Deployments">
       <h1>Deployments</h1>
       <ErrorNote error={deployments.error} />
-      {canWrite && <NewDeployment onDone={(id) => (location.hash = `#/deployments/${id}`)} />}
+      {/* The form's application and target lists load when it opens, so the list renders first. */}
+      {canWrite && (creating ? <NewDeployment onDone={(id) => (location.hash = `#/deployments/${id}`)} /> : <button onClick={() => setCreating(true)}>New deployment</button>)}
       {!deployments.data && !deployments.error && <p className="loading">Loading…</p>}
       {deployments.data && list.length === 0 && <p className="empty">No deployments yet.</p>}
       {list.length > 0 && (
@@ -52,19 +57,32 @@ export function Deployments({ canWrite }: { canWrite: boolean }) {
           </tbody>
         </table>
       )}
-      {deployments.data?.deployments.pageInfo.hasNextPage && <p className="empty">Showing the first {PAGE}; open a target or application to narrow down.</p>}
+      <Pager pages={{ ...pages, endCursor: deployments.data?.deployments.pageInfo.endCursor }} size={PAGE} shown={list.length} hasNext={Boolean(deployments.data?.deployments.pageInfo.hasNextPage)} />
     </section>
   );
 }
 
 function NewDeployment({ onDone }: { onDone: (id: string) => void }) {
   const apps = useLoad(() => request(ApplicationsDocument), []);
-  const targets = useLoad(() => request(TargetsDocument), []);
   const [versionId, setVersion] = useState('');
+  const [search, setSearch] = useState('');
+  const [searched, setSearched] = useState('');
+  useEffect(() => {
+    const t = setTimeout(() => setSearched(search.trim()), 300);
+    return () => clearTimeout(t);
+  }, [search]);
   const [targetId, setTarget] = useState('');
   const [envFile, setEnv] = useState('');
+  const [releaseName, setRelease] = useState('');
+  const [valuesYaml, setValues] = useState('');
   const [error, setError] = useState<string | null>(null);
-  const versions = (apps.data?.applications.nodes ?? []).flatMap((a) => a.versions.filter((v) => !v.archivedAt).map((v) => ({ id: v.id, label: `${a.name} ${v.name}` })));
+  const versions = (apps.data?.applications.nodes ?? []).flatMap((a) => a.versions.filter((v) => !v.archivedAt).map((v) => ({ id: v.id, label: `${a.name} ${v.name}`, type: a.type, appName: a.name, valuesTemplate: v.valuesTemplate })));
+  const version = versions.find((v) => v.id === versionId);
+  const kubernetes = version?.type === 'kubernetes';
+  // Up to TARGET_CHOICES targets of the version's kind, narrowed by name on the hub.
+  const targets = useLoad(() => request(TargetsDocument, { first: TARGET_CHOICES, type: version?.type ?? null, nameContains: searched || null }), [version?.type, searched]);
+  const targetList = targets.data?.deploymentTargets.nodes ?? [];
+  const more = targets.data?.deploymentTargets.pageInfo.hasNextPage;
   return (
     <form
       className="inline"
@@ -72,16 +90,51 @@ function NewDeployment({ onDone }: { onDone: (id: string) => void }) {
       onSubmit={async (e) => {
         e.preventDefault();
         try {
-          const d = expectType((await request(CreateDeploymentDocument, { input: { versionId, targetId, docker: { composeType: 'compose', envFile: envFile || null } } })).createDeployment, 'Deployment');
+          const input = kubernetes
+            ? { versionId, targetId, kubernetes: { releaseName, valuesYaml: valuesYaml || null } }
+            : { versionId, targetId, docker: { composeType: 'compose' as const, envFile: envFile || null } };
+          const d = expectType((await request(CreateDeploymentDocument, { input })).createDeployment, 'Deployment');
           onDone(d.id);
         } catch (err) {
           setError((err as Error).message);
         }
       }}
     >
-      <label>Version <select name="versionId" value={versionId} onChange={(e) => setVersion(e.target.value)} required><option value="">—</option>{versions.map((v) => <option key={v.id} value={v.id}>{v.label}</option>)}</select></label>
-      <label>Target <select name="targetId" value={targetId} onChange={(e) => setTarget(e.target.value)} required><option value="">—</option>{(targets.data?.deploymentTargets.nodes ?? []).map((t) => <option key={t.id} value={t.id}>{t.name}</option>)}</select></label>
-      <label>.env <textarea name="envFile" value={envFile} onChange={(e) => setEnv(e.target.value)} /></label>
+      <label>
+        Version
+        <select
+          name="versionId"
+          value={versionId}
+          onChange={(e) => {
+            const v = versions.find((x) => x.id === e.target.value);
+            setVersion(e.target.value);
+            if (v?.type === 'kubernetes') {
+              setValues((old) => old || (v.valuesTemplate ?? ''));
+              setRelease((old) => old || v.appName.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 53));
+            }
+          }}
+          required
+        >
+          <option value="">—</option>
+          {versions.map((v) => <option key={v.id} value={v.id}>{v.label}</option>)}
+        </select>
+      </label>
+      <label>Find target <input name="targetSearch" type="search" value={search} onChange={(e) => setSearch(e.target.value)} placeholder="name contains…" /></label>
+      <label>
+        Target
+        <select name="targetId" value={targetId} onChange={(e) => setTarget(e.target.value)} required>
+          <option value="">{more ? `— first ${TARGET_CHOICES}; narrow with Find target —` : '—'}</option>
+          {targetList.map((t) => <option key={t.id} value={t.id}>{t.name}</option>)}
+        </select>
+      </label>
+      {kubernetes ? (
+        <>
+          <label>Release name <input name="releaseName" value={releaseName} onChange={(e) => setRelease(e.target.value)} required /></label>
+          <label>Values <textarea name="valuesYaml" value={valuesYaml} onChange={(e) => setValues(e.target.value)} /></label>
+        </>
+      ) : (
+        <label>.env <textarea name="envFile" value={envFile} onChange={(e) => setEnv(e.target.value)} /></label>
+      )}
       <button type="submit">Deploy</button>
       <ErrorNote error={error} />
     </form>
@@ -114,7 +167,9 @@ export function DeploymentPage({ id, canWrite }: { id: string; canWrite: boolean
   const [pair, setPair] = useState<[string, string] | null>(null);
   useEvents(useCallback((e: OrgEvent) => e.kind === 'status' && e.deploymentId === id && detail.reload(), [id])); // eslint-disable-line react-hooks/exhaustive-deps
   const d = detail.data?.deployment;
-  useEffect(() => setEnv(d?.currentRevision.envFile ?? ''), [d?.currentRevision.id]); // eslint-disable-line react-hooks/exhaustive-deps
+  // Kubernetes deployments (a Helm release) are configured by values YAML, docker ones by a .env file.
+  const kubernetes = d?.releaseName != null;
+  useEffect(() => setEnv((kubernetes ? d?.currentRevision.valuesYaml : d?.currentRevision.envFile) ?? ''), [d?.currentRevision.id]); // eslint-disable-line react-hooks/exhaustive-deps
   const revisions = d?.revisions.nodes ?? [];
   const act = async (run: () => Promise<unknown>) => {
     try {
@@ -142,8 +197,8 @@ export function DeploymentPage({ id, canWrite }: { id: string; canWrite: boolean
         </table>
       )}
       {canWrite && (
-        <form className="inline" aria-label="Update" onSubmit={(e) => (e.preventDefault(), act(async () => expectType((await request(UpdateDeploymentDocument, { id, input: { envFile: env ?? '' } })).updateDeployment, 'Deployment')))}>
-          <label>.env <textarea name="envFile" value={env ?? ''} onChange={(e) => setEnv(e.target.value)} /></label>
+        <form className="inline" aria-label="Update" onSubmit={(e) => (e.preventDefault(), act(async () => expectType((await request(UpdateDeploymentDocument, { id, input: kubernetes ? { valuesYaml: env ?? '' } : { envFile: env ?? '' } })).updateDeployment, 'Deployment')))}>
+          <label>{kubernetes ? 'Values' : '.env'} <textarea name={kubernetes ? 'valuesYaml' : 'envFile'} value={env ?? ''} onChange={(e) => setEnv(e.target.value)} /></label>
           <button type="submit">Update</button>
           <button type="button" onClick={() => act(async () => expectType((await request(ForceRestartDocument, { id })).forceRestartDeployment, 'Deployment'))}>Force restart</button>
           <button
@@ -183,7 +238,7 @@ export function DeploymentPage({ id, canWrite }: { id: string; canWrite: boolean
           {ra && rb && (
             <pre aria-label="Revision diff" data-testid="revision-diff">
               {`version ${ra.version.name} → ${rb.version.name}\n`}
-              {diffLines(redact(ra.envFile ?? ''), redact(rb.envFile ?? '')).map((l, i) => <span key={i} className={l.sign === '+' ? 'diff-add' : l.sign === '-' ? 'diff-del' : ''}>{`${l.sign} ${l.text}\n`}</span>)}
+              {diffLines(redact((kubernetes ? ra.valuesYaml : ra.envFile) ?? ''), redact((kubernetes ? rb.valuesYaml : rb.envFile) ?? '')).map((l, i) => <span key={i} className={l.sign === '+' ? 'diff-add' : l.sign === '-' ? 'diff-del' : ''}>{`${l.sign} ${l.text}\n`}</span>)}
             </pre>
           )}
         </div>

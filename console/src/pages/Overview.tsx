@@ -1,32 +1,24 @@
-import { useCallback, useState } from 'react';
-import { DeploymentsDocument, TargetsDocument } from '../generated/graphql.js';
+import { FleetSummaryDocument } from '../generated/graphql.js';
 import { request } from '../api.js';
-import { recentEvents, useEventTick, useEvents, type OrgEvent } from '../live.js';
+import { recentEvents, useEventTick, useThrottledOnEvents } from '../live.js';
 import { ErrorNote, Phase, useLoad } from '../ui.js';
+
+/** Re-count at most this often while events arrive (the counts are SQL aggregates on the hub). */
+const RECOUNT_MS = 250;
 
 export function Overview() {
   const tick = useEventTick();
-  const deployments = useLoad(() => request(DeploymentsDocument, { first: 100 }), []);
-  const targets = useLoad(() => request(TargetsDocument), []);
-  const [phases, setPhases] = useState<Record<string, string>>({});
-  const [online, setOnline] = useState<Record<string, boolean>>({});
-  useEvents(
-    useCallback((e: OrgEvent) => {
-      if (e.kind === 'status' && e.deploymentId && e.status) setPhases((p) => ({ ...p, [e.deploymentId!]: e.status!.phase }));
-      if (e.kind === 'liveness' && e.targetId) setOnline((o) => ({ ...o, [e.targetId!]: Boolean(e.connected) }));
-    }, []),
-  );
+  const summary = useLoad(() => request(FleetSummaryDocument), []);
+  // Every status or liveness event re-reads the counts (at most once per RECOUNT_MS in a burst).
+  useThrottledOnEvents((e) => e.kind === 'status' || e.kind === 'liveness' || e.kind === 'resync', RECOUNT_MS, summary.reload);
   const byPhase: Record<string, number> = {};
-  for (const d of deployments.data?.deployments.nodes ?? []) {
-    const phase = phases[d.id] ?? d.status?.phase ?? 'pending';
-    byPhase[phase] = (byPhase[phase] ?? 0) + 1;
-  }
-  const targetList = targets.data?.deploymentTargets.nodes ?? [];
-  const connected = targetList.filter((t) => online[t.id] ?? t.agent.connected).length;
+  for (const p of summary.data?.fleetSummary.deploymentsByPhase ?? []) byPhase[p.phase] = p.count;
+  const connected = summary.data?.fleetSummary.targetsConnected ?? 0;
+  const total = summary.data?.fleetSummary.targets ?? 0;
   return (
     <section aria-label="Overview">
       <h1>Overview</h1>
-      <ErrorNote error={deployments.error ?? targets.error} />
+      <ErrorNote error={summary.error} />
       <div className="cards">
         {['healthy', 'running', 'progressing', 'error', 'pending'].map((p) => (
           <div className="card" key={p} data-testid={`phase-${p}`}>
@@ -38,7 +30,7 @@ export function Overview() {
           <b>{connected}</b>targets online
         </div>
         <div className="card" data-testid="targets-offline">
-          <b>{targetList.length - connected}</b>targets offline
+          <b>{total - connected}</b>targets offline
         </div>
       </div>
       <h2>Latest events</h2>
