@@ -5,6 +5,7 @@ import { findOwned, flushOrConflict, isUuid } from '../scoping.js';
 import { parseEnvFile, parseYamlMapping, refuseOnErrors, requireDns1123Label } from '../validation.js';
 import { checkDockerDeployment, checkKubernetesDeployment, DEFAULT_CHECK_SETTINGS, type CheckSettings } from '../validation/checks.js';
 import { credentialsForChecks } from '../secrets/resolve.js';
+import type { RegistryAuth } from '../../protocol/index.js';
 import type { Finding } from '../validation/findings.js';
 import { referencesInValue } from '../secrets/templates.js';
 import { Application, ApplicationVersion } from '../applications/entities.js';
@@ -84,6 +85,16 @@ export class DeploymentService {
   ): Promise<Finding[]> {
     // Chart and image lookups use the registry credentials this deployment's agent gets.
     const credentials = await credentialsForChecks(this.em, this.hub.keyring, { organizationId: this.actor.organizationId, applicationId: version.application.id, targetId });
+    return this.checkConfigurationWith(version, credentials, config, fields);
+  }
+
+  /** checkConfiguration with the registry credentials already chosen (a preview of many deployments). */
+  async checkConfigurationWith(
+    version: ApplicationVersion,
+    credentials: RegistryAuth[],
+    config: { envFile?: string | null; valuesYaml?: string | null },
+    fields = { envFile: 'envFile', valuesYaml: 'valuesYaml' },
+  ): Promise<Finding[]> {
     const checks = { ...this.checks, credentials };
     if (version.composeFile !== null && version.composeFile !== undefined) {
       return checkDockerDeployment({ composeFile: version.composeFile, envTemplate: version.envTemplate, envFile: config.envFile, envField: fields.envFile }, checks);

@@ -6,6 +6,7 @@
  * becomes a placeholder naming the secret, marked when a new revision would render another value
  * than the current one (decided by comparing value ids; nothing is decrypted). Nothing is written.
  */
+import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createTwoFilesPatch } from 'diff';
 import { stringify } from 'yaml';
@@ -14,7 +15,7 @@ import { NotFoundError } from '../errors.js';
 import { ApplicationVersion } from '../applications/entities.js';
 import { mergeEnvFile, mergeValues } from '../agents/desired-state.js';
 import { DeploymentService, type UpdateDeploymentInput } from '../deployments/service.js';
-import { loadSecretValues, type SecretLookup } from '../secrets/resolve.js';
+import { loadRegistryCredentials, loadSecretValues, type SecretLookup } from '../secrets/resolve.js';
 import { referencesInValue, renderValue } from '../secrets/templates.js';
 import type { CheckSettings } from '../validation/checks.js';
 import { formatComposeEnvFile } from '../validation/env-file.js';
@@ -165,6 +166,8 @@ export class PreviewService {
       return { row, before, after, beforeLookup: lookup(namesIn(before), new Date(row.revision_created_at)), afterLookup: lookup(namesIn(after), null) };
     });
     const secrets = await loadSecretValues(this.em, sides.flatMap((s) => [s.beforeLookup, s.afterLookup]), this.hub.keyring);
+    // Registry credentials loaded once; each deployment's checks use the ones its agent would get.
+    const credentials = await loadRegistryCredentials(this.em, [this.actor.organizationId], this.hub.keyring);
     const checks = new Map<string, Promise<Finding[]>>();
     return Promise.all(
       proposals.map(async (p, i) => {
@@ -190,10 +193,11 @@ export class PreviewService {
                 file('values.yaml', yaml(beforeDoc), yaml(afterDoc)),
                 file('helm-options.yaml', yaml(row.helm_options ?? DEFAULT_HELM_OPTIONS), yaml(p.helmOptions ?? DEFAULT_HELM_OPTIONS)),
               ];
-        // Deployments with the same configuration and target share one check (registries are asked
-        // once; the target decides which registry credentials the checks use).
-        const key = JSON.stringify([p.version.id, row.target_id, p.envFile, p.valuesYaml]);
-        if (!checks.has(key)) checks.set(key, this.deployments.checkConfiguration(p.version, row.target_id, { envFile: p.envFile, valuesYaml: p.valuesYaml }));
+        // Deployments with the same configuration and the same credentials share one check
+        // (registries are asked once). The key stays in memory; it holds a hash, not the passwords.
+        const auths = credentials.select(this.actor.organizationId, p.version.application.id, row.target_id, null);
+        const key = JSON.stringify([p.version.id, p.envFile, p.valuesYaml, createHash('sha256').update(JSON.stringify(auths)).digest('hex')]);
+        if (!checks.has(key)) checks.set(key, this.deployments.checkConfigurationWith(p.version, auths, { envFile: p.envFile, valuesYaml: p.valuesYaml }));
         const field = row.compose_type != null ? 'envFile' : 'valuesYaml';
         const missing = [...afterLookup.names].filter((n) => !afterIds.has(n)).sort();
         const findings = [
