@@ -18,17 +18,21 @@ import type {
   DeploymentType,
   DesiredDeploymentFieldsFragment,
   DesiredStateFieldsFragment,
+  RuntimePreviewRequestFieldsFragment,
 } from './generated/agent.js';
 
 export * from './generated/agent.js';
 export * from './close-codes.js';
 export * from './limits.js';
 export { ConfigError, parseEnvironment } from './env.js';
+export * from './redact.js';
 
 export type { DeploymentPhase };
 
 /** The desired state of one target exactly as the hub sends it (and builds it). */
 export type WireDesiredState = DesiredStateFieldsFragment;
+/** A pending runtime preview the desired state carries, as sent. */
+export type WireRuntimePreviewRequest = RuntimePreviewRequestFieldsFragment;
 /** One deployment of it, as sent. */
 export type WireDeployment = DesiredDeploymentFieldsFragment;
 

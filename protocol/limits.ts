@@ -10,3 +10,7 @@ export const MAX_STATUS_MESSAGE = 4000;
 export const MAX_RESOURCES_PER_REPORT = 100;
 /** Longest `kind` or `name` of a resource entry. */
 export const MAX_RESOURCE_FIELD = 255;
+/** Longest runtime-preview diff the hub stores (the agent cuts longer ones, saying so). */
+export const MAX_PREVIEW_DIFF = 512 * 1024;
+/** Most services in one runtime-preview answer. */
+export const MAX_PREVIEW_SERVICES = 200;

@@ -6,6 +6,7 @@ import { parseSafeYamlMapping } from '../validation/yaml.js';
 import type { Keyring } from '../secrets/encryption.js';
 import { loadRegistryCredentials, loadSecretValues, registryHostOf, type SecretLookup } from '../secrets/resolve.js';
 import { MissingSecretError, referencesInValue, renderValue } from '../secrets/templates.js';
+import { loadPreviewRequests } from './preview-requests.js';
 
 /** Tombstones older than this are no longer sent: an agent offline longer keeps the data. */
 const TOMBSTONE_DAYS = 7;
@@ -92,7 +93,7 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
   const states = new Map<string, WireDesiredState>();
   if (ids.length === 0) return states;
   const since = new Date(Date.now() - TOMBSTONE_DAYS * 86_400_000);
-  const [rows, tombstones] = await Promise.all([
+  const [rows, tombstones, previews] = await Promise.all([
     em.execute<DesiredRow[]>(
       `select t.id as target_id, t.organization_id, d.application_id, r.created_at as revision_created_at, t.type as target_type, t.namespace, t.scope, t.logs_enabled,
               d.id as deployment_id, d.compose_type, d.release_name, d.helm_options,
@@ -113,6 +114,7 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
       `select target_id, deployment_id, remove_volumes from deleted_deployment where target_id in (?) and deleted_at >= ?`,
       [ids, since],
     ),
+    loadPreviewRequests(em, ids, keyring),
   ]);
   // Secrets and registry credentials: one query each for the whole batch.
   const renderable = rows.map((row) => {
@@ -143,7 +145,15 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
   rows.forEach((row, i) => {
     let state = states.get(row.target_id);
     if (!state) {
-      state = { targetId: row.target_id, targetType: row.target_type, namespace: row.namespace ?? null, scope: row.scope ?? null, deployments: [], deleted: [] };
+      state = {
+        targetId: row.target_id,
+        targetType: row.target_type,
+        namespace: row.namespace ?? null,
+        scope: row.scope ?? null,
+        deployments: [],
+        deleted: [],
+        runtimePreviews: previews.get(row.target_id) ?? [],
+      };
       states.set(row.target_id, state);
     }
     const r = renderable[i];

@@ -1,17 +1,11 @@
-import { GraphQLError } from 'graphql';
 import type { WireDeployment, WireDesiredState } from '../../protocol/index.js';
-import type { AgentPrincipal, Context } from '../context.js';
-import { builder } from '../schema/builder.js';
+import { agentOf, builder } from '../schema/builder.js';
 import { MUTATION_ERRORS } from '../schema/errors.js';
 import { ChartTypeEnum, DeploymentTypeEnum } from '../applications/types.js';
 import { ComposeTypeEnum, DeploymentPhaseEnum } from '../deployments/types.js';
 import { TargetScopeEnum } from '../targets/types.js';
+import { RuntimePreviewRequestRef } from './preview-request-types.js';
 import { agentLogin, logWatermarks, pushLogs, reportInfo, reportStatus, type LogLineRejection, type ReportOutcome, type ReportRefusal } from './service.js';
-
-function agentOf(ctx: Context): AgentPrincipal {
-  if (ctx.principal?.kind !== 'agent') throw new GraphQLError('agent token required', { extensions: { code: 'FORBIDDEN' } });
-  return ctx.principal;
-}
 
 const AgentTokenRef = builder.objectRef<{ token: string; expiresAt: Date }>('AgentToken').implement({
   fields: (t) => ({
@@ -104,6 +98,11 @@ const DesiredStateRef = builder.objectRef<WireDesiredState>('DesiredState').impl
     scope: t.field({ type: TargetScopeEnum, nullable: true, resolve: (s) => s.scope }),
     deployments: t.field({ type: [DesiredDeploymentRef], resolve: (s) => s.deployments }),
     deleted: t.field({ type: [DeletedDeploymentRef], resolve: (s) => s.deleted }),
+    runtimePreviews: t.field({
+      type: [RuntimePreviewRequestRef],
+      description: "Pending runtime previews of the target's deployments: answer each once with agentReportRuntimePreview.",
+      resolve: (s) => s.runtimePreviews,
+    }),
   }),
 });
 

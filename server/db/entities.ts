@@ -12,7 +12,7 @@ import { IdempotencyRecord } from '../idempotency.js';
 import { Invitation, Membership, Organization, Setting, User } from '../orgs/entities.js';
 import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
 import { RegistryCredential, Secret, SecretValue } from '../secrets/entities.js';
-import { Rollout, RolloutEvent, RolloutMember } from '../rollouts/entities.js';
+import { Rollout, RolloutEvent, RolloutMember, RuntimePreview } from '../rollouts/entities.js';
 
 /** Every entity of the hub, in one list for the ORM and the migrator. */
 export const entities = [
@@ -40,4 +40,5 @@ export const entities = [
   Rollout,
   RolloutMember,
   RolloutEvent,
+  RuntimePreview,
 ];

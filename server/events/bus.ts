@@ -22,6 +22,8 @@ export interface BusTopics {
   rolloutsChanged: { organizationId: string; rolloutIds: string[] };
   /** The rollout controller moved a rollout on (members or state): watchers reload it. */
   rolloutProgressed: { organizationId: string; rolloutId: string };
+  /** A runtime preview was requested, answered or expired: watchers reload it. */
+  runtimePreviewChanged: { organizationId: string; previewId: string };
   /** Log lines of a deployment were stored, up to row id `lastId` (a bigint as text). */
   logsAppended: { organizationId: string; deploymentId: string; lastId: string };
   /**

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Application, ApplicationVersion } from '../applications/entities.js';
 import { Deployment } from '../deployments/entities.js';
 import { Organization } from '../orgs/entities.js';
+import { DeploymentTarget } from '../targets/entities.js';
 
 export const ROLLOUT_STATES = ['pending', 'running', 'paused', 'halted', 'completed', 'aborted'] as const;
 export type RolloutState = (typeof ROLLOUT_STATES)[number];
@@ -104,3 +105,47 @@ export const RolloutEvent = defineEntity({
   },
 });
 export type RolloutEvent = InferEntity<typeof RolloutEvent>;
+
+export const RUNTIME_PREVIEW_STATES = ['pending', 'done', 'failed', 'expired'] as const;
+export type RuntimePreviewState = (typeof RUNTIME_PREVIEW_STATES)[number];
+
+/** What a service of a docker project would undergo if the candidate were applied. */
+export interface RuntimePreviewServiceChange {
+  name: string;
+  change: 'added' | 'removed' | 'recreated' | 'unchanged';
+  imageBefore: string | null;
+  imageAfter: string | null;
+}
+
+/**
+ * A runtime preview asked of a deployment's agent: the candidate configuration (as a revision
+ * holds it: secret references, never values), and the agent's answer. Level-triggered: the
+ * agent's desired state lists its target's pending requests until it answers or they expire.
+ */
+export const RuntimePreview = defineEntity({
+  name: 'RuntimePreview',
+  indexes: [{ properties: ['target', 'state'] }, { properties: ['deployment', 'requestedAt'] }],
+  properties: {
+    id: p.uuid().primary().onCreate(() => randomUUID()),
+    organization: () => p.manyToOne(Organization).deleteRule('cascade'),
+    deployment: () => p.manyToOne(Deployment).deleteRule('cascade'),
+    target: () => p.manyToOne(DeploymentTarget).deleteRule('cascade'),
+    version: () => p.manyToOne(ApplicationVersion).deleteRule('cascade'),
+    envFile: p.text().nullable(),
+    valuesYaml: p.text().nullable(),
+    state: p.enum([...RUNTIME_PREVIEW_STATES]).nativeEnumName('runtime_preview_state'),
+    requestedBy: p.string(),
+    requestedAt: p.datetime().onCreate(() => new Date()),
+    /** Still pending then: expired (the agent stayed away); its answer is refused after. */
+    expiresAt: p.datetime(),
+    completedAt: p.datetime().nullable(),
+    /** The revision the agent was running when it compared (null: it ran nothing of this deployment). */
+    baseRevisionId: p.uuid().nullable(),
+    /** Unified diff of the normalized configuration (running → candidate), secrets redacted. */
+    diff: p.text().nullable(),
+    services: p.json<RuntimePreviewServiceChange[]>().nullable(),
+    /** The agent's failure, or a note on the comparison. */
+    message: p.text().nullable(),
+  },
+});
+export type RuntimePreview = InferEntity<typeof RuntimePreview>;

@@ -5,7 +5,7 @@ import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
-import type { Context, VendorPrincipal } from '../context.js';
+import type { AgentPrincipal, Context, VendorPrincipal } from '../context.js';
 import { roleAtLeast } from '../orgs/entities.js';
 import { textInputPlugin } from './text-input-plugin.js';
 
@@ -61,6 +61,12 @@ builder.addScalarType('JSON', JSONResolver);
 builder.queryType({});
 builder.mutationType({});
 builder.subscriptionType({});
+
+/** The agent principal of a request already admitted by an `agent` scope. */
+export function agentOf(ctx: Context): AgentPrincipal {
+  if (ctx.principal?.kind !== 'agent') throw new GraphQLError('agent token required', { extensions: { code: 'FORBIDDEN' } });
+  return ctx.principal;
+}
 
 /** The vendor principal of a request already admitted by a `vendor` scope. */
 export function vendorOf(ctx: Context): VendorPrincipal {

@@ -13,6 +13,7 @@ import '../events/types.js';
 import '../validation/types.js';
 import '../rollouts/types.js';
 import '../rollouts/preview-types.js';
+import '../rollouts/runtime-preview-types.js';
 
 /** The whole API, types sorted so the printed schema.graphql is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());
