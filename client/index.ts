@@ -19,4 +19,4 @@ export type { WatchOptions, FollowLogsOptions } from './watch.js';
 export type * from './types.js';
 export type { ValidationResult, ValidationFinding } from './types.js';
 export { RolloutsClient } from './rollouts.js';
-export type { Rollout, RolloutProgress, RolloutWatch, CreateRolloutRequest, MaintenanceWindow, LabeledTarget, DeploymentPreview, RolloutPreview } from './rollouts.js';
+export type { Rollout, RolloutProgress, RolloutWatch, CreateRolloutRequest, MaintenanceWindow, LabeledTarget, DeploymentPreview, RolloutPreview, RuntimePreview, RuntimePreviewUpdate, Watch } from './rollouts.js';

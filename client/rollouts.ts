@@ -2,18 +2,26 @@
  * Staged rollouts in the SDK: `service.rollouts.create(…)`, actions, `watch(id)` over graphql-ws,
  * and the placement of targets they select by (labels, maintenance windows), plus rollback.
  */
-import { print } from 'graphql';
+import { print, type DocumentNode } from 'graphql';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { DistrRequestError } from './errors.js';
-import type { CreateRolloutInput, DeploymentFieldsFragment, DeploymentPreviewFieldsFragment, DeploymentTargetFieldsFragment, PreviewRolloutQuery, RolloutFieldsFragment, RolloutState, Sdk, UpdateDeploymentInput, Weekday } from './generated/graphql.js';
-import { RolloutProgressDocument, type RolloutProgressSubscription } from './generated/subscriptions.js';
+import type { CreateRolloutInput, DeploymentFieldsFragment, DeploymentPreviewFieldsFragment, DeploymentTargetFieldsFragment, PreviewRolloutQuery, RolloutFieldsFragment, RuntimePreviewFieldsFragment, RolloutState, Sdk, UpdateDeploymentInput, Weekday } from './generated/graphql.js';
+import {
+  RolloutProgressDocument,
+  RuntimePreviewChangedDocument,
+  type RolloutProgressSubscription,
+  type RuntimePreviewChangedSubscription,
+} from './generated/subscriptions.js';
 
 export type Rollout = RolloutFieldsFragment;
 /** One deployment's dry run: files before/after with unified diffs (secrets redacted) and findings. */
 export type DeploymentPreview = DeploymentPreviewFieldsFragment;
 export type RolloutPreview = Omit<Extract<PreviewRolloutQuery['previewRollout'], { __typename: 'RolloutPreview' }>, '__typename'>;
 export type RolloutProgress = RolloutProgressSubscription['rolloutProgress'];
+/** A runtime preview asked of a deployment's agent (diff of `docker compose config`, services to recreate), secrets redacted. */
+export type RuntimePreview = RuntimePreviewFieldsFragment;
+export type RuntimePreviewUpdate = RuntimePreviewChangedSubscription['runtimePreviewChanged'];
 export type { RolloutState, Weekday };
 export interface MaintenanceWindow {
   days: Weekday[];
@@ -26,9 +34,10 @@ export type LabeledTarget = DeploymentTargetFieldsFragment & { labels: { key: st
 /** What to roll out where, and how: exactly one of selector, deploymentIds, all. */
 export type CreateRolloutRequest = Omit<CreateRolloutInput, 'applicationId' | 'versionId'> & { applicationId: string; versionId: string };
 
-export interface RolloutWatch extends AsyncIterable<RolloutProgress> {
+export interface Watch<T> extends AsyncIterable<T> {
   close(): Promise<void>;
 }
+export type RolloutWatch = Watch<RolloutProgress>;
 
 type Unwrap = <R extends { __typename: string }, N extends R['__typename'] & string>(result: R, typename: N) => Omit<Extract<R, { __typename: N }>, '__typename'>;
 type AllPages = <T>(fetchPage: (after: string | null) => Promise<{ nodes: T[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }>) => Promise<T[]>;
@@ -121,6 +130,37 @@ export class RolloutsClient {
    * (a halted rollout may still be retried: the watch goes on).
    */
   watch(id: string, options: { onConnected?: () => void } = {}): RolloutWatch {
+    return this.subscribe<RolloutProgressSubscription, RolloutProgress>(RolloutProgressDocument, { id }, (d) => d.rolloutProgress, (r) => FINAL.includes(r.state), options);
+  }
+
+  /**
+   * Ask a deployment's agent for a runtime preview of what updateDeployment(id, input) would make
+   * current (docker: `docker compose config` against the running project). Answered later:
+   * `waitForRuntimePreview(preview.id)`.
+   */
+  async requestRuntimePreview(deploymentId: string, input: UpdateDeploymentInput, options: { expiresInSeconds?: number } = {}): Promise<RuntimePreview> {
+    return this.unwrap((await this.sdk.RequestRuntimePreview({ deploymentId, input, expiresInSeconds: options.expiresInSeconds })).requestRuntimePreview, 'RuntimePreview');
+  }
+
+  async runtimePreview(id: string): Promise<RuntimePreview> {
+    return this.unwrap((await this.sdk.RuntimePreview({ id })).runtimePreview, 'RuntimePreview');
+  }
+
+  /** The runtime preview now, then when it is answered or expires; ends with its final state. */
+  watchRuntimePreview(id: string, options: { onConnected?: () => void } = {}): Watch<RuntimePreviewUpdate> {
+    return this.subscribe<RuntimePreviewChangedSubscription, RuntimePreviewUpdate>(RuntimePreviewChangedDocument, { id }, (d) => d.runtimePreviewChanged, (p) => p.state !== 'pending', options);
+  }
+
+  /** Waits (on the subscription, no polling) until the agent answered or the request expired. */
+  async waitForRuntimePreview(id: string): Promise<RuntimePreviewUpdate> {
+    let last: RuntimePreviewUpdate | null = null;
+    for await (const p of this.watchRuntimePreview(id)) last = p;
+    if (!last || last.state === 'pending') throw new DistrRequestError(`the watch of runtime preview ${id} ended before it was answered`, 'NETWORK');
+    return last;
+  }
+
+  /** One subscription over its own graphql-ws client, ended when `final` says so or on close(). */
+  private subscribe<D, T>(document: DocumentNode, variables: Record<string, unknown>, pick: (data: D) => T | undefined, final: (value: T) => boolean, options: { onConnected?: () => void }): Watch<T> {
     const client = createClient({
       url: this.endpoint.replace(/^http/, 'ws'),
       webSocketImpl: WebSocket,
@@ -129,7 +169,7 @@ export class RolloutsClient {
       retryAttempts: 3,
       on: { connected: () => options.onConnected?.() },
     });
-    const iterator = client.iterate<RolloutProgressSubscription>({ query: print(RolloutProgressDocument), variables: { id } })[Symbol.asyncIterator]();
+    const iterator = client.iterate<D>({ query: print(document), variables })[Symbol.asyncIterator]();
     let closed = false;
     const close = async () => {
       if (closed) return;
@@ -137,20 +177,20 @@ export class RolloutsClient {
       await iterator.return?.();
       await client.dispose();
     };
-    async function* events(): AsyncGenerator<RolloutProgress> {
+    async function* events(): AsyncGenerator<T> {
       try {
         while (!closed) {
           const step = await iterator.next().catch((err: unknown) => {
             if (closed) return { done: true as const, value: undefined };
             const e = Array.isArray(err) ? err[0] : err;
-            throw new DistrRequestError((e as Error)?.message ?? 'rollout watch failed', 'NETWORK');
+            throw new DistrRequestError((e as Error)?.message ?? 'watch failed', 'NETWORK');
           });
           if (step.done) return;
           if (step.value.errors?.length) throw new DistrRequestError(String((step.value.errors[0] as { message?: string }).message), 'GRAPHQL');
-          const r = step.value.data?.rolloutProgress;
-          if (!r) continue;
-          yield r;
-          if (FINAL.includes(r.state)) return;
+          const value = step.value.data ? pick(step.value.data) : undefined;
+          if (!value) continue;
+          yield value;
+          if (final(value)) return;
         }
       } finally {
         await close();

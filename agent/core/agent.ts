@@ -7,6 +7,7 @@ import { describe, HubRefusal } from './hub-client.js';
 import { deliveredReports, onRefusal } from './decisions.js';
 import { DeploymentWorker } from './deployment-worker.js';
 import { StateStore } from './state-store.js';
+import { PreviewRunner } from './previews.js';
 import { sleep, untilAborted } from './backoff.js';
 
 /** Log lines kept while the hub is unreachable. */
@@ -43,6 +44,7 @@ export class Agent {
   private logWatermarks: Map<string, string> | null = null;
   private readonly logQueue: LogLine[] = [];
   private logWake: AbortController = new AbortController();
+  private previews: PreviewRunner | null = null;
 
   constructor(private readonly options: AgentOptions) {
     this.store = new StateStore(options.stateDir);
@@ -52,6 +54,7 @@ export class Agent {
   async start({ signal }: { signal: AbortSignal }): Promise<void> {
     const log = this.options.logger;
     await this.store.load();
+    this.previews = new PreviewRunner({ driver: this.options.driver, hub: this.options.hub, logger: log, signal });
     const reporter = this.reportLoop(signal);
     const observer = this.observeLoop(signal);
     const logShipper = this.logLoop(signal);
@@ -98,6 +101,8 @@ export class Agent {
       this.logFollowers.get(id)?.abort();
       this.logFollowers.delete(id);
     }
+    // Runtime previews compare with what runs; they never wait for (or hold up) an apply.
+    this.previews?.sync(state.runtimePreviews, (id) => this.workers.get(id)?.current ?? null);
     // Remove what this agent installed and the hub no longer wants (also after an agent restart).
     const managed = await this.options.driver.listManaged();
     for (const id of managed) {

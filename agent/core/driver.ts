@@ -1,4 +1,4 @@
-import type { DeletedDeployment, DesiredDeployment, DeploymentPhase, LogLine, ResourceStatus } from '../../protocol/index.js';
+import type { AgentRuntimePreviewServiceInput, DeletedDeployment, DesiredDeployment, DeploymentPhase, LogLine, ResourceStatus, WireRuntimePreviewRequest } from '../../protocol/index.js';
 
 /** What a driver observed about one deployment on its runtime. */
 export interface ObservedStatus {
@@ -10,6 +10,17 @@ export interface ObservedStatus {
 export interface DriverContext {
   /** Aborted when a newer desired state supersedes this apply, or the agent stops. */
   signal: AbortSignal;
+}
+
+/** A driver's answer to a runtime preview (the core redacts secrets before it leaves the agent). */
+export interface RuntimePreviewResult {
+  /** The revision whose applied files were compared (null: nothing of the deployment runs here). */
+  baseRevisionId: string | null;
+  /** Unified diff of the normalized configuration, what runs → the candidate. */
+  diff: string;
+  services: AgentRuntimePreviewServiceInput[];
+  /** A note on the comparison, or null. */
+  message: string | null;
 }
 
 /**
@@ -50,6 +61,12 @@ export interface DeploymentDriver {
    * observed at once instead of at the next tick.
    */
   watch?(onChange: () => void, signal: AbortSignal): Promise<void>;
+  /**
+   * Optional: what the runtime would do with the candidate of a runtime preview, against what runs
+   * for `current` (the deployment as the hub wants it now; null when the state has none). Reads
+   * only: changes nothing on the runtime.
+   */
+  preview?(deploymentId: string, current: DesiredDeployment | null, candidate: WireRuntimePreviewRequest, ctx: DriverContext): Promise<RuntimePreviewResult>;
 }
 
 /**

@@ -11,6 +11,8 @@ import {
   AgentLogWatermarksDocument,
   AgentPushLogsDocument,
   AgentReportInfoDocument,
+  AgentReportRuntimePreviewDocument,
+  type AgentRuntimePreviewReportInput,
   AgentReportStatusDocument,
   desiredStateFromWire,
   type AgentDesiredStateSubscription,
@@ -227,6 +229,12 @@ export class HubClient {
     const result = (await this.send(AgentPushLogsDocument, { lines })).agentPushLogs;
     if (result.__typename !== 'AgentPushLogsResult') throw new HubRefusal('agentPushLogs', result);
     return result;
+  }
+
+  /** Answer a runtime preview; a typed refusal (not ours, answered, expired) throws a HubRefusal. */
+  async reportRuntimePreview(report: AgentRuntimePreviewReportInput): Promise<void> {
+    const result = (await this.send(AgentReportRuntimePreviewDocument, { report })).agentReportRuntimePreview;
+    if (result.__typename !== 'AgentRuntimePreviewReportResult') throw new HubRefusal('agentReportRuntimePreview', result);
   }
 
   async logWatermarks(): Promise<Map<string, string>> {

@@ -2,14 +2,15 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import Docker from 'dockerode';
 import { parse as parseEnvFile } from 'dotenv';
-import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
+import type { DeploymentDriver, DriverContext, ObservedStatus, RuntimePreviewResult } from '../core/driver.js';
 import { isRegistryAuthFailure, PermanentApplyError } from '../core/driver.js';
 import { isMissingImageFailure } from '../core/decisions.js';
-import type { DeletedDeployment, DesiredDeployment, DockerDesiredDeployment, LogLine, RegistryAuth } from '../../protocol/index.js';
+import type { DeletedDeployment, DesiredDeployment, DockerDesiredDeployment, LogLine, RegistryAuth, WireRuntimePreviewRequest } from '../../protocol/index.js';
 import { dockerConfigJson } from '../core/docker-config.js';
 import { cliEnvironment, runCli, silentLogger, type DriverLogger } from './cli.js';
 import { followProjectLogs } from './logs.js';
 import { classifyContainer, summarizeContainers } from './status.js';
+import { CONFIG_HASH_LABEL, previewCompose, SERVICE_LABEL, type ComposeOnFiles } from './preview.js';
 import { summarizeSwarmServices, type SwarmServiceInfo, type SwarmTaskInfo } from './swarm-status.js';
 
 export type PullPolicy = 'always' | 'missing' | 'never';
@@ -225,6 +226,37 @@ export class DockerDriver implements DeploymentDriver {
     );
     const infos = inspected.filter((info) => info !== null);
     return summarizeContainers(infos.map((info) => classifyContainer(info, `${deployment.projectName}-`)));
+  }
+
+  /** The candidate's normalized compose config against the applied files and the running containers (agent/docker/preview.ts). */
+  async preview(deploymentId: string, current: DesiredDeployment | null, candidate: WireRuntimePreviewRequest, ctx: DriverContext): Promise<RuntimePreviewResult> {
+    if (candidate.composeFile == null || candidate.envFile == null) throw new Error('the docker agent got a runtime preview without a compose file');
+    const paths = this.paths(deploymentId);
+    const marker = await this.readMarker(deploymentId);
+    const projectName = marker?.projectName ?? (current ? asDockerDeployment(current).projectName : null);
+    if (!projectName) throw new Error(`deployment ${deploymentId} is not in this agent's desired state`);
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${COMPOSE_PROJECT_LABEL}=${projectName}`] } });
+    const running = containers
+      .filter((c) => c.Labels['com.docker.compose.oneoff'] !== 'True' && c.Labels[SERVICE_LABEL])
+      .map((c) => ({ service: c.Labels[SERVICE_LABEL]!, image: c.Image, configHash: c.Labels[CONFIG_HASH_LABEL] ?? null }));
+    const compose: ComposeOnFiles = (files, args, what) =>
+      runCli({
+        what,
+        command: this.composeCommand,
+        args: ['--project-name', projectName, '--project-directory', files.projectDirectory, '--file', files.composeFile, '--env-file', files.envFile, '--ansi', 'never', ...args],
+        cwd: files.projectDirectory,
+        env: cliEnvironment({ dockerConfigDir: path.join(path.dirname(files.composeFile), 'docker-config'), dockerHost: this.dockerHost }),
+        signal: ctx.signal,
+        logger: this.logger,
+      });
+    return previewCompose({
+      projectName,
+      workDir: paths.dir,
+      applied: marker ? { composeFile: paths.composeFile, envFile: paths.envFile, revisionId: marker.revisionId } : null,
+      candidate: { composeFile: candidate.composeFile, envFile: candidate.envFile },
+      running,
+      compose,
+    });
   }
 
   /** A stack's status comes from its services' tasks (what swarm schedules), not from containers. */

@@ -61,7 +61,7 @@ export const RuntimePreviewRef = builder.objectRef<RuntimePreview>('RuntimePrevi
     baseRevisionId: t.exposeID('baseRevisionId', { nullable: true, description: 'The revision the agent ran when it compared; null: none of this deployment ran there.' }),
     diff: t.exposeString('diff', { nullable: true, description: "Unified diff of the normalized configuration, what runs → the candidate (docker: `docker compose config`)." }),
     services: t.field({ type: [ServiceRef], nullable: true, resolve: (p) => p.services ?? null }),
-    message: t.exposeString('message', { nullable: true, description: "The agent's failure, or a note on the comparison." }),
+    detail: t.string({ nullable: true, description: "The agent's failure, or a note on the comparison.", resolve: (p) => p.message ?? null }),
   }),
 });
 
