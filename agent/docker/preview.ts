@@ -84,12 +84,13 @@ export async function previewCompose(input: {
     const candidateFiles = { composeFile: path.join(temp, 'compose.yaml'), envFile: path.join(temp, '.env'), projectDirectory };
     await writeFile(candidateFiles.composeFile, input.candidate.composeFile, { mode: 0o600 });
     await writeFile(candidateFiles.envFile, input.candidate.envFile, { mode: 0o600 });
-    const candidate = await input.compose(candidateFiles, ['config'], 'docker compose config (candidate)');
+    const withNewline = (text: string) => (text === '' || text.endsWith('\n') ? text : `${text}\n`);
+    const candidate = withNewline(await input.compose(candidateFiles, ['config'], 'docker compose config (candidate)'));
     const hashes = parseHashes(await input.compose(candidateFiles, ['config', '--hash', '*'], 'docker compose config --hash (candidate)'));
     let before = '';
     const notes: string[] = [];
     if (input.applied && (await exists(input.applied.composeFile))) {
-      before = await input.compose({ ...input.applied, projectDirectory }, ['config'], 'docker compose config (applied)');
+      before = withNewline(await input.compose({ ...input.applied, projectDirectory }, ['config'], 'docker compose config (applied)'));
     } else {
       notes.push('nothing of this deployment was applied on this host yet: every service would be added');
     }
