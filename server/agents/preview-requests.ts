@@ -89,7 +89,9 @@ async function loadRequests(em: EntityManager, where: { targetIds?: readonly str
   const secrets = await loadSecretValues(em, sides.flatMap((s) => [s.candidateLookup, s.currentLookup]), keyring);
   return sides.map(({ row, docker, candidate, candidateLookup, currentLookup }) => {
     const rendered = secrets.resolve(candidateLookup);
-    const redact: SecretToRedact[] = [...rendered, ...secrets.resolve(currentLookup)].map(([name, value]) => ({ name, value }));
+    // Both sides' values (the current revision may render an older one), each once.
+    const pairs = [...rendered, ...secrets.resolve(currentLookup)];
+    const redact: SecretToRedact[] = [...new Map(pairs.map(([name, value]) => [`${name}\u0000${value}`, { name, value }])).values()];
     let error: string | null = null;
     let doc: Record<string, unknown> = candidate;
     try {
