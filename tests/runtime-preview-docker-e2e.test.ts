@@ -8,12 +8,13 @@
  */
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import Docker from 'dockerode';
+import { execa } from 'execa';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DistrService } from '../client/index.js';
 import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
-import { startTestHub } from './testkit/hub.js';
+import { repoRoot, startTestHub } from './testkit/hub.js';
 import { spawnAgent } from './testkit/agent-process.js';
 import { createAccess, createApplication, createDeployment, createDockerVersion, createTarget, ok } from './testkit/flow.js';
 import { projectName } from '../server/agents/desired-state.js';
@@ -136,12 +137,25 @@ test('the docker agent previews a new version against the running project: diff,
   expect(same.services!.map((s) => [s.name, s.change])).toEqual([['web', 'unchanged'], ['worker', 'unchanged']]);
   expect(same.diff).not.toMatch(/^@@/m);
 
+  // The CLI: `distr update … --dry-run --runtime` prints the hub preview, then waits (subscription) for the agent.
+  const cli = await execa(process.execPath, [path.join(repoRoot, 'client/cli/bin.js'), 'update', d.id, '--version', 'v2', '--dry-run', '--runtime'], {
+    env: { DISTR_HUB_URL: hub.url, DISTR_API_KEY: key },
+    reject: false,
+  });
+  expect(cli.stderr).toContain("asked the agent of preview-host for a runtime preview; waiting for the agent's answer");
+  expect(cli.stdout).toMatch(/^recreated +web +image local\/busybox:test -> local\/busybox:v2-preview$/m);
+  expect(cli.stdout).toMatch(/^added +cache$/m);
+  expect(cli.stdout).toMatch(/^removed +worker$/m);
+  expect(cli.stdout).toMatch(/^\+\s+RELEASE: v2$/m);
+  expect(cli.stdout + cli.stderr).not.toContain(SECRET);
+  expect(cli.exitCode).toBe(0);
+
   // The secret's value is nowhere: not in the answers, not in the stored rows, not in the agent's log.
   for (const text of [JSON.stringify(answer), JSON.stringify(same), JSON.stringify(await service.rollouts.runtimePreview(requested.id))]) expect(text).not.toContain(SECRET);
   const rows = await hub.em().execute(`select diff, services::text, message from runtime_preview`);
-  expect(rows).toHaveLength(2);
+  expect(rows).toHaveLength(3);
   expect(JSON.stringify(rows)).not.toContain(SECRET);
-  await agent.untilOutput((out) => (out.match(/runtime preview answered/g) ?? []).length === 2, 'both answers logged');
+  await agent.untilOutput((out) => (out.match(/runtime preview answered/g) ?? []).length === 3, 'the three answers logged');
   expect(agent.output()).not.toContain(SECRET);
 
   // Previews change nothing on the engine: the very same containers, and one revision.

@@ -1,6 +1,6 @@
 /** What the CLI prints: JSON (`--json`), plain tables on stdout, and a progress line on stderr. */
 import type { Deployment, DeploymentStatusEvent, DeploymentTarget } from '../types.js';
-import type { DeploymentPreview } from '../rollouts.js';
+import type { DeploymentPreview, RuntimePreviewUpdate } from '../rollouts.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
@@ -102,4 +102,14 @@ export function printPreview(d: DeploymentPreview): void {
     process.stdout.write(`${f.severity.padEnd(7)} ${f.field}${f.path ? ` ${f.path}` : ''}: ${f.message}\n`);
     if (f.hint) process.stdout.write(`        hint: ${f.hint}\n`);
   }
+}
+
+/** A runtime preview's answer: what the runtime would do per service, and the normalized config's diff. */
+export function printRuntimePreview(p: RuntimePreviewUpdate): void {
+  process.stdout.write(`\n== runtime preview ${p.id}: ${p.state}${p.detail ? ` (${p.detail})` : ''}\n`);
+  for (const s of p.services ?? []) {
+    const image = s.imageChanged ? `  image ${s.imageBefore} -> ${s.imageAfter}` : '';
+    process.stdout.write(`${s.change.padEnd(10)} ${s.name}${image}\n`);
+  }
+  if (p.diff) process.stdout.write(p.diff.endsWith('\n') ? p.diff : `${p.diff}\n`);
 }

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import type { DistrService } from '../../service.js';
 import type { Deployment } from '../../types.js';
 import { globalsOf, readFileOption, serviceFor, UsageError } from '../context.js';
-import { agentState, printDeployments, printJson, printPreview, printTable } from '../output.js';
+import { agentState, printDeployments, printJson, printPreview, printRuntimePreview, printTable } from '../output.js';
 import { FindingsWithErrors } from './validate.js';
 
 export function targetsCommand(): Command {
@@ -97,16 +97,31 @@ export function updateCommand(): Command {
     .option('--env-file <file>', 'docker: new .env entries')
     .option('--values <file>', 'kubernetes: new values YAML')
     .option('--dry-run', 'change nothing: print the diff of what the agent would receive (secrets redacted) and the checks')
-    .action(async (deploymentId: string, opts: { version?: string; envFile?: string; values?: string; dryRun?: boolean }, cmd: Command) => {
+    .option('--runtime', "with --dry-run: also ask the deployment's agent (docker compose config against the running project) and wait for its answer")
+    .option('--runtime-wait <seconds>', 'with --runtime: how long the request waits for the agent (10-3600, default 600)', (v) => Number(v))
+    .action(async (deploymentId: string, opts: { version?: string; envFile?: string; values?: string; dryRun?: boolean; runtime?: boolean; runtimeWait?: number }, cmd: Command) => {
       if (!opts.version && !opts.envFile && !opts.values) throw new UsageError('nothing to update: give --version, --env-file or --values');
+      if (opts.runtime && !opts.dryRun) throw new UsageError('--runtime is a dry run: give --dry-run too');
       const service = serviceFor(cmd);
       const versionId = opts.version ? await versionOfDeployment(service, deploymentId, opts.version) : undefined;
       const envFile = await readFileOption(opts.envFile, '--env-file');
       const valuesYaml = await readFileOption(opts.values, '--values');
       if (opts.dryRun) {
+        const json = globalsOf(cmd).json;
         const preview = await service.rollouts.previewUpdate(deploymentId, { versionId, envFile, valuesYaml });
-        if (globalsOf(cmd).json) printJson(preview);
-        else printPreview(preview);
+        if (!opts.runtime) {
+          if (json) printJson(preview);
+          else printPreview(preview);
+          if (!preview.ok) throw new FindingsWithErrors();
+          return;
+        }
+        if (!json) printPreview(preview);
+        const requested = await service.rollouts.requestRuntimePreview(deploymentId, { versionId, envFile, valuesYaml }, { expiresInSeconds: opts.runtimeWait });
+        if (!json) process.stderr.write(`asked the agent of ${requested.target.name} for a runtime preview; waiting for ${requested.waitingFor}\n`);
+        const runtime = await service.rollouts.waitForRuntimePreview(requested.id);
+        if (json) printJson({ ...preview, runtimePreview: runtime });
+        else printRuntimePreview(runtime);
+        if (runtime.state !== 'done') throw new Error(`runtime preview ${runtime.id} ${runtime.state}${runtime.detail ? `: ${runtime.detail}` : ''}`);
         if (!preview.ok) throw new FindingsWithErrors();
         return;
       }
