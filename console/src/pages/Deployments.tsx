@@ -14,6 +14,7 @@ import {
 import { expectType, request, subscribe } from '../api.js';
 import { useEvents, type OrgEvent } from '../live.js';
 import { ErrorNote, Pager, Phase, useLoad, usePages } from '../ui.js';
+import { PreviewPane } from './PreviewPane.js';
 
 type Status = NonNullable<OrgEvent['status']>;
 /** Rows per page: the hub pages (Relay connection), so 10 000 deployments render as fast as 50. */
@@ -216,6 +217,7 @@ export function DeploymentPage({ id, canWrite }: { id: string; canWrite: boolean
           </button>
         </form>
       )}
+      {canWrite && <PreviewPane deploymentId={id} applicationId={d.application.id} change={kubernetes ? { valuesYaml: env ?? '' } : { envFile: env ?? '' }} />}
       <div className="grid">
         <div>
           <h2>Status history</h2>
