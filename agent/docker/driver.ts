@@ -10,7 +10,7 @@ import { dockerConfigJson } from '../core/docker-config.js';
 import { cliEnvironment, runCli, silentLogger, type DriverLogger } from './cli.js';
 import { followProjectLogs } from './logs.js';
 import { classifyContainer, summarizeContainers } from './status.js';
-import { CONFIG_HASH_LABEL, previewCompose, SERVICE_LABEL, type ComposeOnFiles } from './preview.js';
+import { previewCompose, projectContainers, type ComposeOnFiles } from './preview.js';
 import { summarizeSwarmServices, type SwarmServiceInfo, type SwarmTaskInfo } from './swarm-status.js';
 
 export type PullPolicy = 'always' | 'missing' | 'never';
@@ -235,10 +235,6 @@ export class DockerDriver implements DeploymentDriver {
     const marker = await this.readMarker(deploymentId);
     const projectName = marker?.projectName ?? (current ? asDockerDeployment(current).projectName : null);
     if (!projectName) throw new Error(`deployment ${deploymentId} is not in this agent's desired state`);
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${COMPOSE_PROJECT_LABEL}=${projectName}`] } });
-    const running = containers
-      .filter((c) => c.Labels['com.docker.compose.oneoff'] !== 'True' && c.Labels[SERVICE_LABEL])
-      .map((c) => ({ service: c.Labels[SERVICE_LABEL]!, image: c.Image, configHash: c.Labels[CONFIG_HASH_LABEL] ?? null }));
     const compose: ComposeOnFiles = (files, args, what) =>
       runCli({
         what,
@@ -254,7 +250,7 @@ export class DockerDriver implements DeploymentDriver {
       workDir: paths.dir,
       applied: marker ? { composeFile: paths.composeFile, envFile: paths.envFile, revisionId: marker.revisionId } : null,
       candidate: { composeFile: candidate.composeFile, envFile: candidate.envFile },
-      running,
+      running: await projectContainers(this.docker, projectName),
       compose,
     });
   }

@@ -8,6 +8,7 @@
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type Docker from 'dockerode';
 import { createTwoFilesPatch } from 'diff';
 import { parse } from 'yaml';
 import type { AgentRuntimePreviewServiceInput } from '../../protocol/index.js';
@@ -60,6 +61,14 @@ export function serviceChanges(candidateHashes: Map<string, string>, candidateIm
     const change = hash === undefined ? 'removed' : containers.length === 0 ? 'added' : containers.every((c) => c.configHash === hash) ? 'unchanged' : 'recreated';
     return { name, change, imageBefore, imageAfter };
   });
+}
+
+/** The project's compose containers (one-off `run` containers left out), with their config hashes. */
+export async function projectContainers(docker: Docker, projectName: string): Promise<ProjectContainer[]> {
+  const containers = await docker.listContainers({ all: true, filters: { label: [`com.docker.compose.project=${projectName}`] } });
+  return containers
+    .filter((c) => c.Labels['com.docker.compose.oneoff'] !== 'True' && c.Labels[SERVICE_LABEL])
+    .map((c) => ({ service: c.Labels[SERVICE_LABEL]!, image: c.Image, configHash: c.Labels[CONFIG_HASH_LABEL] ?? null }));
 }
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
