@@ -4,18 +4,19 @@
  * its namespace, see ownership.ts), refuses to upgrade releases changed by hand (drift) unless
  * told to ignore that, and in namespace scope never installs outside its namespace.
  */
-import { deletePullSecret, syncPullSecret, withPullSecret } from './pull-secret.js';
+import { deletePullSecret, pullSecretName, syncPullSecret, withPullSecret } from './pull-secret.js';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { DeploymentDriver, DriverContext, ObservedStatus } from '../core/driver.js';
+import { AppsV1Api, BatchV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { DeploymentDriver, DriverContext, ObservedStatus, RuntimePreviewResult } from '../core/driver.js';
 import { isRegistryAuthFailure, PermanentApplyError } from '../core/driver.js';
-import type { DeletedDeployment, DesiredDeployment, KubernetesDesiredDeployment, LogLine, ResourceStatus } from '../../protocol/index.js';
+import type { DeletedDeployment, DesiredDeployment, KubernetesDesiredDeployment, LogLine, ResourceStatus, WireRuntimePreviewRequest } from '../../protocol/index.js';
 import type { HelmReleaseStatus } from './helm.js';
 import { HelmCli, HelmError } from './helm.js';
 import type { FollowLogsOptions } from './logs.js';
 import { followReleaseLogs } from './logs.js';
 import type { OwnershipRecord, OwnershipStore } from './ownership.js';
 import { ClusterOwnershipStore } from './ownership.js';
+import { previewManifests } from './preview.js';
 import { deleteStatefulSetVolumes, statefulSetVolumeClaims } from './volumes.js';
 import type { KubeApis, WorkloadRef } from './workloads.js';
 import { observeWorkloads, workloadsInManifest } from './workloads.js';
@@ -178,6 +179,33 @@ export class KubernetesDriver implements DeploymentDriver {
     // A registry refusing the chart: reported once, retried when the credential or revision changes.
     if (failure instanceof HelmError && isRegistryAuthFailure(failure.message)) throw new PermanentApplyError(failure.message);
     if (failure) throw failure;
+  }
+
+  /** The candidate's manifests (helm --dry-run=server) against the live objects (server-side dry-run apply); agent/kubernetes/preview.ts. */
+  async preview(deploymentId: string, current: DesiredDeployment | null, candidate: WireRuntimePreviewRequest, ctx: DriverContext): Promise<RuntimePreviewResult> {
+    if (!current) throw new Error(`deployment ${deploymentId} is not in this agent's desired state`);
+    const deployment = asKubernetesDeployment(current);
+    this.checkNamespace(deployment);
+    if (!candidate.chart || !candidate.values) throw new Error('the kubernetes agent got a runtime preview without a chart');
+    const { releaseName, namespace } = deployment;
+    const record = await this.ownership.get(deploymentId);
+    const auths = deployment.registryAuths ?? [];
+    const rendered = await this.helm.dryRunManifest(
+      {
+        releaseName,
+        namespace,
+        chart: candidate.chart,
+        values: withPullSecret(candidate.values, auths.length ? pullSecretName(releaseName) : null),
+        timeoutSeconds: deployment.options.timeoutSeconds,
+        createNamespace: this.options.scope === 'cluster',
+        registryAuths: auths,
+      },
+      ctx.signal,
+    );
+    const released = record ? await this.helm.manifest(releaseName, namespace, ctx.signal).catch(() => '') : '';
+    const objects = this.options.kubeConfig.makeApiClient(KubernetesObjectApi);
+    const { diff, services } = await previewManifests({ objects, namespace, rendered, released });
+    return { baseRevisionId: record?.revisionId ?? null, diff, services, message: record ? null : 'this agent has not installed the release yet: every object is new' };
   }
 
   async observe(desired: DesiredDeployment): Promise<ObservedStatus> {

@@ -88,6 +88,19 @@ export class HelmCli {
   }
 
   async upgradeInstall(request: UpgradeRequest, signal: AbortSignal): Promise<void> {
+    await this.upgrade(request, [], signal, `helm upgrade --install ${request.releaseName} (namespace ${request.namespace})`);
+  }
+
+  /**
+   * `helm upgrade --install --dry-run=server`: the manifest helm would apply, rendered with the
+   * cluster's lookups and validated by the API server. Changes nothing.
+   */
+  async dryRunManifest(request: Omit<UpgradeRequest, 'wait' | 'atomic'>, signal: AbortSignal): Promise<string> {
+    const out = await this.upgrade({ ...request, wait: false, atomic: false }, ['--dry-run=server', '--output', 'json'], signal, `helm upgrade --dry-run=server ${request.releaseName} (namespace ${request.namespace})`);
+    return (JSON.parse(out) as { manifest?: string }).manifest ?? '';
+  }
+
+  private async upgrade(request: UpgradeRequest, extra: string[], signal: AbortSignal, what: string): Promise<string> {
     // Values go through a file: --set would re-parse strings, and argv has size limits.
     const dir = await mkdtemp(path.join(os.tmpdir(), 'distr-helm-values-'));
     try {
@@ -110,7 +123,7 @@ export class HelmCli {
       if (request.wait || request.atomic) args.push('--wait');
       if (request.atomic) args.push('--atomic');
       if (request.createNamespace) args.push('--create-namespace');
-      await this.run(args, signal, `helm upgrade --install ${request.releaseName} (namespace ${request.namespace})`);
+      return await this.run([...args, ...extra], signal, what);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

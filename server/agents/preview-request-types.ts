@@ -11,6 +11,7 @@ export const ServiceChangeEnum = builder.enumType('RuntimePreviewServiceChangeKi
     added: { description: 'Not running now; would be created.' },
     removed: { description: 'Running now; not in the candidate: would be removed.' },
     recreated: { description: "Running with another configuration (compose's config hash differs): would be recreated." },
+    changed: { description: 'Kubernetes: the live object would be changed in place (server-side dry run differs).' },
     unchanged: { description: 'Running with the same configuration: left alone.' },
   } as const,
 });

@@ -109,10 +109,10 @@ export type RolloutEvent = InferEntity<typeof RolloutEvent>;
 export const RUNTIME_PREVIEW_STATES = ['pending', 'done', 'failed', 'expired'] as const;
 export type RuntimePreviewState = (typeof RUNTIME_PREVIEW_STATES)[number];
 
-/** What a service of a docker project would undergo if the candidate were applied. */
+/** What a service of a docker project (or an object of a helm release) would undergo if the candidate were applied. */
 export interface RuntimePreviewServiceChange {
   name: string;
-  change: 'added' | 'removed' | 'recreated' | 'unchanged';
+  change: 'added' | 'removed' | 'recreated' | 'changed' | 'unchanged';
   imageBefore: string | null;
   imageAfter: string | null;
 }

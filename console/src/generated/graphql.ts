@@ -155,6 +155,8 @@ export type RolloutState =
 export type RuntimePreviewServiceChangeKind =
   /** Not running now; would be created. */
   | 'added'
+  /** Kubernetes: the live object would be changed in place (server-side dry run differs). */
+  | 'changed'
   /** Running with another configuration (compose's config hash differs): would be recreated. */
   | 'recreated'
   /** Running now; not in the candidate: would be removed. */
