@@ -11,7 +11,7 @@ import { AgentReportRuntimePreviewDocument, type AgentRuntimePreviewReportInput 
 import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
 import { seedOrganization, startTestHub, type TestHub } from './testkit/hub.js';
 import { agentLogin, subscribeAgent } from './testkit/agent-socket.js';
-import { createAccess, createApplication, createDeployment, createDockerVersion, createTarget, gql, ok, updateDeployment } from './testkit/flow.js';
+import { createAccess, createApplication, createDeployment, createDockerVersion, createKubernetesVersion, createTarget, gql, ok, updateDeployment } from './testkit/flow.js';
 
 const SECRET = 'proto-preview-Secret-77Hx';
 let pg: TestPostgres;
@@ -165,4 +165,34 @@ test('foreign ids are not found; bad input is a typed error and writes nothing',
   // At most five pending per deployment.
   for (let i = (await s.count()); i < 5; i++) expect((await s.request({})).__typename).toBe('RuntimePreview');
   expect(await s.request({})).toMatchObject({ __typename: 'RuleViolationError', rule: 'too_many_pending_previews' });
+});
+
+test('a kubernetes deployment: the request carries the chart and the merged values, rendered, with the secrets to redact', async () => {
+  const hub: TestHub = await startTestHub(await pg.freshDatabase('runtime_preview_k8s'));
+  cleanups.push(() => hub.close());
+  const key = hub.apiKey;
+  await ok(hub.url, `mutation($input: SetSecretInput!) { setSecret(input: $input) { __typename } }`, { input: { name: 'PASSWORD', value: SECRET } }, key);
+  const app = await createApplication(hub.url, key, 'proto-k8s', 'kubernetes');
+  const chart = { applicationId: app.id, chartType: 'oci', chartUrl: 'oci://127.0.0.1:1/charts/shop' };
+  const v1 = await createKubernetesVersion(hub.url, key, { ...chart, name: '1.0.0', chartVersion: '1.0.0', baseValues: 'replicas: 1\ndb:\n  password: ${{ secrets.PASSWORD }}\n' });
+  const v2 = await createKubernetesVersion(hub.url, key, { ...chart, name: '1.1.0', chartVersion: '1.1.0', baseValues: 'replicas: 2\ndb:\n  password: ${{ secrets.PASSWORD }}\n' });
+  const target = await createTarget(hub.url, key, { name: 'proto-cluster', type: 'kubernetes', namespace: 'shop', scope: 'namespace' });
+  const access = await createAccess(hub.url, key, target.id);
+  const d = await createDeployment(hub.url, key, { targetId: target.id, versionId: v1.id, kubernetes: { releaseName: 'shop', valuesYaml: 'ingress:\n  host: a.example\n' } });
+  const requested = (await ok<any>(hub.url, REQUEST, { id: d.id, input: { versionId: v2.id, valuesYaml: 'ingress:\n  host: b.example\n' } }, key)).requestRuntimePreview;
+  expect(requested.__typename).toBe('RuntimePreview');
+  expect((await ok<any>(hub.url, REQUEST, { id: d.id, input: { envFile: 'A=1\n' } }, key)).requestRuntimePreview).toMatchObject({ __typename: 'InvalidInputError', field: 'envFile' });
+  const socket = subscribeAgent(hub.url, await agentLogin(hub.url, target.id, access.secret));
+  cleanups.push(() => socket.close());
+  const [req] = (await socket.next()).runtimePreviews;
+  expect(req).toMatchObject({
+    previewId: requested.id,
+    composeFile: null,
+    envFile: null,
+    chart: { type: 'oci', url: 'oci://127.0.0.1:1/charts/shop', version: '1.1.0' },
+    values: { replicas: 2, db: { password: SECRET }, ingress: { host: 'b.example' } },
+    redact: [{ name: 'PASSWORD', value: SECRET }],
+  });
+  const rows = await hub.em().execute(`select values_yaml, env_file from runtime_preview`);
+  expect(rows).toEqual([{ values_yaml: 'ingress:\n  host: b.example\n', env_file: null }]);
 });

@@ -3,6 +3,7 @@ import { expect, test } from 'vitest';
 import { redactSecrets } from '../protocol/index.js';
 import { imagesOf, parseHashes, serviceChanges } from '../agent/docker/preview.js';
 import { redactedReport } from '../agent/core/previews.js';
+import { comparable, imageOf, parseManifest } from '../agent/kubernetes/preview.js';
 
 test('every form of a secret value becomes its placeholder; short values only as whole words', () => {
   const secrets = [
@@ -49,4 +50,13 @@ test('a service is recreated when a running container carries another config has
   ]);
   // One replica with an old hash is enough for compose to recreate.
   expect(serviceChanges(new Map([['same', 'ccc']]), new Map(), [...running.slice(1, 3), { service: 'same', image: 's:1', configHash: 'old' }])[0]!.change).toBe('recreated');
+});
+
+test('kubernetes objects are compared without server bookkeeping or status, and Secret data is never shown', () => {
+  const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', resourceVersion: '7', uid: 'u', managedFields: [{}], creationTimestamp: new Date(0), generation: 2, labels: { a: 'b' } }, data: { b: 'c2VjcmV0', a: 'eA==' }, stringData: { p: 'plain' }, status: {} };
+  expect(comparable(secret)).toEqual({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', labels: { a: 'b' } }, data: { a: '[redacted]', b: '[redacted]' }, stringData: { p: '[redacted]' } });
+  expect(comparable({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { k: 'v' } })!.data).toEqual({ k: 'v' });
+  expect(imageOf({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, spec: { template: { spec: { containers: [{ image: 'web:2' }] } } } })).toBe('web:2');
+  expect(imageOf({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'j' }, spec: { jobTemplate: { spec: { template: { spec: { containers: [{ image: 'job:1' }] } } } } } })).toBe('job:1');
+  expect(parseManifest('---\n# comment only\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n').map((o) => o.metadata?.name)).toEqual(['a']);
 });
