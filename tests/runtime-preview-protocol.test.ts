@@ -8,6 +8,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { AgentReportRuntimePreviewDocument, type AgentRuntimePreviewReportInput } from '../protocol/index.js';
+import { DistrService } from '../client/index.js';
 import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
 import { seedOrganization, startTestHub, type TestHub } from './testkit/hub.js';
 import { agentLogin, subscribeAgent } from './testkit/agent-socket.js';
@@ -116,6 +117,8 @@ test('an expired request: shown expired, left out of the state, its answer refus
   const p = await s.request({ versionId: s.v2.id });
   await s.hub.em().execute(`update runtime_preview set expires_at = now() - interval '1 second' where id = ?`, [p.id]);
   expect((await s.read(p.id)).state).toBe('expired');
+  // The SDK's wait (a subscription) ends with it, as the CLI's does.
+  expect((await new DistrService({ hubUrl: s.hub.url, apiKey: s.key }).rollouts.waitForRuntimePreview(p.id)).state).toBe('expired');
   const socket = await s.connect();
   expect((await socket.next()).runtimePreviews).toEqual([]);
   const token = await agentLogin(s.hub.url, s.target.id, s.access.secret);
@@ -139,6 +142,9 @@ test('foreign ids are not found; bad input is a typed error and writes nothing',
   expect(await s.read(mine.id, other.apiKey)).toMatchObject({ __typename: 'NotFoundError', entity: 'runtime preview' });
   expect(await s.request({}, undefined, s.d.id, other.apiKey)).toMatchObject({ __typename: 'NotFoundError', entity: 'deployment' });
   expect(await s.read('not-a-uuid')).toMatchObject({ __typename: 'NotFoundError' });
+  const list = `query($id: ID!) { runtimePreviews(deploymentId: $id) { __typename ... on QueryRuntimePreviewsSuccess { data { id } } ... on NotFoundError { entity } } }`;
+  expect((await ok<any>(s.hub.url, list, { id: s.d.id }, other.apiKey)).runtimePreviews).toMatchObject({ __typename: 'NotFoundError', entity: 'deployment' });
+  expect((await ok<any>(s.hub.url, list, { id: s.d.id }, s.key)).runtimePreviews.data.map((p: any) => p.id)).toEqual([mine.id]);
 
   // Another target's agent cannot answer it.
   const t2 = await createTarget(s.hub.url, s.key, { name: 'proto-host-2', type: 'docker' });

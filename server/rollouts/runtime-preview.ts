@@ -7,8 +7,9 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { HubRuntime, VendorPrincipal } from '../context.js';
-import { InvalidInputError, NotFoundError, RuleViolationError } from '../errors.js';
-import { findOwned, isUuid } from '../scoping.js';
+import { InvalidInputError, RuleViolationError } from '../errors.js';
+import { findOwned } from '../scoping.js';
+import { Deployment } from '../deployments/entities.js';
 import type { ApplicationVersion } from '../applications/entities.js';
 import { publishChange } from '../agents/preview-requests.js';
 import { DeploymentService, type UpdateDeploymentInput } from '../deployments/service.js';
@@ -40,7 +41,7 @@ export class RuntimePreviewService {
   }
 
   async listForDeployment(deploymentId: string, limit: number): Promise<RuntimePreview[]> {
-    if (!isUuid(deploymentId)) throw new NotFoundError('deployment', deploymentId);
+    await findOwned(this.em, Deployment, 'deployment', deploymentId, { organization: this.actor.organizationId });
     return this.em.find(RuntimePreview, { organization: this.actor.organizationId, deployment: deploymentId }, { orderBy: { requestedAt: 'desc', id: 'desc' }, limit });
   }
 
