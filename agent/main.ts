@@ -11,9 +11,17 @@ import type { DeploymentDriver } from './core/driver.js';
 
 export const AGENT_VERSION = '0.1.0';
 
-// Drivers are imported lazily: the docker agent's bundle (scripts/build-agent-image.sh) must not
-// carry @kubernetes/client-node, and each agent loads only the driver it runs.
+/** Set by scripts/build-agent.ts to the one driver a bundle carries; undeclared when run from source. */
+declare const __DISTR_AGENT_BUNDLED_DRIVER__: string | undefined;
+const BUNDLED_DRIVER = typeof __DISTR_AGENT_BUNDLED_DRIVER__ === 'string' ? __DISTR_AGENT_BUNDLED_DRIVER__ : null;
+
+// Drivers are imported lazily: each bundle (scripts/build-agent.ts) carries one driver only (the
+// docker agent no @kubernetes/client-node, the kubernetes agent no dockerode), and each agent
+// loads only the driver it runs.
 async function createDriver(env: AgentEnv, logger: pino.Logger): Promise<DeploymentDriver> {
+  if (BUNDLED_DRIVER && BUNDLED_DRIVER !== env.DISTR_AGENT_DRIVER) {
+    throw new AgentConfigError(`invalid agent configuration:\n  DISTR_AGENT_DRIVER="${env.DISTR_AGENT_DRIVER}": this agent build carries the ${BUNDLED_DRIVER} driver only`);
+  }
   if (env.DISTR_AGENT_DRIVER === 'docker') {
     const { DockerDriver } = await import('./docker/driver.js');
     return new DockerDriver({

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the docker agent image without pulling any base image (none is reachable on these
-# machines, and a release needs none): the agent bundled by esbuild into one JS file (docker driver
-# only: no @kubernetes/client-node), a rootfs with this machine's node binary and the shared
-# libraries ldd lists for it, the docker CLI and its compose plugin, CA certificates, /etc/passwd,
-# a tmp folder; then `docker import`. A release runs the same script and pushes the tag.
+# machines, and a release needs none): the agent bundled by esbuild into one JS file
+# (scripts/build-agent.ts; docker driver only: no @kubernetes/client-node), a rootfs with this
+# machine's node binary and the shared libraries ldd lists for it, the docker CLI and its compose
+# plugin, CA certificates, /etc/passwd, a tmp folder; then `docker import`. A release runs the same
+# script and pushes the tag.
 #
 #   bash scripts/build-agent-image.sh [--if-missing] [IMAGE]
 #
@@ -33,9 +34,9 @@ ca_bundle=/etc/ssl/certs/ca-certificates.crt
 
 # The content hash: sources that go into the bundle, the lock file, this script, the binaries.
 hash=$( {
-  git ls-files -z agent protocol package.json package-lock.json tsconfig.json scripts/build-agent-image.sh 2>/dev/null | xargs -0 sha256sum
+  git ls-files -z agent protocol package.json package-lock.json tsconfig.json scripts/build-agent-image.sh scripts/build-agent.ts 2>/dev/null | xargs -0 sha256sum
   find agent protocol -type f -name '*.ts' -print0 | sort -z | xargs -0 sha256sum
-  sha256sum "$node_bin" "$docker_bin" "$compose_plugin" scripts/build-agent-image.sh
+  sha256sum "$node_bin" "$docker_bin" "$compose_plugin" scripts/build-agent-image.sh scripts/build-agent.ts
 } | sha256sum | cut -c1-16)
 content_tag=distr-ts/docker-agent:src-$hash
 
@@ -54,18 +55,9 @@ rootfs=$work/rootfs
 mkdir -p "$rootfs"/{app,usr/bin,usr/local/bin,usr/local/lib/docker/cli-plugins,etc/ssl/certs,tmp,root,var/lib/distr-agent,run/secrets}
 chmod 1777 "$rootfs/tmp"
 
-# The bundle: ESM with top-level await; require(), __filename and __dirname for bundled CommonJS
-# packages (paths they build from __dirname, e.g. dockerode's grpc protos, are only used by
-# features the agent does not call).
-# cpu-features and *.node are ssh2's optional native add-ons (dockerode over ssh: unused here;
-# ssh2 falls back to pure JS when they are missing).
-"$repo/node_modules/.bin/esbuild" agent/main.ts --bundle --platform=node --target=node20 --format=esm \
-  --outfile="$rootfs/app/agent.mjs" --log-level=warning \
-  --external:cpu-features --external:"*.node" --external:@kubernetes/client-node --external:./kubernetes/driver.js \
-  --banner:js="import { createRequire as __distrCreateRequire } from 'node:module'; import { fileURLToPath as __distrFileUrl } from 'node:url'; import { dirname as __distrDirname } from 'node:path'; const require = __distrCreateRequire(import.meta.url); const __filename = __distrFileUrl(import.meta.url); const __dirname = __distrDirname(__filename);"
-if grep -q '^// node_modules/@kubernetes/' "$rootfs/app/agent.mjs"; then
-  echo "build-agent-image: the docker bundle carries @kubernetes/client-node" >&2; exit 1
-fi
+# The bundle: scripts/build-agent.ts (shared with `npm run agent:build`), docker driver only; the
+# build fails if it carries @kubernetes/client-node.
+"$node_bin" --import tsx scripts/build-agent.ts docker "$rootfs/app/agent.mjs"
 
 cp "$node_bin" "$rootfs/usr/bin/node"
 cp "$docker_bin" "$rootfs/usr/local/bin/docker"

@@ -1,0 +1,95 @@
+/**
+ * The agent compiled to JavaScript: agent/main.ts bundled by esbuild into one ESM file per driver,
+ * each carrying only its own driver (the docker agent no @kubernetes/client-node, the kubernetes
+ * agent no dockerode). What `npm run agent`, the docker agent image (scripts/build-agent-image.sh)
+ * and the kubernetes agent image (agent/kubernetes/Dockerfile) run; no tsx at run time.
+ *
+ *   tsx scripts/build-agent.ts                      # dist/agent/docker.mjs and dist/agent/kubernetes.mjs
+ *   tsx scripts/build-agent.ts docker OUTFILE       # one driver's bundle at OUTFILE
+ *
+ * A build fails when a bundle carries a package its driver must not load.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type BuildOptions, type Metafile } from 'esbuild';
+
+export type AgentDriverName = 'docker' | 'kubernetes';
+export const AGENT_DRIVERS: readonly AgentDriverName[] = ['docker', 'kubernetes'];
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The other driver's module and client library: left out of a bundle (and checked absent from it). */
+const LEFT_OUT: Record<AgentDriverName, { modules: string[]; packages: string[] }> = {
+  docker: { modules: ['./kubernetes/driver.js'], packages: ['@kubernetes/client-node'] },
+  kubernetes: { modules: ['./docker/driver.js'], packages: ['dockerode', 'docker-modem'] },
+};
+
+/** Where a driver's bundle goes by default (`npm run agent:build`). */
+export function defaultAgentOutfile(driver: AgentDriverName): string {
+  return path.join(repoRoot, 'dist', 'agent', `${driver}.mjs`);
+}
+
+export function agentBundleOptions(driver: AgentDriverName, outfile: string): BuildOptions & { metafile: true } {
+  return {
+    absWorkingDir: repoRoot,
+    entryPoints: ['agent/main.ts'],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    // ESM with top-level await (agent/main.ts awaits its driver and the agent loop).
+    format: 'esm',
+    logLevel: 'warning',
+    metafile: true,
+    // agent/main.ts refuses the other driver with a message instead of a missing-module error.
+    define: { __DISTR_AGENT_BUNDLED_DRIVER__: JSON.stringify(driver) },
+    // cpu-features and *.node are ssh2's optional native add-ons (dockerode over ssh: unused here;
+    // ssh2 falls back to pure JS when they are missing).
+    external: ['cpu-features', '*.node', ...LEFT_OUT[driver].modules, ...LEFT_OUT[driver].packages],
+    // require(), __filename and __dirname for bundled CommonJS packages (paths they build from
+    // __dirname, e.g. dockerode's grpc protos, are only used by features the agent does not call).
+    banner: {
+      js: "import { createRequire as __distrCreateRequire } from 'node:module'; import { fileURLToPath as __distrFileUrl } from 'node:url'; import { dirname as __distrDirname } from 'node:path'; const require = __distrCreateRequire(import.meta.url); const __filename = __distrFileUrl(import.meta.url); const __dirname = __distrDirname(__filename);",
+    },
+  };
+}
+
+/** The npm packages whose files a bundle carries (from esbuild's metafile), sorted. */
+export function bundledPackages(metafile: Metafile): string[] {
+  const names = new Set<string>();
+  for (const input of Object.keys(metafile.inputs)) {
+    const match = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input);
+    if (match) names.add(match[1]!);
+  }
+  return [...names].sort();
+}
+
+/** Builds one driver's bundle; throws when it carries a package the driver must not load. */
+export async function buildAgentBundle(driver: AgentDriverName, outfile = defaultAgentOutfile(driver)): Promise<{ outfile: string; metafile: Metafile; packages: string[] }> {
+  const result = await build(agentBundleOptions(driver, outfile));
+  const packages = bundledPackages(result.metafile);
+  const forbidden = packages.filter((name) => LEFT_OUT[driver].packages.includes(name));
+  if (forbidden.length) throw new Error(`the ${driver} agent bundle carries ${forbidden.join(', ')}`);
+  return { outfile, metafile: result.metafile, packages };
+}
+
+function isDriver(value: string | undefined): value is AgentDriverName {
+  return AGENT_DRIVERS.includes(value as AgentDriverName);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [driver, outfile] = process.argv.slice(2);
+  if (driver !== undefined && !isDriver(driver)) {
+    console.error(`build-agent: unknown driver ${JSON.stringify(driver)} (expected ${AGENT_DRIVERS.join(' or ')})`);
+    process.exit(2);
+  }
+  try {
+    for (const name of driver ? [driver] : AGENT_DRIVERS) {
+      const built = await buildAgentBundle(name, outfile ? path.resolve(outfile) : undefined);
+      console.error(`build-agent: ${path.relative(process.cwd(), built.outfile)} (${built.packages.length} packages)`);
+    }
+  } catch (error) {
+    console.error(`build-agent: ${(error as Error).message}`);
+    process.exit(1);
+  }
+}
