@@ -155,16 +155,23 @@ export class DockerDriver implements DeploymentDriver {
       if (deployment.composeType === 'swarm') {
         await this.deployStack(deployment, paths, ctx.signal);
       } else {
-        // An invalid file (or a required variable without a value) fails the same way every time:
-        // permanent, so the agent waits for a new revision instead of retrying forever.
-        await this.compose(marker, ['config', '--quiet'], 'docker compose config', ctx.signal).catch((err: Error) => {
-          if (ctx.signal.aborted) throw err;
-          throw new PermanentApplyError(err.message);
-        });
-        // `up` pulls what each service's pull_policy asks for (default: missing); the agent's
-        // pullPolicy option, when not 'missing', overrides it for every service.
+        // `up` pulls what each service's pull_policy asks for (default: missing, so an image
+        // present on the engine is not pulled); the agent's pullPolicy option, when not
+        // 'missing', overrides it for every service.
         const up = ['up', '--detach', '--remove-orphans', ...(this.pullPolicy === 'missing' ? [] : ['--pull', this.pullPolicy])];
-        await this.compose(marker, up, 'docker compose up', ctx.signal);
+        await this.compose(marker, up, 'docker compose up', ctx.signal).catch(async (upError: Error) => {
+          if (ctx.signal.aborted) throw upError;
+          // Only on failure (the success path spends one subprocess): an invalid file (or a
+          // required variable without a value) fails the same way every time, so permanent, and
+          // the agent waits for a new revision instead of retrying forever; otherwise up's own
+          // error decides (retried, unless withCredentials finds it permanent).
+          const invalid = await this.compose(marker, ['config', '--quiet'], 'docker compose config', ctx.signal).then(
+            () => null,
+            (configError: Error) => configError,
+          );
+          if (invalid && !ctx.signal.aborted) throw new PermanentApplyError(invalid.message);
+          throw upError;
+        });
       }
     });
     this.logger.info({ deploymentId: deployment.deploymentId, revisionId: deployment.revisionId }, 'deployment applied');
