@@ -13,10 +13,14 @@ export interface AgentProcess {
   kill(): Promise<void>;
 }
 
-/** The real agent (`node --import tsx agent/main.ts`) as its own process. */
-export function spawnAgent(env: Record<string, string>): AgentProcess {
+/**
+ * The real agent as its own process: the sources (`node --import tsx agent/main.ts`), or with
+ * `bundle` a compiled agent (scripts/build-agent.ts) run by plain node, `nodeArgs` before it.
+ */
+export function spawnAgent(env: Record<string, string>, opts: { bundle?: string; nodeArgs?: string[] } = {}): AgentProcess {
   let out = '';
-  const child = execa(process.execPath, ['--import', 'tsx', 'agent/main.ts'], {
+  const entry = opts.bundle ? [opts.bundle] : ['--import', 'tsx', 'agent/main.ts'];
+  const child = execa(process.execPath, [...(opts.nodeArgs ?? []), ...entry], {
     cwd: repoRoot,
     env: { LOG_LEVEL: 'debug', DISTR_OBSERVE_INTERVAL_SECONDS: '0.3', DISTR_RETRY_MAX_SECONDS: '2', ...env },
     reject: false,

@@ -1,0 +1,180 @@
+/**
+ * bench:agent-footprint — the COMPILED docker agent (scripts/build-agent.ts, built fresh into a
+ * temp folder) against a real hub and engine, in one run:
+ * - idle RSS: VmRSS of the agent process (/proc/<pid>/status) after it connected and applied its
+ *   first deployment, once settled (--settle seconds, sampled each second; the last sample);
+ * - CPU per update: utime+stime of the agent pid itself (/proc/<pid>/stat fields 14+15; NOT
+ *   cutime/cstime, so the compose processes it runs are excluded), summed over the update runs'
+ *   windows (mutation sent → healthy visible through the API) / runs;
+ * - update → healthy p50/p95, and alternating with each update, in the same run, the wall time
+ *   of raw `docker compose -p X -f F up -d` for the same kind of change (same compose file
+ *   shape, its own project), with the difference of the medians.
+ * Needs the engine, compose v2 and local/busybox:test (DISTR_TEST_ENV_SKIP_K8S=1 bash scripts/setup-test-env.sh).
+ * Usage: npm run bench:agent-footprint -- [--runs 15] [--settle 5] [--observe-interval 5] [--cpu-prof DIR]
+ * Starts (and removes) an embedded PostgreSQL, a hub, the agent and the raw project; progress on
+ * stderr, one JSON object as the last stdout line.
+ */
+import { parseArgs } from 'node:util';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { startEmbeddedPostgres } from '../server/db/embedded.js';
+import { spawnHub } from '../tests/testkit/hub.js';
+import { spawnAgent } from '../tests/testkit/agent-process.js';
+import { createAccess, createDeployment, createDockerVersion, deleteDeployment, deploymentStatus, seedDockerSetup, updateDeployment } from '../tests/testkit/flow.js';
+import { buildAgentBundle } from '../scripts/build-agent.js';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '15' },
+    settle: { type: 'string', default: '5' },
+    'observe-interval': { type: 'string', default: '5' },
+    'cpu-prof': { type: 'string' },
+  },
+});
+const runs = Math.max(5, Number(values.runs));
+const log = (msg: string) => process.stderr.write(`[bench:agent-footprint] ${msg}\n`);
+const clkTck = Number((await execa('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+const loadStart = os.loadavg()[0]!;
+
+/** The same shape for the agent's deployment and the raw project: one healthchecked busybox service; run n changes its command. */
+const compose = (n: number) => `services:
+  web:
+    image: local/busybox:test
+    command: ["sh", "-c", "echo run ${n}; sleep 3600"]
+    init: true
+    network_mode: none
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 100ms
+      retries: 3
+`;
+
+async function vmRssKib(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]);
+}
+
+/** utime+stime of the process itself in ms (children's cutime/cstime left out). */
+async function ownCpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clkTck;
+}
+
+const dir = await mkdtemp(path.join(os.tmpdir(), 'distr-bench-footprint-'));
+const rawProject = `distr-bench-raw-${process.pid}`;
+const rawFile = path.join(dir, 'raw', 'compose.yaml');
+await mkdir(path.dirname(rawFile), { recursive: true });
+const { outfile: bundle } = await buildAgentBundle('docker', path.join(dir, 'docker-agent.mjs'));
+log(`agent bundle ${bundle}`);
+const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), persistent: false });
+await pg.createDatabase('bench');
+const hub = await spawnHub(pg.urlFor('bench'));
+const key = hub.bootstrapKey!;
+const { app, target } = await seedDockerSetup(hub.url, key, 'bench');
+const access = await createAccess(hub.url, key, target.id);
+const agent = spawnAgent(
+  {
+    DISTR_HUB_URL: hub.url,
+    DISTR_TARGET_ID: target.id,
+    DISTR_TARGET_SECRET: access.secret,
+    DISTR_AGENT_DRIVER: 'docker',
+    DISTR_AGENT_STATE_DIR: path.join(dir, 'agent'),
+    DISTR_OBSERVE_INTERVAL_SECONDS: String(values['observe-interval']),
+    LOG_LEVEL: 'warn',
+  },
+  { bundle, nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values['cpu-prof'])}`] : [] },
+);
+const pid = agent.process.pid!;
+
+async function waitHealthy(deploymentId: string, revisionId: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const d = await deploymentStatus(hub.url, key, deploymentId);
+    if (d.status?.phase === 'healthy' && d.status.revisionId === revisionId) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`deployment ${deploymentId} not healthy at ${revisionId} within ${timeoutMs} ms\n${agent.output().slice(-3000)}`);
+}
+
+async function rawUp(n: number): Promise<number> {
+  await writeFile(rawFile, compose(n));
+  const started = performance.now();
+  await execa('docker', ['compose', '-p', rawProject, '-f', rawFile, 'up', '-d'], { stdin: 'ignore' });
+  return performance.now() - started;
+}
+
+const agentMs: number[] = [];
+const rawMs: number[] = [];
+let agentCpuMs = 0;
+const rssSamples: number[] = [];
+let deploymentId: string | null = null;
+try {
+  const versions = [];
+  for (let i = 0; i <= runs; i++) versions.push(await createDockerVersion(hub.url, key, app.id, `b${i}`, compose(i)));
+  const d = await createDeployment(hub.url, key, { targetId: target.id, versionId: versions[0].id, docker: { composeType: 'compose' } });
+  deploymentId = d.id;
+  await waitHealthy(d.id, d.currentRevision.id, 60_000);
+  await rawUp(0);
+  log('warm-up deployment healthy, raw project up; settling');
+  for (let s = 0; s < Number(values.settle); s++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    rssSamples.push(await vmRssKib(pid));
+  }
+  log(`idle RSS samples (KiB): ${rssSamples.join(' ')}`);
+  for (let i = 1; i <= runs; i++) {
+    const cpuBefore = await ownCpuMs(pid);
+    const started = performance.now();
+    const updated = await updateDeployment(hub.url, key, d.id, { versionId: versions[i].id });
+    await waitHealthy(d.id, updated.currentRevision.id);
+    const ms = performance.now() - started;
+    agentCpuMs += (await ownCpuMs(pid)) - cpuBefore;
+    agentMs.push(ms);
+    const raw = await rawUp(i);
+    rawMs.push(raw);
+    log(`run ${i}: agent ${ms.toFixed(0)} ms, raw compose up -d ${raw.toFixed(0)} ms`);
+  }
+} finally {
+  if (deploymentId) await deleteDeployment(hub.url, key, deploymentId, true).catch(() => {});
+  await execa('docker', ['compose', '-p', rawProject, '-f', rawFile, 'down', '--timeout', '1'], { reject: false });
+  await new Promise((r) => setTimeout(r, 2000)); // let the agent take its project down
+  await agent.stop();
+  await hub.stop();
+  await pg.stop();
+  await rm(dir, { recursive: true, force: true });
+}
+
+const pct = (list: number[], p: number) => {
+  const sorted = [...list].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+};
+const round = (n: number, digits = 0) => Number(n.toFixed(digits));
+const rssMib = rssSamples[rssSamples.length - 1]! / 1024;
+const cpuPerUpdate = agentCpuMs / agentMs.length;
+const diffP50 = pct(agentMs, 50) - pct(rawMs, 50);
+console.log(
+  JSON.stringify({
+    runs: agentMs.length,
+    agent: 'compiled bundle (scripts/build-agent.ts docker), node ' + process.version,
+    agent_idle_rss_mib: round(rssMib, 1),
+    agent_idle_rss_max_mib: round(Math.max(...rssSamples) / 1024, 1),
+    agent_cpu_ms_per_update: round(cpuPerUpdate, 1),
+    clk_tck: clkTck,
+    update_healthy_p50_ms: round(pct(agentMs, 50)),
+    update_healthy_p95_ms: round(pct(agentMs, 95)),
+    raw_compose_up_p50_ms: round(pct(rawMs, 50)),
+    raw_compose_up_p95_ms: round(pct(rawMs, 95)),
+    diff_p50_ms: round(diffP50),
+    ratio_p50: round(pct(agentMs, 50) / pct(rawMs, 50), 2),
+    targets: { rss_le_60_mib: rssMib <= 60, cpu_le_30_ms: cpuPerUpdate <= 30, within_300_ms_of_raw: diffP50 <= 300 },
+    observe_interval_s: Number(values['observe-interval']),
+    healthcheck_interval_ms: 100,
+    cpus: os.cpus().length,
+    cpu_model: os.cpus()[0]?.model.trim(),
+    loadavg_1m_start: round(loadStart, 2),
+    loadavg_1m_end: round(os.loadavg()[0]!, 2),
+    date: new Date().toISOString(),
+  }),
+);
