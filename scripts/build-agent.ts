@@ -24,6 +24,14 @@ const LEFT_OUT: Record<AgentDriverName, { modules: string[]; packages: string[] 
   kubernetes: { modules: ['./docker/driver.js'], packages: ['dockerode', 'docker-modem'] },
 };
 
+/**
+ * Packages dockerode and docker-modem load at start whose features the docker agent never uses
+ * (ssh:// engines, BuildKit sessions and build progress): replaced in the docker bundle by
+ * scripts/agent-bundle-unsupported.cjs, which fails any use with a message naming it.
+ */
+export const UNUSED_BY_DOCKER_AGENT = ['ssh2', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs'];
+const UNSUPPORTED_MODULE = path.join(repoRoot, 'scripts', 'agent-bundle-unsupported.cjs');
+
 /** Where a driver's bundle goes by default (`npm run agent:build`). */
 export function defaultAgentOutfile(driver: AgentDriverName): string {
   return path.join(repoRoot, 'dist', 'agent', `${driver}.mjs`);
@@ -43,9 +51,11 @@ export function agentBundleOptions(driver: AgentDriverName, outfile: string): Bu
     metafile: true,
     // agent/main.ts refuses the other driver with a message instead of a missing-module error.
     define: { __DISTR_AGENT_BUNDLED_DRIVER__: JSON.stringify(driver) },
-    // cpu-features and *.node are ssh2's optional native add-ons (dockerode over ssh: unused here;
-    // ssh2 falls back to pure JS when they are missing).
+    // cpu-features and *.node: ssh2's optional native add-ons (the kubernetes bundle has no ssh2,
+    // the docker bundle replaces it; kept external should a dependency bring them back).
     external: ['cpu-features', '*.node', ...LEFT_OUT[driver].modules, ...LEFT_OUT[driver].packages],
+    // dockerode requires these at start for features the docker agent never uses (see the file).
+    alias: driver === 'docker' ? Object.fromEntries(UNUSED_BY_DOCKER_AGENT.map((name) => [name, UNSUPPORTED_MODULE])) : {},
     // require(), __filename and __dirname for bundled CommonJS packages (paths they build from
     // __dirname, e.g. dockerode's grpc protos, are only used by features the agent does not call).
     banner: {

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAgentBundle, type AgentDriverName } from '../scripts/build-agent.js';
+import { buildAgentBundle, UNUSED_BY_DOCKER_AGENT, type AgentDriverName } from '../scripts/build-agent.js';
 
 let dir: string;
 const built = new Map<AgentDriverName, Awaited<ReturnType<typeof buildAgentBundle>>>();
@@ -42,11 +42,14 @@ describe('agent bundles', () => {
     expect(packages).toContain('dockerode');
     expect(packages).toContain('ws');
     expect(packages.filter((p) => p.startsWith('@kubernetes/'))).toEqual([]);
+    // dockerode's ssh and BuildKit dependencies are replaced by the module that refuses them by name.
+    expect(packages.filter((p) => UNUSED_BY_DOCKER_AGENT.includes(p) || p.startsWith('@grpc/'))).toEqual([]);
+    expect(Object.keys(metafile.inputs)).toContain('scripts/agent-bundle-unsupported.cjs');
     expect(Object.keys(metafile.inputs).filter((i) => i.startsWith('agent/kubernetes/'))).toEqual([]);
     expect(Object.keys(metafile.inputs)).toContain('agent/docker/driver.ts');
-    // Left to run time only: the other driver's client (never imported in docker mode) and optional
-    // add-ons their packages try to require and do without (ssh2's cpu-features, ws's native helpers).
-    expect(externalPackages('docker')).toEqual(['@kubernetes/client-node', 'bufferutil', 'cpu-features', 'utf-8-validate']);
+    // Left to run time only: the other driver's client (never imported in docker mode) and ws's
+    // optional native helpers (tried, done without).
+    expect(externalPackages('docker')).toEqual(['@kubernetes/client-node', 'bufferutil', 'utf-8-validate']);
   });
 
   it('the kubernetes bundle carries @kubernetes/client-node and no dockerode or docker driver', () => {
