@@ -34,9 +34,9 @@ ca_bundle=/etc/ssl/certs/ca-certificates.crt
 
 # The content hash: sources that go into the bundle, the lock file, this script, the binaries.
 hash=$( {
-  git ls-files -z agent protocol package.json package-lock.json tsconfig.json scripts/build-agent-image.sh scripts/build-agent.ts 2>/dev/null | xargs -0 sha256sum
+  git ls-files -z agent protocol package.json package-lock.json tsconfig.json scripts/build-agent-image.sh scripts/build-agent.ts scripts/agent-bundle-unsupported.cjs 2>/dev/null | xargs -0 sha256sum
   find agent protocol -type f -name '*.ts' -print0 | sort -z | xargs -0 sha256sum
-  sha256sum "$node_bin" "$docker_bin" "$compose_plugin" scripts/build-agent-image.sh scripts/build-agent.ts
+  sha256sum "$node_bin" "$docker_bin" "$compose_plugin" scripts/build-agent-image.sh scripts/build-agent.ts scripts/agent-bundle-unsupported.cjs
 } | sha256sum | cut -c1-16)
 content_tag=distr-ts/docker-agent:src-$hash
 
