@@ -10,7 +10,9 @@
  *   of raw `docker compose -p X -f F up -d` for the same kind of change (same compose file
  *   shape, its own project), with the difference of the medians.
  * Needs the engine, compose v2 and local/busybox:test (DISTR_TEST_ENV_SKIP_K8S=1 bash scripts/setup-test-env.sh).
- * Usage: npm run bench:agent-footprint -- [--runs 15] [--settle 5] [--observe-interval 5] [--cpu-prof DIR]
+ * Also: where the idle memory is (bench/agent-heap-stats.mjs, preloaded: process.memoryUsage() and
+ * V8's heap spaces on SIGUSR2), and raw compose's up → healthy (engine API polled every 10 ms).
+ * Usage: npm run bench:agent-footprint -- [--runs 15] [--settle 5] [--observe-interval 5] [--cpu-prof DIR] [--node-args '--max-semi-space-size=1']
  * Starts (and removes) an embedded PostgreSQL, a hub, the agent and the raw project; progress on
  * stderr, one JSON object as the last stdout line.
  */
@@ -18,6 +20,8 @@ import { parseArgs } from 'node:util';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Docker from 'dockerode';
 import { execa } from 'execa';
 import { startEmbeddedPostgres } from '../server/db/embedded.js';
 import { spawnHub } from '../tests/testkit/hub.js';
@@ -31,6 +35,7 @@ const { values } = parseArgs({
     settle: { type: 'string', default: '5' },
     'observe-interval': { type: 'string', default: '5' },
     'cpu-prof': { type: 'string' },
+    'node-args': { type: 'string' },
   },
 });
 const runs = Math.max(5, Number(values.runs));
@@ -85,7 +90,14 @@ const agent = spawnAgent(
     DISTR_OBSERVE_INTERVAL_SECONDS: String(values['observe-interval']),
     LOG_LEVEL: 'warn',
   },
-  { bundle, nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values['cpu-prof'])}`] : [] },
+  {
+    bundle,
+    nodeArgs: [
+      '--import', fileURLToPath(new URL('./agent-heap-stats.mjs', import.meta.url)),
+      ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values['cpu-prof'])}`] : []),
+      ...(values['node-args'] ? values['node-args'].split(' ').filter(Boolean) : []),
+    ],
+  },
 );
 const pid = agent.process.pid!;
 
@@ -99,15 +111,37 @@ async function waitHealthy(deploymentId: string, revisionId: string, timeoutMs =
   throw new Error(`deployment ${deploymentId} not healthy at ${revisionId} within ${timeoutMs} ms\n${agent.output().slice(-3000)}`);
 }
 
-async function rawUp(n: number): Promise<number> {
+const engine = new Docker({ socketPath: '/var/run/docker.sock' });
+/** Raw compose: [up -d returned, container of run n healthy] in ms from the start. */
+async function rawUp(n: number): Promise<[number, number]> {
   await writeFile(rawFile, compose(n));
   const started = performance.now();
   await execa('docker', ['compose', '-p', rawProject, '-f', rawFile, 'up', '-d'], { stdin: 'ignore' });
-  return performance.now() - started;
+  const up = performance.now() - started;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const healthy = await engine.listContainers({ filters: { label: [`com.docker.compose.project=${rawProject}`], health: ['healthy'] } });
+    if (healthy.some((c) => c.Command.includes(`run ${n};`))) return [up, performance.now() - started];
+    if (Date.now() > deadline) throw new Error(`raw project not healthy at run ${n}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The agent's memory breakdown (SIGUSR2 → one stderr line from bench/agent-heap-stats.mjs). */
+async function heapStats(): Promise<Record<string, unknown>> {
+  const marker = 'distr-heap-stats ';
+  const before = agent.output().lastIndexOf(marker);
+  process.kill(pid, 'SIGUSR2');
+  await agent.untilOutput((out) => out.lastIndexOf(marker) > before && out.indexOf('\n', out.lastIndexOf(marker)) > 0, 'heap stats');
+  const out = agent.output();
+  const start = out.lastIndexOf(marker) + marker.length;
+  return JSON.parse(out.slice(start, out.indexOf('\n', start))) as Record<string, unknown>;
 }
 
 const agentMs: number[] = [];
 const rawMs: number[] = [];
+const rawHealthyMs: number[] = [];
+let memory: Record<string, unknown> = {};
 let agentCpuMs = 0;
 const rssSamples: number[] = [];
 let deploymentId: string | null = null;
@@ -124,6 +158,7 @@ try {
     rssSamples.push(await vmRssKib(pid));
   }
   log(`idle RSS samples (KiB): ${rssSamples.join(' ')}`);
+  memory = await heapStats();
   for (let i = 1; i <= runs; i++) {
     const cpuBefore = await ownCpuMs(pid);
     const started = performance.now();
@@ -132,9 +167,10 @@ try {
     const ms = performance.now() - started;
     agentCpuMs += (await ownCpuMs(pid)) - cpuBefore;
     agentMs.push(ms);
-    const raw = await rawUp(i);
+    const [raw, rawHealthy] = await rawUp(i);
     rawMs.push(raw);
-    log(`run ${i}: agent ${ms.toFixed(0)} ms, raw compose up -d ${raw.toFixed(0)} ms`);
+    rawHealthyMs.push(rawHealthy);
+    log(`run ${i}: agent ${ms.toFixed(0)} ms, raw compose up -d ${raw.toFixed(0)} ms (healthy at ${rawHealthy.toFixed(0)} ms)`);
   }
 } finally {
   if (deploymentId) await deleteDeployment(hub.url, key, deploymentId, true).catch(() => {});
@@ -166,9 +202,13 @@ console.log(
     update_healthy_p95_ms: round(pct(agentMs, 95)),
     raw_compose_up_p50_ms: round(pct(rawMs, 50)),
     raw_compose_up_p95_ms: round(pct(rawMs, 95)),
+    raw_compose_up_healthy_p50_ms: round(pct(rawHealthyMs, 50)),
     diff_p50_ms: round(diffP50),
+    diff_vs_raw_healthy_p50_ms: round(pct(agentMs, 50) - pct(rawHealthyMs, 50)),
     ratio_p50: round(pct(agentMs, 50) / pct(rawMs, 50), 2),
     targets: { rss_le_60_mib: rssMib <= 60, cpu_le_30_ms: cpuPerUpdate <= 30, within_300_ms_of_raw: diffP50 <= 300 },
+    agent_memory_mib: memory,
+    node_args: values['node-args'] ?? '',
     observe_interval_s: Number(values['observe-interval']),
     healthcheck_interval_ms: 100,
     cpus: os.cpus().length,
