@@ -12,7 +12,7 @@
  * Needs the engine, compose v2 and local/busybox:test (DISTR_TEST_ENV_SKIP_K8S=1 bash scripts/setup-test-env.sh).
  * Also: where the idle memory is (bench/agent-heap-stats.mjs, preloaded: process.memoryUsage() and
  * V8's heap spaces on SIGUSR2), and raw compose's up → healthy (engine API polled every 10 ms).
- * Usage: npm run bench:agent-footprint -- [--runs 15] [--settle 5] [--observe-interval 5] [--cpu-prof DIR] [--node-args '--max-semi-space-size=1']
+ * Usage: npm run bench:agent-footprint -- [--runs 15] [--settle 5] [--observe-interval 5] [--cpu-prof DIR] [--node-args='--max-semi-space-size=1']
  * Starts (and removes) an embedded PostgreSQL, a hub, the agent and the raw project; progress on
  * stderr, one JSON object as the last stdout line.
  */
@@ -88,7 +88,7 @@ const agent = spawnAgent(
     DISTR_AGENT_DRIVER: 'docker',
     DISTR_AGENT_STATE_DIR: path.join(dir, 'agent'),
     DISTR_OBSERVE_INTERVAL_SECONDS: String(values['observe-interval']),
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.BENCH_AGENT_LOG_LEVEL ?? 'warn',
   },
   {
     bundle,
@@ -190,9 +190,12 @@ const round = (n: number, digits = 0) => Number(n.toFixed(digits));
 const rssMib = rssSamples[rssSamples.length - 1]! / 1024;
 const cpuPerUpdate = agentCpuMs / agentMs.length;
 const diffP50 = pct(agentMs, 50) - pct(rawMs, 50);
+// With BENCH_AGENT_LOG_LEVEL=debug the agent logs each compose call's duration: compose's share of the path.
+const composeUpMs = [...agent.output().matchAll(/"ms":(\d+)[^\n]*"msg":"docker compose up done"/g)].map((m) => Number(m[1])).slice(1);
 console.log(
   JSON.stringify({
     runs: agentMs.length,
+    ...(composeUpMs.length ? { agent_compose_up_p50_ms: round(pct(composeUpMs, 50)), agent_compose_up_runs: composeUpMs.length } : {}),
     agent: 'compiled bundle (scripts/build-agent.ts docker), node ' + process.version,
     agent_idle_rss_mib: round(rssMib, 1),
     agent_idle_rss_max_mib: round(Math.max(...rssSamples) / 1024, 1),
