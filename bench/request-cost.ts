@@ -8,6 +8,8 @@
  *  - read: the console's `Deployments` list query (console/src/operations/console.graphql, with its
  *    fragments), authenticated with the admin API key over HTTP; `--requests` one after another,
  *    then `--requests` with `--concurrency` in flight;
+ *  - viewer: the console's `Viewer` query the same way: the fixed part of an authenticated call
+ *    (API key, GraphQL pipeline) with little data behind it;
  *  - status: `agentReportStatus` over HTTP with each agent's token, one report per call, at steady
  *    state (the phase does not change, as an agent's periodic report of a healthy deployment),
  *    `--requests` one after another and `--requests` concurrently.
@@ -139,6 +141,11 @@ async function main(): Promise<Record<string, unknown>> {
       const data = await post(h.port, readBody, h.apiKey);
       if (data.deployments.nodes.length !== Math.min(TARGETS, 50)) throw new Error(`deployments: ${JSON.stringify(data).slice(0, 300)}`);
     };
+    const viewerBody = JSON.stringify({ query: await consoleQuery('Viewer') });
+    const viewer = async () => {
+      const data = await post(h.port, viewerBody, h.apiKey);
+      if (!data.viewer?.organization?.name) throw new Error(`viewer: ${JSON.stringify(data)}`);
+    };
     const report = async (i: number) => {
       const s = seeded[i % seeded.length]!;
       const body = JSON.stringify({ query: STATUS, variables: { r: [{ deploymentId: s.deploymentId, revisionId: s.revisionId, phase: 'healthy', message: '1 service healthy' }] } });
@@ -149,18 +156,25 @@ async function main(): Promise<Record<string, unknown>> {
     log(`warm-up: ${WARMUP} reads and ${WARMUP} status reports`);
     await phase(h, WARMUP, CONCURRENCY, read);
     await phase(h, WARMUP, CONCURRENCY, report);
-    log(`measuring ${REQUESTS} reads and ${REQUESTS} status reports, each sequential then ${CONCURRENCY} in flight`);
+    await phase(h, WARMUP, CONCURRENCY, viewer);
+    log(`measuring ${REQUESTS} reads, viewer queries and status reports, each sequential then ${CONCURRENCY} in flight`);
     const readSequential = await phase(h, REQUESTS, 1, read);
     const readConcurrent = await phase(h, REQUESTS, CONCURRENCY, read);
+    const viewerSequential = await phase(h, REQUESTS, 1, viewer);
+    const viewerConcurrent = await phase(h, REQUESTS, CONCURRENCY, viewer);
     const statusSequential = await phase(h, REQUESTS, 1, report);
     const statusConcurrent = await phase(h, REQUESTS, CONCURRENCY, report);
     return {
       read_hub_cpu_ms: readSequential.cpu_ms_per_request,
       read_hub_cpu_ms_concurrent: readConcurrent.cpu_ms_per_request,
+      viewer_hub_cpu_ms: viewerSequential.cpu_ms_per_request,
+      viewer_hub_cpu_ms_concurrent: viewerConcurrent.cpu_ms_per_request,
       status_hub_cpu_ms: statusSequential.cpu_ms_per_request,
       status_hub_cpu_ms_concurrent: statusConcurrent.cpu_ms_per_request,
       read_sequential: readSequential,
       read_concurrent: readConcurrent,
+      viewer_sequential: viewerSequential,
+      viewer_concurrent: viewerConcurrent,
       status_sequential: statusSequential,
       status_concurrent: statusConcurrent,
       requests: REQUESTS,
