@@ -34,6 +34,8 @@ const { values: opts } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     targets: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '300' },
+    /** Run only this phase (read, viewer or status): a `--cpu-prof` of the hub then shows that call alone. */
+    only: { type: 'string' },
   },
   strict: true,
 });
@@ -41,6 +43,12 @@ const REQUESTS = Number(opts.requests);
 const CONCURRENCY = Number(opts.concurrency);
 const TARGETS = Number(opts.targets);
 const WARMUP = Number(opts.warmup);
+const ONLY = opts.only ?? null;
+if (ONLY && !['read', 'viewer', 'status'].includes(ONLY)) {
+  console.error('--only must be read, viewer or status');
+  process.exit(2);
+}
+const runs = (name: string) => !ONLY || ONLY === name;
 for (const [name, v] of Object.entries({ REQUESTS, CONCURRENCY, TARGETS, WARMUP })) {
   if (!Number.isInteger(v) || v < 1) {
     console.error(`--${name.toLowerCase()} must be a positive whole number`);
@@ -153,17 +161,16 @@ async function main(): Promise<Record<string, unknown>> {
       if (r.__typename !== 'AgentStatusReportResult' || r.accepted !== 1) throw new Error(`agentReportStatus: ${JSON.stringify(r)}`);
     };
 
-    log(`warm-up: ${WARMUP} reads and ${WARMUP} status reports`);
-    await phase(h, WARMUP, CONCURRENCY, read);
-    await phase(h, WARMUP, CONCURRENCY, report);
-    await phase(h, WARMUP, CONCURRENCY, viewer);
-    log(`measuring ${REQUESTS} reads, viewer queries and status reports, each sequential then ${CONCURRENCY} in flight`);
-    const readSequential = await phase(h, REQUESTS, 1, read);
-    const readConcurrent = await phase(h, REQUESTS, CONCURRENCY, read);
-    const viewerSequential = await phase(h, REQUESTS, 1, viewer);
-    const viewerConcurrent = await phase(h, REQUESTS, CONCURRENCY, viewer);
-    const statusSequential = await phase(h, REQUESTS, 1, report);
-    const statusConcurrent = await phase(h, REQUESTS, CONCURRENCY, report);
+    const skipped = { cpu_ms_per_request: null, per_s: null, p50_ms: null, p99_ms: null };
+    const measure = async (name: string, call: (i: number) => Promise<void>) => {
+      if (!runs(name)) return [skipped, skipped] as const;
+      log(`${name}: ${WARMUP} warm-up calls, then ${REQUESTS} one after another and ${REQUESTS} with ${CONCURRENCY} in flight`);
+      await phase(h, WARMUP, CONCURRENCY, call);
+      return [await phase(h, REQUESTS, 1, call), await phase(h, REQUESTS, CONCURRENCY, call)] as const;
+    };
+    const [readSequential, readConcurrent] = await measure('read', read);
+    const [viewerSequential, viewerConcurrent] = await measure('viewer', viewer);
+    const [statusSequential, statusConcurrent] = await measure('status', report);
     return {
       read_hub_cpu_ms: readSequential.cpu_ms_per_request,
       read_hub_cpu_ms_concurrent: readConcurrent.cpu_ms_per_request,
