@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { parse, print, visit, type DefinitionNode, type FragmentDefinitionNode } from 'graphql';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embedded.js';
-import { cpuSeconds, spawnHub, stopHub, type Hub } from './propagation/hub.js';
+import { cpuSeconds, hubMemory, spawnHub, stopHub, type Hub } from './propagation/hub.js';
 import { percentile, round } from './propagation/stats.js';
 import { log, pool } from './propagation/util.js';
 
@@ -143,6 +143,8 @@ async function main(): Promise<Record<string, unknown>> {
     const { appId, v1Id } = await createApplication(h);
     const { seeded, secret } = await seedTargets(databaseUrl, appId, v1Id, TARGETS);
     const { tokens } = await loginAgents(h, seeded, secret);
+    // Idle memory: the hub with its agents logged in, before any measured call (after a GC).
+    const idle = await hubMemory(h);
 
     const readBody = JSON.stringify({ query: await consoleQuery('Deployments'), variables: { first: 50 } });
     const read = async () => {
@@ -178,6 +180,8 @@ async function main(): Promise<Record<string, unknown>> {
       viewer_hub_cpu_ms_concurrent: viewerConcurrent.cpu_ms_per_request,
       status_hub_cpu_ms: statusSequential.cpu_ms_per_request,
       status_hub_cpu_ms_concurrent: statusConcurrent.cpu_ms_per_request,
+      hub_idle_rss_mib: round(idle.rssKib / 1024),
+      hub_idle_heap_mib: idle.heapUsed === null ? null : round(idle.heapUsed / 1048576),
       read_sequential: readSequential,
       read_concurrent: readConcurrent,
       viewer_sequential: viewerSequential,
