@@ -12,6 +12,9 @@ const { values: args } = parseArgs({
     'connect-concurrency': { type: 'string', default: '200' },
     'login-concurrency': { type: 'string', default: '32' },
     seed: { type: 'string', default: '1' },
+    // bench/ingest.ts: deployments per simulated agent, and seconds of each ingestion phase.
+    'deployments-per-agent': { type: 'string', default: '10' },
+    'ingest-seconds': { type: 'string', default: '10' },
   },
   strict: true,
 });
@@ -25,6 +28,8 @@ export const CONNECT_CONCURRENCY = positiveInt('connect-concurrency');
 export const LOGIN_CONCURRENCY = positiveInt('login-concurrency');
 /** Seed of the random choice of targets (updates, status reports). */
 export const SEED = args.seed;
+export const DEPLOYMENTS_PER_AGENT = positiveInt('deployments-per-agent');
+export const INGEST_SECONDS = Number(args['ingest-seconds']);
 
 function positiveInt(name: keyof typeof args): number {
   const n = Number(args[name]);

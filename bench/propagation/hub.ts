@@ -48,7 +48,9 @@ export async function spawnHub(databaseUrl: string): Promise<Hub> {
   let out = '';
   // DISTR_BENCH_HUB_NODE_ARGS: extra node flags for the hub, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
   const extra = process.env.DISTR_BENCH_HUB_NODE_ARGS ?? '';
-  const node = `${shellQuote(process.execPath)} --expose-gc ${extra} --import tsx server/main.ts`;
+  // DISTR_BENCH_HUB_ENTRY: a compiled hub (scripts/build-hub.ts) to run instead of the sources through tsx.
+  const entry = process.env.DISTR_BENCH_HUB_ENTRY;
+  const node = `${shellQuote(process.execPath)} --expose-gc ${extra} ${entry ? shellQuote(entry) : '--import tsx server/main.ts'}`;
   // exec: the hub is the shell's pid, so signals and /proc/<pid> reach node itself.
   const child = spawn('bash', ['-c', `ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n $(ulimit -Hn); exec ${node}`], {
     cwd: repoRoot,
