@@ -45,6 +45,8 @@ describe('agent bundles', () => {
     // dockerode's ssh and BuildKit dependencies are replaced by the module that refuses them by name.
     expect(packages.filter((p) => UNUSED_BY_DOCKER_AGENT.includes(p) || p.startsWith('@grpc/'))).toEqual([]);
     expect(Object.keys(metafile.inputs)).toContain('scripts/agent-bundle-unsupported.cjs');
+    // docker CLI calls go through node:child_process (agent/docker/cli.ts), not execa.
+    expect(packages).not.toContain('execa');
     expect(Object.keys(metafile.inputs).filter((i) => i.startsWith('agent/kubernetes/'))).toEqual([]);
     expect(Object.keys(metafile.inputs)).toContain('agent/docker/driver.ts');
     // Left to run time only: the other driver's client (never imported in docker mode) and ws's
