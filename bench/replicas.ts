@@ -50,6 +50,8 @@ interface Snapshot {
 }
 interface Phase {
   seconds: number;
+  /** The counters' window: the phase plus the 2 s pause before they are read. */
+  counterSeconds: number;
   dbCpu: number;
   hubCpu: number[];
   counters: DbCounters;
@@ -130,7 +132,7 @@ async function main(): Promise<Record<string, unknown>> {
       const hubCpu = await Promise.all(hubs.map((h) => cpuSeconds(h.pid)));
       await sleep(2000);
       const counters = await dbCounters(client, DATABASE);
-      return [result, { seconds: (at - a.at) / 1000, dbCpu: dbCpu - a.dbCpu, hubCpu: hubCpu.map((c, i) => c - a.hubCpu[i]!), counters: counterDelta(a.counters, counters) }];
+      return [result, { seconds: (at - a.at) / 1000, counterSeconds: (performance.now() - a.at) / 1000, dbCpu: dbCpu - a.dbCpu, hubCpu: hubCpu.map((c, i) => c - a.hubCpu[i]!), counters: counterDelta(a.counters, counters) }];
     };
 
     // Idle: the cost of N connected agents doing nothing.
@@ -184,6 +186,9 @@ async function main(): Promise<Record<string, unknown>> {
       const idleRate = dbOrHub === null ? idle.dbCpu / idle.seconds : idle.hubCpu[dbOrHub]! / idle.seconds;
       return (dbOrHub === null ? phase.dbCpu : phase.hubCpu[dbOrHub]!) - idleRate * phase.seconds;
     };
+    /** A counter per change (or report) minus what the idle fleet writes in as long (heartbeats). */
+    const perNet = (phase: Phase, key: keyof DbCounters, per: number, digits = 1) =>
+      round((phase.counters[key] - (idle.counters[key] / idle.counterSeconds) * phase.counterSeconds) / per, digits);
     const cpuModel = /model name\s*:\s*(.*)/.exec(await readFile('/proc/cpuinfo', 'utf8').catch(() => ''))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
     return {
       agents: N,
@@ -208,12 +213,17 @@ async function main(): Promise<Record<string, unknown>> {
       db_rows_written_per_change: round(updates.counters.rowsWritten / UPDATES, 1),
       db_rows_read_per_change: round(updates.counters.rowsRead / UPDATES, 1),
       db_wal_bytes_per_change: Math.round(updates.counters.walBytes / UPDATES),
+      db_xacts_per_change_net_of_idle: perNet(updates, 'xacts', UPDATES),
+      db_rows_written_per_change_net_of_idle: perNet(updates, 'rowsWritten', UPDATES),
+      db_rows_read_per_change_net_of_idle: perNet(updates, 'rowsRead', UPDATES),
+      db_wal_bytes_per_change_net_of_idle: perNet(updates, 'walBytes', UPDATES, 0),
+      updates_seconds: round(updates.seconds, 1),
       idle_seconds: round(idle.seconds, 1),
       idle_db_cpu_ms_per_s: ms(idle.dbCpu, idle.seconds),
       idle_hub_cpu_ms_per_s: idle.hubCpu.map((c) => ms(c, idle.seconds)),
-      idle_db_xacts_per_s: round(idle.counters.xacts / idle.seconds, 1),
-      idle_db_rows_written_per_s: round(idle.counters.rowsWritten / idle.seconds, 1),
-      idle_db_wal_bytes_per_s: Math.round(idle.counters.walBytes / idle.seconds),
+      idle_db_xacts_per_s: round(idle.counters.xacts / idle.counterSeconds, 1),
+      idle_db_rows_written_per_s: round(idle.counters.rowsWritten / idle.counterSeconds, 1),
+      idle_db_wal_bytes_per_s: Math.round(idle.counters.walBytes / idle.counterSeconds),
       fanout_targets: FANOUT,
       fanout_ms: Math.round(fanout.fanoutMs),
       fanout_after_commit_ms: Math.round(fanout.fanoutAfterCommitMs),
@@ -223,6 +233,7 @@ async function main(): Promise<Record<string, unknown>> {
       status_transitions: status.changed,
       status_failed: status.failed,
       status_db_cpu_ms_per_report: ms(statusPhase.dbCpu, status.accepted),
+      status_db_cpu_ms_per_report_net_of_idle: ms(net(statusPhase, null), status.accepted),
       status_hubs_cpu_ms_per_report: ms(
         statusPhase.hubCpu.reduce((s, c) => s + c, 0),
         status.accepted,
@@ -230,6 +241,8 @@ async function main(): Promise<Record<string, unknown>> {
       status_db_xacts_per_report: round(statusPhase.counters.xacts / status.accepted, 2),
       status_db_rows_written_per_report: round(statusPhase.counters.rowsWritten / status.accepted, 2),
       status_db_wal_bytes_per_report: Math.round(statusPhase.counters.walBytes / status.accepted),
+      status_db_rows_written_per_report_net_of_idle: perNet(statusPhase, 'rowsWritten', status.accepted, 2),
+      status_db_wal_bytes_per_report_net_of_idle: perNet(statusPhase, 'walBytes', status.accepted, 0),
       connect_ms: Math.round(connectMs),
       dropped_sockets: dropped,
       cpus: os.cpus().length,
