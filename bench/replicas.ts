@@ -13,6 +13,7 @@
  *    hub k mod HUBS; committed (HTTP response) → the agent's socket received the new revision,
  *    split into agents on hub 0 (same hub) and on the others (cross-replica: NOTIFY → their
  *    LISTEN connection → their fan-out);
+ *  - receive only: M / HUBS changes for agents of hub 1 alone (hubs 2… only hear of them);
  *  - fan-out: one rollout over up to 1 000 targets (spread over all hubs) via hub 0;
  *  - status: reports over each agent's open socket, so each hub ingests its own agents' reports.
  * Progress goes to stderr; the last line of stdout is one JSON object with the figures.
@@ -147,8 +148,8 @@ async function main(): Promise<Record<string, unknown>> {
     const sentSame: number[] = [];
     const sentCross: number[] = [];
     let seq = 0;
-    const update = async (k: number, record: boolean) => {
-      const hub = k % HUBS;
+    const update = async (k: number, record: boolean, onlyHub?: number) => {
+      const hub = onlyHub ?? k % HUBS;
       const onHub = Math.ceil((N - hub) / HUBS); // agents hub, hub + HUBS, …
       const agent = agents[hub + HUBS * Math.floor(random() * onHub)]!;
       const sentAt = performance.now();
@@ -175,6 +176,12 @@ async function main(): Promise<Record<string, unknown>> {
     for (const list of [same, cross, sentSame, sentCross]) list.sort((a, b) => a - b);
     log(`same hub p50 ${percentile(same, 50).toFixed(2)} ms p99 ${percentile(same, 99).toFixed(2)} ms; cross-replica p50 ${percentile(cross, 50).toFixed(2)} ms p99 ${percentile(cross, 99).toFixed(2)} ms`);
 
+    // Receive only: changes for agents of hub 1 alone; hubs 2… hold none of them, so their CPU is
+    // what every replica pays per change it merely hears of (NOTIFY → parse → no local subscriber).
+    const receiveUpdates = Math.max(1, Math.round(UPDATES / HUBS));
+    const [, receivePhase] = await measure(async () => {
+      for (let k = 0; k < receiveUpdates; k++) await update(k, false, Math.min(1, HUBS - 1));
+    });
     const [fanout, fanoutPhase] = await measure(() => measureFanout(h0, agents, appId, v2Id));
     const [status, statusPhase] = await measure(() => measureStatus(h0, agents, random, 'ws'));
 
@@ -218,6 +225,8 @@ async function main(): Promise<Record<string, unknown>> {
       db_rows_read_per_change_net_of_idle: perNet(updates, 'rowsRead', UPDATES),
       db_wal_bytes_per_change_net_of_idle: perNet(updates, 'walBytes', UPDATES, 0),
       updates_seconds: round(updates.seconds, 1),
+      receive_only_updates: receiveUpdates,
+      receive_only_hub_cpu_ms_per_change_net_of_idle: HUBS > 2 ? hubs.slice(2).map((_, j) => ms(net(receivePhase, j + 2), receiveUpdates)) : null,
       idle_seconds: round(idle.seconds, 1),
       idle_db_cpu_ms_per_s: ms(idle.dbCpu, idle.seconds),
       idle_hub_cpu_ms_per_s: idle.hubCpu.map((c) => ms(c, idle.seconds)),
