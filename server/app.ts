@@ -2,7 +2,6 @@ import { AgentCloseCode } from '../protocol/index.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { useServer } from 'graphql-ws/use/ws';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -109,7 +108,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     landingPage: false,
     // Every GraphiQL asset (JS, CSS, editor workers) inlined by the hub: the playground works offline.
     graphiql: { subscriptionsProtocol: 'WS', title: 'distr hub' },
-    renderGraphiQL,
+    // The playground's page (GraphiQL's bundled JS, ~70 MB of RSS once loaded) is imported on the
+    // first visit, not at start: most hubs never serve it.
+    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     cors: corsFor(env.DISTR_CORS_ORIGINS),
     logging: false,
     plugins: [

@@ -6,9 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from './paths.js';
 
-const DIST = fileURLToPath(new URL('../console/dist', import.meta.url));
+const DIST = path.join(PACKAGE_ROOT, 'console', 'dist');
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',

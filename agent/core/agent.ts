@@ -4,7 +4,8 @@ import type { DesiredDeployment, DesiredState, LogLine, StatusReport } from '../
 import { MAX_LOG_BATCH, MAX_RESOURCES_PER_REPORT } from '../../protocol/index.js';
 import type { HubClient } from './hub-client.js';
 import { describe, HubRefusal } from './hub-client.js';
-import { deliveredReports, onRefusal } from './decisions.js';
+import { onRefusal } from './decisions.js';
+import { StatusReporter } from './status-reporter.js';
 import { DeploymentWorker } from './deployment-worker.js';
 import { StateStore } from './state-store.js';
 import { PreviewRunner } from './previews.js';
@@ -32,9 +33,7 @@ export interface AgentOptions {
 export class Agent {
   private readonly workers = new Map<string, DeploymentWorker>();
   private readonly store: StateStore;
-  private readonly lastReported = new Map<string, string>();
-  private pendingReports = new Map<string, StatusReport>();
-  private reportWake: AbortController = new AbortController();
+  private readonly reporter: StatusReporter;
   private readonly logFollowers = new Map<string, AbortController>();
   private removing = new Set<string>();
   /** Workers stopped because their deployment left the state; removal waits for them. */
@@ -48,6 +47,7 @@ export class Agent {
 
   constructor(private readonly options: AgentOptions) {
     this.store = new StateStore(options.stateDir);
+    this.reporter = new StatusReporter((reports) => options.hub.reportStatus(reports), options.logger);
   }
 
   /** Run until the signal aborts. */
@@ -55,7 +55,7 @@ export class Agent {
     const log = this.options.logger;
     await this.store.load();
     this.previews = new PreviewRunner({ driver: this.options.driver, hub: this.options.hub, logger: log, signal });
-    const reporter = this.reportLoop(signal);
+    const reporter = this.reporter.run(signal);
     const observer = this.observeLoop(signal);
     const logShipper = this.logLoop(signal);
     const watcher = this.watchLoop(signal);
@@ -69,7 +69,7 @@ export class Agent {
         onConnected: () => {
           log.info('connected to hub');
           // The hub may have lost what we told it: say everything once more.
-          this.lastReported.clear();
+          this.reporter.forgetDelivered();
           this.logWatermarks = null;
           void this.options.hub.reportInfo(this.options.host).catch((err) => log.warn({ err: describe(err) }, 'reporting agent info failed'));
         },
@@ -79,7 +79,6 @@ export class Agent {
     );
     for (const w of this.workers.values()) w.stop();
     for (const f of this.logFollowers.values()) f.abort();
-    this.reportWake.abort();
     this.logWake.abort();
     await Promise.allSettled([reporter, observer, logShipper, watcher, ...[...this.workers.values()].map((w) => w.done)]);
   }
@@ -133,48 +132,9 @@ export class Agent {
     });
   }
 
-  /** Queue a report; only a change from what the hub last accepted is sent. */
+  /** Queue a report (batched with what other deployments report meanwhile; only changes are sent). */
   private queueReport(report: StatusReport): void {
-    const key = `${report.revisionId}|${report.phase}|${report.message}`;
-    if (this.lastReported.get(report.deploymentId) === key && !this.pendingReports.has(report.deploymentId)) return;
-    this.pendingReports.set(report.deploymentId, report);
-    this.reportWake.abort();
-  }
-
-  private async reportLoop(signal: AbortSignal): Promise<void> {
-    let failures = 0;
-    while (!signal.aborted) {
-      if (this.pendingReports.size === 0) {
-        this.reportWake = new AbortController();
-        await untilAborted(this.reportWake.signal, signal);
-        continue;
-      }
-      const batch = [...this.pendingReports.values()];
-      this.pendingReports = new Map();
-      const markSent = (reports: StatusReport[]) => {
-        for (const r of reports) this.lastReported.set(r.deploymentId, `${r.revisionId}|${r.phase}|${r.message}`);
-      };
-      try {
-        const outcome = await this.options.hub.reportStatus(batch);
-        for (const r of outcome.refused) {
-          this.options.logger.error({ deployment: r.deploymentId, revision: r.revisionId, reason: r.reason }, `hub refused a status report: ${r.message}`);
-        }
-        // Refused reports are dropped and not marked sent: the next observation reports afresh.
-        markSent(deliveredReports(batch, outcome.refused));
-        failures = 0;
-      } catch (err) {
-        if (err instanceof HubRefusal) {
-          // The same batch would be refused again: drop it (the next observation reports afresh).
-          onRefusal(err.refusal);
-          this.options.logger.error({ refusal: err.refusal, reports: batch.length }, `${err.message}; reports dropped`);
-          continue;
-        }
-        // Keep them (unless newer ones arrived) and retry: the hub may be restarting.
-        for (const r of batch) if (!this.pendingReports.has(r.deploymentId)) this.pendingReports.set(r.deploymentId, r);
-        this.options.logger.warn({ err: describe(err) }, 'status report failed; retrying');
-        await sleep(Math.min(30_000, 500 * 2 ** failures++), signal);
-      }
-    }
+    this.reporter.queue(report);
   }
 
   private async observeLoop(signal: AbortSignal): Promise<void> {
@@ -186,7 +146,7 @@ export class Agent {
 
   /** Observe every converged deployment and queue its status (sent only if it changed). */
   async observeAll(): Promise<void> {
-    await Promise.all([...this.workers.values()].map((worker) => this.observe(worker)));
+    await this.reporter.together(() => Promise.all([...this.workers.values()].map((worker) => this.observe(worker))));
   }
 
   /** Observe at once when the driver says the runtime changed (debounced), besides the periodic tick. */

@@ -28,6 +28,8 @@ import { onSocketClosed, type Refusal } from './decisions.js';
 
 /** The agent's documents as strings for graphql-ws (graphql-request takes the typed documents). */
 export const DESIRED_STATE_SUBSCRIPTION = print(AgentDesiredStateDocument);
+/** The status report mutation exactly as the agent sends it over its socket (bench/ingest.ts sends the same text). */
+export const REPORT_STATUS_MUTATION = print(AgentReportStatusDocument);
 
 export type StatusReportOutcome = Extract<AgentReportStatusMutation['agentReportStatus'], { __typename: 'AgentStatusReportResult' }>;
 export type PushLogsOutcome = Extract<AgentPushLogsMutation['agentPushLogs'], { __typename: 'AgentPushLogsResult' }>;

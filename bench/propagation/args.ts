@@ -15,6 +15,9 @@ const { values: args } = parseArgs({
     // bench/replicas.ts only: hub processes on the one database, and the idle window measured.
     hubs: { type: 'string', default: '4' },
     'idle-seconds': { type: 'string', default: '32' },
+    // bench/ingest.ts: deployments per simulated agent, and seconds of each ingestion phase.
+    'deployments-per-agent': { type: 'string', default: '10' },
+    'ingest-seconds': { type: 'string', default: '10' },
   },
   strict: true,
 });
@@ -30,6 +33,8 @@ export const HUBS = positiveInt('hubs');
 export const IDLE_SECONDS = Number(args['idle-seconds']);
 /** Seed of the random choice of targets (updates, status reports). */
 export const SEED = args.seed;
+export const DEPLOYMENTS_PER_AGENT = positiveInt('deployments-per-agent');
+export const INGEST_SECONDS = Number(args['ingest-seconds']);
 
 function positiveInt(name: keyof typeof args): number {
   const n = Number(args[name]);

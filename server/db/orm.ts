@@ -4,8 +4,11 @@ import { MikroORM, type PostgreSqlDriver } from '@mikro-orm/postgresql';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { entities } from './entities.js';
+import { PACKAGE_ROOT, RUNNING_COMPILED } from '../paths.js';
 
-const migrationsDir = fileURLToPath(new URL('../../migrations', import.meta.url));
+// Compiled, the migrations are JavaScript next to the bundle (scripts/build-hub.ts); from the
+// sources they are the TypeScript files in migrations/.
+const migrationsDir = RUNNING_COMPILED ? fileURLToPath(new URL('./migrations', import.meta.url)) : path.join(PACKAGE_ROOT, 'migrations');
 
 export function ormOptions(databaseUrl: string, extra: Partial<Options<PostgreSqlDriver>> = {}): Options<PostgreSqlDriver> {
   return {

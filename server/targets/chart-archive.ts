@@ -6,11 +6,11 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../paths.js';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 
-const CHART_DIR = fileURLToPath(new URL('../../charts/distr-agent', import.meta.url));
+const CHART_DIR = path.join(PACKAGE_ROOT, 'charts', 'distr-agent');
 /** Not part of the packaged chart (what a .helmignore would leave out). */
 const SKIP = new Set(['ci', '.helmignore']);
 

@@ -102,11 +102,12 @@ export interface HubProcess {
  * The hub as a real OS process (`node --import tsx server/main.ts`), for restart and replica
  * tests; with databaseUrl null it starts its embedded PostgreSQL (give it DISTR_DATA_DIR).
  */
-export async function spawnHub(databaseUrl: string | null, opts: { port?: number; env?: Record<string, string> } = {}): Promise<HubProcess> {
+/** `entry`: a compiled hub (scripts/build-hub.ts) to run with plain node instead of the sources through tsx. */
+export async function spawnHub(databaseUrl: string | null, opts: { port?: number; env?: Record<string, string>; entry?: string } = {}): Promise<HubProcess> {
   const port = opts.port ?? (await freePort());
   let out = '';
   // Run node directly (not npx) so signals reach the hub itself.
-  const child = execa(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  const child = execa(process.execPath, opts.entry ? [opts.entry] : ['--import', 'tsx', 'server/main.ts'], {
     cwd: repoRoot,
     env: { DATABASE_URL: databaseUrl ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', DISTR_KEEPALIVE_SECONDS: '2', ...CHECKS_OFFLINE, DISTR_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, ...opts.env },
     reject: false,
