@@ -12,6 +12,9 @@ const { values: args } = parseArgs({
     'connect-concurrency': { type: 'string', default: '200' },
     'login-concurrency': { type: 'string', default: '32' },
     seed: { type: 'string', default: '1' },
+    // bench/replicas.ts only: hub processes on the one database, and the idle window measured.
+    hubs: { type: 'string', default: '4' },
+    'idle-seconds': { type: 'string', default: '32' },
     // bench/ingest.ts: deployments per simulated agent, and seconds of each ingestion phase.
     'deployments-per-agent': { type: 'string', default: '10' },
     'ingest-seconds': { type: 'string', default: '10' },
@@ -26,6 +29,8 @@ export const STATUS_SECONDS = Number(args['status-seconds']);
 export const STATUS_CONCURRENCY = positiveInt('status-concurrency');
 export const CONNECT_CONCURRENCY = positiveInt('connect-concurrency');
 export const LOGIN_CONCURRENCY = positiveInt('login-concurrency');
+export const HUBS = positiveInt('hubs');
+export const IDLE_SECONDS = Number(args['idle-seconds']);
 /** Seed of the random choice of targets (updates, status reports). */
 export const SEED = args.seed;
 export const DEPLOYMENTS_PER_AGENT = positiveInt('deployments-per-agent');
