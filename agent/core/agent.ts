@@ -149,18 +149,29 @@ export class Agent {
     await this.reporter.together(() => Promise.all([...this.workers.values()].map((worker) => this.observe(worker))));
   }
 
-  /** Observe at once when the driver says the runtime changed (debounced), besides the periodic tick. */
+  /**
+   * Observe at once when the driver says the runtime changed, besides the periodic tick. No timer:
+   * the first event starts an observation right away (a lone `health_status` is reported without
+   * delay); events that arrive while it runs (a recreate emits several) cause one more after it.
+   */
   private async watchLoop(signal: AbortSignal): Promise<void> {
     const watch = this.options.driver.watch?.bind(this.options.driver);
     if (!watch) return;
-    let scheduled = false;
+    let observing = false;
+    let changedMeanwhile = false;
     const onChange = () => {
-      if (scheduled) return;
-      scheduled = true;
-      setTimeout(() => {
-        scheduled = false;
-        void this.observeAll();
-      }, 50);
+      if (observing) {
+        changedMeanwhile = true;
+        return;
+      }
+      observing = true;
+      void (async () => {
+        do {
+          changedMeanwhile = false;
+          await this.observeAll().catch((err) => this.options.logger.warn({ err: describe(err) }, 'observing after a runtime event failed'));
+        } while (changedMeanwhile && !signal.aborted);
+        observing = false;
+      })();
     };
     while (!signal.aborted) {
       try {
