@@ -17,7 +17,7 @@
  * stderr, one JSON object as the last stdout line.
  */
 import { parseArgs } from 'node:util';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,8 +26,10 @@ import { execa } from 'execa';
 import { startEmbeddedPostgres } from '../server/db/embedded.js';
 import { spawnHub } from '../tests/testkit/hub.js';
 import { spawnAgent } from '../tests/testkit/agent-process.js';
-import { createAccess, createDeployment, createDockerVersion, deleteDeployment, deploymentStatus, seedDockerSetup, updateDeployment } from '../tests/testkit/flow.js';
+import { busyboxCompose, waitHealthy } from './docker-fixture.js';
+import { createAccess, createDeployment, createDockerVersion, deleteDeployment, seedDockerSetup, updateDeployment } from '../tests/testkit/flow.js';
 import { buildAgentBundle } from '../scripts/build-agent.js';
+import { cpuSeconds, rssKib } from './propagation/hub.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,33 +42,8 @@ const { values } = parseArgs({
 });
 const runs = Math.max(5, Number(values.runs));
 const log = (msg: string) => process.stderr.write(`[bench:agent-footprint] ${msg}\n`);
-const clkTck = Number((await execa('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
 const loadStart = os.loadavg()[0]!;
 
-/** The same shape for the agent's deployment and the raw project: one healthchecked busybox service; run n changes its command. */
-const compose = (n: number) => `services:
-  web:
-    image: local/busybox:test
-    command: ["sh", "-c", "echo run ${n}; sleep 3600"]
-    init: true
-    network_mode: none
-    healthcheck:
-      test: ["CMD", "true"]
-      interval: 100ms
-      retries: 3
-`;
-
-async function vmRssKib(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]);
-}
-
-/** utime+stime of the process itself in ms (children's cutime/cstime left out). */
-async function ownCpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clkTck;
-}
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'distr-bench-footprint-'));
 const rawProject = `distr-bench-raw-${process.pid}`;
@@ -101,20 +78,12 @@ const agent = spawnAgent(
 );
 const pid = agent.process.pid!;
 
-async function waitHealthy(deploymentId: string, revisionId: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const d = await deploymentStatus(hub.url, key, deploymentId);
-    if (d.status?.phase === 'healthy' && d.status.revisionId === revisionId) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`deployment ${deploymentId} not healthy at ${revisionId} within ${timeoutMs} ms\n${agent.output().slice(-3000)}`);
-}
+const waitFor = (deploymentId: string, revisionId: string, timeoutMs?: number) => waitHealthy({ url: hub.url, key }, () => agent.output(), deploymentId, revisionId, timeoutMs);
 
 const engine = new Docker({ socketPath: '/var/run/docker.sock' });
 /** Raw compose: [up -d returned, container of run n healthy] in ms from the start. */
 async function rawUp(n: number): Promise<[number, number]> {
-  await writeFile(rawFile, compose(n));
+  await writeFile(rawFile, busyboxCompose(n));
   const started = performance.now();
   await execa('docker', ['compose', '-p', rawProject, '-f', rawFile, 'up', '-d'], { stdin: 'ignore' });
   const up = performance.now() - started;
@@ -147,25 +116,25 @@ const rssSamples: number[] = [];
 let deploymentId: string | null = null;
 try {
   const versions = [];
-  for (let i = 0; i <= runs; i++) versions.push(await createDockerVersion(hub.url, key, app.id, `b${i}`, compose(i)));
+  for (let i = 0; i <= runs; i++) versions.push(await createDockerVersion(hub.url, key, app.id, `b${i}`, busyboxCompose(i)));
   const d = await createDeployment(hub.url, key, { targetId: target.id, versionId: versions[0].id, docker: { composeType: 'compose' } });
   deploymentId = d.id;
-  await waitHealthy(d.id, d.currentRevision.id, 60_000);
+  await waitFor(d.id, d.currentRevision.id, 60_000);
   await rawUp(0);
   log('warm-up deployment healthy, raw project up; settling');
   for (let s = 0; s < Number(values.settle); s++) {
     await new Promise((r) => setTimeout(r, 1000));
-    rssSamples.push(await vmRssKib(pid));
+    rssSamples.push(await rssKib(pid));
   }
   log(`idle RSS samples (KiB): ${rssSamples.join(' ')}`);
   memory = await heapStats();
   for (let i = 1; i <= runs; i++) {
-    const cpuBefore = await ownCpuMs(pid);
+    const cpuBefore = (await cpuSeconds(pid)) * 1000;
     const started = performance.now();
     const updated = await updateDeployment(hub.url, key, d.id, { versionId: versions[i].id });
-    await waitHealthy(d.id, updated.currentRevision.id);
+    await waitFor(d.id, updated.currentRevision.id);
     const ms = performance.now() - started;
-    agentCpuMs += (await ownCpuMs(pid)) - cpuBefore;
+    agentCpuMs += ((await cpuSeconds(pid)) * 1000) - cpuBefore;
     agentMs.push(ms);
     const [raw, rawHealthy] = await rawUp(i);
     rawMs.push(raw);
@@ -200,7 +169,6 @@ console.log(
     agent_idle_rss_mib: round(rssMib, 1),
     agent_idle_rss_max_mib: round(Math.max(...rssSamples) / 1024, 1),
     agent_cpu_ms_per_update: round(cpuPerUpdate, 1),
-    clk_tck: clkTck,
     update_healthy_p50_ms: round(pct(agentMs, 50)),
     update_healthy_p95_ms: round(pct(agentMs, 95)),
     raw_compose_up_p50_ms: round(pct(rawMs, 50)),

@@ -12,23 +12,13 @@ import path from 'node:path';
 import { startEmbeddedPostgres } from '../server/db/embedded.js';
 import { spawnHub } from '../tests/testkit/hub.js';
 import { spawnAgent } from '../tests/testkit/agent-process.js';
-import { createAccess, createDeployment, createDockerVersion, deleteDeployment, deploymentStatus, seedDockerSetup, updateDeployment } from '../tests/testkit/flow.js';
+import { busyboxCompose, waitHealthy } from './docker-fixture.js';
+import { createAccess, createDeployment, createDockerVersion, deleteDeployment, seedDockerSetup, updateDeployment } from '../tests/testkit/flow.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '15' }, 'observe-interval': { type: 'string', default: '0.25' } } });
 const runs = Math.max(10, Number(values.runs));
 const log = (msg: string) => process.stderr.write(`[bench:docker] ${msg}\n`);
 
-const compose = (n: number) => `services:
-  web:
-    image: local/busybox:test
-    command: ["sh", "-c", "echo run ${n}; sleep 3600"]
-    init: true
-    network_mode: none
-    healthcheck:
-      test: ["CMD", "true"]
-      interval: 100ms
-      retries: 3
-`;
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'distr-bench-docker-'));
 const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), persistent: false });
@@ -48,29 +38,21 @@ const agent = spawnAgent({
   LOG_LEVEL: 'warn',
 });
 
-async function waitHealthy(deploymentId: string, revisionId: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const d = await deploymentStatus(hub.url, key, deploymentId);
-    if (d.status?.phase === 'healthy' && d.status.revisionId === revisionId) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`deployment ${deploymentId} not healthy at ${revisionId} within ${timeoutMs} ms\n${agent.output().slice(-3000)}`);
-}
+const waitFor = (deploymentId: string, revisionId: string, timeoutMs?: number) => waitHealthy({ url: hub.url, key }, () => agent.output(), deploymentId, revisionId, timeoutMs);
 
 const durations: number[] = [];
 let deploymentId: string | null = null;
 try {
   const versions = [];
-  for (let i = 0; i <= runs; i++) versions.push(await createDockerVersion(hub.url, key, app.id, `b${i}`, compose(i)));
+  for (let i = 0; i <= runs; i++) versions.push(await createDockerVersion(hub.url, key, app.id, `b${i}`, busyboxCompose(i)));
   const d = await createDeployment(hub.url, key, { targetId: target.id, versionId: versions[0].id, docker: { composeType: 'compose' } });
   deploymentId = d.id;
-  await waitHealthy(d.id, d.currentRevision.id, 60_000);
+  await waitFor(d.id, d.currentRevision.id, 60_000);
   log('warm-up deployment healthy');
   for (let i = 1; i <= runs; i++) {
     const started = performance.now();
     const updated = await updateDeployment(hub.url, key, d.id, { versionId: versions[i].id });
-    await waitHealthy(d.id, updated.currentRevision.id);
+    await waitFor(d.id, updated.currentRevision.id);
     const ms = performance.now() - started;
     durations.push(ms);
     log(`run ${i}: ${ms.toFixed(0)} ms`);

@@ -14,20 +14,18 @@
  * Each phase runs `--ingest-seconds`. Figures: accepted reports per second, hub CPU ms per report
  * (/proc/<pid>/stat), and per-call latency. Progress goes to stderr; the last stdout line is JSON.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embedded.js';
 import { REPORT_STATUS_MUTATION } from '../agent/core/hub-client.js';
 import { CONNECT_CONCURRENCY, DEPLOYMENTS_PER_AGENT as K, INGEST_SECONDS, N, STATUS_CONCURRENCY } from './propagation/args.js';
 import { loginAgents, SimAgent } from './propagation/agents.js';
 import { cpuSeconds, ensureFdLimit, spawnHub, stopHub, type Hub } from './propagation/hub.js';
-import { createApplication } from './propagation/seed.js';
+import { createApplication, seedTargets } from './propagation/seed.js';
 import { percentile, round } from './propagation/stats.js';
-import { log, pool } from './propagation/util.js';
+import { log, machineFigures, pool, runBench } from './propagation/util.js';
 
 ensureFdLimit(N + 2048);
 
@@ -38,48 +36,16 @@ interface Target {
   deployments: { deploymentId: string; revisionId: string }[];
 }
 
-/** N targets with K deployments each (one revision each), by bulk SQL; one shared agent secret. */
+/** N targets with K deployments each (bench/propagation/seed.ts), grouped by target; one shared agent secret. */
 async function seed(databaseUrl: string, appId: string, v1Id: string): Promise<{ targets: Target[]; secret: string }> {
-  const secret = randomBytes(32).toString('base64url');
-  const sql = new pg.Client({ connectionString: databaseUrl });
-  await sql.connect();
-  try {
-    const org = (await sql.query(`select organization_id from application where id = $1`, [appId])).rows[0].organization_id as string;
-    await sql.query('begin');
-    await sql.query(
-      `insert into deployment_target (id, organization_id, name, type, logs_enabled, credential_hash, credential_generation, created_at)
-       select gen_random_uuid(), $1, 'edge-' || lpad(i::text, 6, '0'), 'docker', false, $2, 1, now() from generate_series(1, $3) i`,
-      [org, createHash('sha256').update(secret).digest('hex'), N],
-    );
-    await sql.query(
-      `insert into deployment (id, organization_id, target_id, application_id, compose_type, created_at)
-       select gen_random_uuid(), $1, t.id, $2, 'compose', now() from deployment_target t, generate_series(1, $3) k where t.organization_id = $1`,
-      [org, appId, K],
-    );
-    await sql.query(
-      `insert into deployment_revision (id, deployment_id, version_id, env_file, force_restart, created_by, created_at)
-       select gen_random_uuid(), d.id, $2, 'GREETING=hi' || chr(10), false, 'bench', now() from deployment d where d.application_id = $1`,
-      [appId, v1Id],
-    );
-    await sql.query(`update deployment d set current_revision_id = r.id from deployment_revision r where r.deployment_id = d.id and d.application_id = $1`, [appId]);
-    await sql.query('commit');
-    await sql.query('analyze');
-    const rows = (
-      await sql.query(
-        `select t.id as target_id, d.id as deployment_id, d.current_revision_id as revision_id
-         from deployment_target t join deployment d on d.target_id = t.id order by t.name, d.id`,
-      )
-    ).rows as { target_id: string; deployment_id: string; revision_id: string }[];
-    const byTarget = new Map<string, Target>();
-    for (const r of rows) {
-      let t = byTarget.get(r.target_id);
-      if (!t) byTarget.set(r.target_id, (t = { targetId: r.target_id, deploymentId: r.deployment_id, revisionId: r.revision_id, deployments: [] }));
-      t.deployments.push({ deploymentId: r.deployment_id, revisionId: r.revision_id });
-    }
-    return { targets: [...byTarget.values()], secret };
-  } finally {
-    await sql.end();
+  const { seeded, secret } = await seedTargets(databaseUrl, appId, v1Id, N, K);
+  const byTarget = new Map<string, Target>();
+  for (const r of seeded) {
+    let t = byTarget.get(r.targetId);
+    if (!t) byTarget.set(r.targetId, (t = { targetId: r.targetId, deploymentId: r.deploymentId, revisionId: r.revisionId, deployments: [] }));
+    t.deployments.push({ deploymentId: r.deploymentId, revisionId: r.revisionId });
   }
+  return { targets: [...byTarget.values()], secret };
 }
 
 interface PhaseResult {
@@ -198,7 +164,6 @@ async function main(): Promise<Record<string, unknown>> {
     const burstChanging = await phase(h, 'burst', burst(true));
     const burstRepeat = await phase(h, 'burst_repeat', burst(false));
 
-    const cpuModel = /model name\s*:\s*(.*)/.exec(await readFile('/proc/cpuinfo', 'utf8').catch(() => ''))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
     return {
       agents: N,
       deployments_per_agent: K,
@@ -207,12 +172,7 @@ async function main(): Promise<Record<string, unknown>> {
       single,
       burst: burstChanging,
       burst_repeat: burstRepeat,
-      cpus: os.cpus().length,
-      cpu_model: cpuModel,
-      node: process.version,
-      loadavg_1m_start: round(loadAtStart),
-      loadavg_1m_end: round(os.loadavg()[0]!),
-      date: new Date().toISOString(),
+      ...(await machineFigures(loadAtStart)),
     };
   } finally {
     for (const a of agents) a.close();
@@ -222,13 +182,4 @@ async function main(): Promise<Record<string, unknown>> {
   }
 }
 
-main().then(
-  (figures) => {
-    process.stdout.write(`${JSON.stringify(figures)}\n`);
-    process.exit(0);
-  },
-  (err: Error) => {
-    log(`failed: ${err.stack ?? err.message}`);
-    process.exit(1);
-  },
-);
+runBench(main);

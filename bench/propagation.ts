@@ -18,7 +18,7 @@
  * limit), http (GraphQL over HTTP), seed (database seeding), agents (simulated agents), measure
  * (the measured phases), stats and util.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embedded.js';
@@ -28,7 +28,7 @@ import { ensureFdLimit, spawnHub, stopHub, type Hub } from './propagation/hub.js
 import { measureConnect, measureFanout, measureStatus, measureUpdates } from './propagation/measure.js';
 import { createApplication, seedTargets } from './propagation/seed.js';
 import { percentile, round, seededRandom } from './propagation/stats.js';
-import { log } from './propagation/util.js';
+import { log, machineFigures, runBench } from './propagation/util.js';
 
 // File descriptors: N client sockets here, N server sockets in the hub.
 ensureFdLimit(N + 2048);
@@ -87,7 +87,6 @@ async function main(): Promise<Record<string, unknown>> {
     const { memAfter, idleConns, connectMs, connectCpu, heapPerConn } = connect;
     const dropped = agents.filter((a) => a.closed).length;
     if (dropped > 0) log(`warning: ${dropped} agent sockets were closed by the hub during the run`);
-    const cpuModel = /model name\s*:\s*(.*)/.exec(await readFile('/proc/cpuinfo', 'utf8').catch(() => ''))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
     return {
       agents: N,
       updates: UPDATES,
@@ -123,14 +122,7 @@ async function main(): Promise<Record<string, unknown>> {
       status_hub_cpu_ms_per_report: status.accepted > 0 ? round((status.statusCpu * 1000) / status.accepted) : null,
       connect_hub_cpu_ms_per_conn: round((connectCpu * 1000) / idleConns),
       dropped_sockets: dropped,
-      cpus: os.cpus().length,
-      cpu_model: cpuModel,
-      memory_gib: round(os.totalmem() / 1024 ** 3, 1),
-      node: process.version,
-      // Other work on the machine competes for the same cores: the 1-minute load average around the run.
-      loadavg_1m_start: round(loadAtStart),
-      loadavg_1m_end: round(os.loadavg()[0]!),
-      date: new Date().toISOString(),
+      ...(await machineFigures(loadAtStart)),
     };
   } finally {
     log('cleaning up');
@@ -140,13 +132,4 @@ async function main(): Promise<Record<string, unknown>> {
   }
 }
 
-main().then(
-  (result) => {
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-    process.exit(0);
-  },
-  (err: Error) => {
-    log(`failed: ${err.stack ?? err.message}`);
-    process.exit(1);
-  },
-);
+runBench(main);

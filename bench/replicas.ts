@@ -18,7 +18,7 @@
  *  - status: reports over each agent's open socket, so each hub ingests its own agents' reports.
  * Progress goes to stderr; the last line of stdout is one JSON object with the figures.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -32,7 +32,7 @@ import { gqlOk } from './propagation/http.js';
 import { measureFanout, measureStatus } from './propagation/measure.js';
 import { createApplication, seedTargets } from './propagation/seed.js';
 import { percentile, round, seededRandom } from './propagation/stats.js';
-import { log, pool, sleep, withTimeout } from './propagation/util.js';
+import { log, machineFigures, pool, runBench, sleep, withTimeout } from './propagation/util.js';
 import { counterDelta, dbCounters, postgresCpuSeconds, postmasterPid, type DbCounters } from './replicas/db.js';
 
 ensureFdLimit(N + 2048);
@@ -196,7 +196,6 @@ async function main(): Promise<Record<string, unknown>> {
     /** A counter per change (or report) minus what the idle fleet writes in as long (heartbeats). */
     const perNet = (phase: Phase, key: keyof DbCounters, per: number, digits = 1) =>
       round((phase.counters[key] - (idle.counters[key] / idle.counterSeconds) * phase.counterSeconds) / per, digits);
-    const cpuModel = /model name\s*:\s*(.*)/.exec(await readFile('/proc/cpuinfo', 'utf8').catch(() => ''))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
     return {
       agents: N,
       hubs: HUBS,
@@ -254,13 +253,7 @@ async function main(): Promise<Record<string, unknown>> {
       status_db_wal_bytes_per_report_net_of_idle: perNet(statusPhase, 'walBytes', status.accepted, 0),
       connect_ms: Math.round(connectMs),
       dropped_sockets: dropped,
-      cpus: os.cpus().length,
-      cpu_model: cpuModel,
-      memory_gib: round(os.totalmem() / 1024 ** 3, 1),
-      node: process.version,
-      loadavg_1m_start: round(loadAtStart),
-      loadavg_1m_end: round(os.loadavg()[0]!),
-      date: new Date().toISOString(),
+      ...(await machineFigures(loadAtStart)),
     };
   } finally {
     log('cleaning up');
@@ -270,13 +263,4 @@ async function main(): Promise<Record<string, unknown>> {
   }
 }
 
-main().then(
-  (result) => {
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-    process.exit(0);
-  },
-  (err: Error) => {
-    log(`failed: ${err.stack ?? err.message}`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -27,7 +27,7 @@ import { parse, print, visit, type DefinitionNode, type FragmentDefinitionNode }
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embedded.js';
 import { cpuSeconds, hubMemory, spawnHub, stopHub, type Hub } from './propagation/hub.js';
 import { percentile, round } from './propagation/stats.js';
-import { log, pool } from './propagation/util.js';
+import { log, machineFigures, pool, runBench } from './propagation/util.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -199,12 +199,7 @@ async function main(): Promise<Record<string, unknown>> {
       requests: REQUESTS,
       concurrency: CONCURRENCY,
       targets: TARGETS,
-      cpus: os.cpus().length,
-      cpu_model: os.cpus()[0]?.model.trim(),
-      node: process.version,
-      loadavg_1m_start: round(loadStart),
-      loadavg_1m_end: round(os.loadavg()[0]!),
-      date: new Date().toISOString(),
+      ...(await machineFigures(loadStart)),
     };
   } finally {
     agent.destroy();
@@ -215,13 +210,4 @@ async function main(): Promise<Record<string, unknown>> {
   }
 }
 
-main().then(
-  (figures) => {
-    console.log(JSON.stringify(figures));
-    process.exit(0);
-  },
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -24,7 +24,7 @@ import { cpuSeconds, ensureFdLimit, spawnHub, stopHub, type Hub } from './propag
 import { gqlOk } from './propagation/http.js';
 import { createApplication, seedTargets } from './propagation/seed.js';
 import { percentile, round } from './propagation/stats.js';
-import { log, pool, sleep } from './propagation/util.js';
+import { log, pool, runBench, sleep } from './propagation/util.js';
 
 ensureFdLimit(N + 2048);
 
@@ -131,13 +131,4 @@ async function main(): Promise<Record<string, unknown>> {
   }
 }
 
-main().then(
-  (figures) => {
-    console.log(JSON.stringify(figures));
-    process.exit(0);
-  },
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -88,7 +88,7 @@ export async function stopHub(hub: Hub): Promise<void> {
   clearTimeout(timer);
 }
 
-async function rssKib(pid: number): Promise<number> {
+export async function rssKib(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]);
 }

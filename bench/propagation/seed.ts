@@ -40,10 +40,11 @@ export async function createApplication(h: Hub): Promise<{ appId: string; v1Id: 
 }
 
 /**
- * Targets, deployments and revisions in bulk SQL (the integrity triggers still run per row). All
- * targets share one agent secret, returned with the seeded rows (ordered by target name).
+ * Targets, deployments and revisions in bulk SQL (the integrity triggers still run per row):
+ * `n` targets with `deploymentsPerTarget` deployments each. All targets share one agent secret,
+ * returned with the seeded rows (one per deployment, ordered by target name).
  */
-export async function seedTargets(databaseUrl: string, appId: string, v1Id: string, n: number): Promise<{ seeded: Seeded[]; secret: string }> {
+export async function seedTargets(databaseUrl: string, appId: string, v1Id: string, n: number, deploymentsPerTarget = 1): Promise<{ seeded: Seeded[]; secret: string }> {
   const t0 = performance.now();
   const secret = randomBytes(32).toString('base64url');
   const credentialHash = createHash('sha256').update(secret).digest('hex');
@@ -60,8 +61,8 @@ export async function seedTargets(databaseUrl: string, appId: string, v1Id: stri
     );
     await sql.query(
       `insert into deployment (id, organization_id, target_id, application_id, compose_type, created_at)
-       select gen_random_uuid(), $1, t.id, $2, 'compose', now() from deployment_target t where t.organization_id = $1`,
-      [org, appId],
+       select gen_random_uuid(), $1, t.id, $2, 'compose', now() from deployment_target t, generate_series(1, $3) k where t.organization_id = $1`,
+      [org, appId, deploymentsPerTarget],
     );
     await sql.query(
       `insert into deployment_revision (id, deployment_id, version_id, env_file, force_restart, created_by, created_at)
@@ -73,13 +74,13 @@ export async function seedTargets(databaseUrl: string, appId: string, v1Id: stri
     seeded = (
       await sql.query(
         `select t.id as target_id, d.id as deployment_id, d.current_revision_id as revision_id
-         from deployment_target t join deployment d on d.target_id = t.id order by t.name`,
+         from deployment_target t join deployment d on d.target_id = t.id order by t.name, d.id`,
       )
     ).rows.map((r) => ({ targetId: r.target_id, deploymentId: r.deployment_id, revisionId: r.revision_id }));
     await sql.query('analyze');
   } finally {
     await sql.end();
   }
-  log(`seeded ${seeded.length} targets with one deployment each in ${Math.round(performance.now() - t0)} ms`);
+  log(`seeded ${n} targets with ${deploymentsPerTarget} deployment(s) each in ${Math.round(performance.now() - t0)} ms`);
   return { seeded, secret };
 }
