@@ -2,7 +2,7 @@ import { resolveOffsetConnection } from '@pothos/plugin-relay';
 import { builder, vendorOf } from '../schema/builder.js';
 import { DeletedRef, MUTATION_ERRORS } from '../schema/errors.js';
 import { byId, loadByIds } from '../schema/loaders.js';
-import { Application, ApplicationVersion, CHART_TYPES, DEPLOYMENT_TYPES } from './entities.js';
+import { Application, ApplicationVersion, CHART_TYPES, DEPLOYMENT_TYPES, type ApplicationRow, type ApplicationVersionRow } from './entities.js';
 import { ApplicationService } from './service.js';
 import { checkSettings } from '../validation/settings.js';
 import type { Finding } from '../validation/findings.js';
@@ -11,11 +11,11 @@ import { FindingRef } from '../validation/finding-type.js';
 export const DeploymentTypeEnum = builder.enumType('DeploymentType', { values: DEPLOYMENT_TYPES });
 export const ChartTypeEnum = builder.enumType('ChartType', { values: CHART_TYPES });
 
-export const ApplicationRef = builder.loadableObjectRef<Application, string>('Application', {
+export const ApplicationRef = builder.loadableObjectRef<ApplicationRow, string>('Application', {
   load: loadByIds(Application),
   sort: byId,
 });
-export const ApplicationVersionRef = builder.loadableObjectRef<ApplicationVersion, string>('ApplicationVersion', {
+export const ApplicationVersionRef = builder.loadableObjectRef<ApplicationVersionRow, string>('ApplicationVersion', {
   load: loadByIds(ApplicationVersion),
   sort: byId,
 });

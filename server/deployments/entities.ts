@@ -68,6 +68,18 @@ export const DeploymentStatus = defineEntity({
 });
 export type DeploymentStatus = InferEntity<typeof DeploymentStatus>;
 
+/**
+ * What the GraphQL types read of a deployment, a revision and a status: an entity, or a plain row
+ * of the list read (./list.ts), which never goes through the identity map.
+ */
+export type DeploymentRow = Pick<Deployment, 'id' | 'composeType' | 'releaseName' | 'helmOptions' | 'createdAt'> & {
+  target: { id: string };
+  application: { id: string };
+  currentRevision?: { id: string } | null;
+};
+export type DeploymentRevisionRow = Pick<DeploymentRevision, 'id' | 'envFile' | 'valuesYaml' | 'forceRestart' | 'createdBy' | 'createdAt'> & { version: { id: string } };
+export type DeploymentStatusRow = Pick<DeploymentStatus, 'revisionId' | 'phase' | 'message' | 'resources' | 'reportedAt' | 'changedAt'> & { deployment: { id: string } };
+
 /** Status history: a row only when phase, message or revision changes. */
 export const StatusTransition = defineEntity({
   name: 'StatusTransition',

@@ -14,6 +14,7 @@ import { DeletedDeployment, Deployment, DeploymentRevision, type ComposeType } f
 import { NotFoundError } from '../errors.js';
 import { requireSecretsDefined, revisionReferences } from '../secrets/service.js';
 import { requireConfigurationsFit } from './version-fit.js';
+import { loadDeploymentList, type DeploymentFilter, type DeploymentList } from './list.js';
 
 export interface HelmOptionsInput {
   timeoutSeconds?: number | null;
@@ -147,19 +148,12 @@ export class DeploymentService {
     return findOwned(em, Deployment, 'deployment', id, { organization: this.actor.organizationId });
   }
 
-  listDeployments(filter: { targetId?: string | null; applicationId?: string | null }, limit: number, offset: number): Promise<Deployment[]> {
+  /** A page of the caller's organization's deployments, as plain rows (see ./list.ts). */
+  listDeployments(filter: DeploymentFilter, limit: number, offset: number): Promise<DeploymentList> {
     for (const [field, id] of [['targetId', filter.targetId], ['applicationId', filter.applicationId]] as const) {
       if (id && !isUuid(id)) throw new NotFoundError(field === 'targetId' ? 'deployment target' : 'application', id);
     }
-    return this.em.find(
-      Deployment,
-      {
-        organization: this.actor.organizationId,
-        ...(filter.targetId ? { target: filter.targetId } : {}),
-        ...(filter.applicationId ? { application: filter.applicationId } : {}),
-      },
-      { orderBy: { createdAt: 'asc', id: 'asc' }, limit, offset },
-    );
+    return loadDeploymentList(this.em, this.actor.organizationId, filter, limit, offset);
   }
 
   private async usableVersion(em: EntityManager, versionId: string): Promise<ApplicationVersion> {

@@ -12,19 +12,28 @@ import {
   LogEntry,
   PHASES,
   StatusTransition,
+  type DeploymentRevisionRow,
+  type DeploymentRow,
+  type DeploymentStatusRow,
 } from './entities.js';
 import { DeploymentService } from './service.js';
+import type { DeploymentList } from './list.js';
+import type { Context } from '../context.js';
 import { checkSettings } from '../validation/settings.js';
 
 export const ComposeTypeEnum = builder.enumType('ComposeType', { values: COMPOSE_TYPES });
 export const DeploymentPhaseEnum = builder.enumType('DeploymentPhase', { values: PHASES });
 
-export const DeploymentRef = builder.loadableObjectRef<Deployment, string>('Deployment', { load: loadByIds(Deployment), sort: byId });
-const RevisionRef = builder.loadableObjectRef<DeploymentRevision, string>('DeploymentRevision', {
+export const DeploymentRef = builder.loadableObjectRef<DeploymentRow, string>('Deployment', { load: loadByIds(Deployment), sort: byId });
+const RevisionRef = builder.loadableObjectRef<DeploymentRevisionRow, string>('DeploymentRevision', {
   load: loadByIds(DeploymentRevision),
   sort: byId,
 });
-const StatusRef = builder.objectRef<DeploymentStatus>('DeploymentStatus');
+/** Keyed by deployment id (one status row per deployment); null before the first report. */
+const StatusRef = builder.loadableObjectRef<DeploymentStatusRow, string>('DeploymentStatus', {
+  load: (ids: string[], ctx: Context) => ctx.em.find(DeploymentStatus, { deployment: { $in: ids } }),
+  sort: (s) => s.deployment.id,
+});
 const TransitionRef = builder.objectRef<StatusTransition>('StatusTransition');
 export const LogEntryRef = builder.objectRef<LogEntry>('LogEntry');
 
@@ -56,12 +65,10 @@ DeploymentRef.implement({
     releaseName: t.string({ nullable: true, resolve: (d) => d.releaseName ?? null }),
     helmOptions: t.field({ type: HelmOptionsRef, nullable: true, resolve: (d) => d.helmOptions ?? null }),
     currentRevision: t.field({ type: RevisionRef, resolve: (d) => d.currentRevision!.id }),
-    status: t.loadable({
+    status: t.field({
       type: StatusRef,
       nullable: true,
       description: 'The latest status the agent reported; null before the first report.',
-      load: (ids: string[], ctx) => ctx.em.find(DeploymentStatus, { deployment: { $in: ids } }),
-      sort: (s) => s.deployment.id,
       resolve: (d) => d.id,
     }),
     revisions: t.connection({
@@ -141,6 +148,25 @@ LogEntryRef.implement({
   }),
 });
 
+/**
+ * The request's loaders learn the rows a list read brought (./list.ts), so the nested fields of
+ * its deployments (target, application, revision, version, status) resolve without a statement.
+ */
+function primeLoaders(ctx: Context, list: DeploymentList): DeploymentRow[] {
+  const targets = DeploymentTargetRef.getDataloader(ctx);
+  for (const row of list.targets) targets.prime(row.id, row);
+  const applications = ApplicationRef.getDataloader(ctx);
+  for (const row of list.applications) applications.prime(row.id, row);
+  const versions = ApplicationVersionRef.getDataloader(ctx);
+  for (const row of list.versions) versions.prime(row.id, row);
+  const revisions = RevisionRef.getDataloader(ctx);
+  for (const row of list.revisions) revisions.prime(row.id, row);
+  // A deployment without a status is primed too: null, so no statement asks for it again.
+  const statuses = StatusRef.getDataloader(ctx);
+  for (const [deploymentId, row] of list.statuses) statuses.prime(deploymentId, row as DeploymentStatusRow);
+  return list.deployments;
+}
+
 const RolloutResultRef = builder.objectRef<{ deployments: Deployment[] }>('RolloutResult').implement({
   fields: (t) => ({
     deployments: t.field({ type: [DeploymentRef], resolve: (r) => r.deployments }),
@@ -154,11 +180,14 @@ builder.queryFields((t) => ({
     authScopes: { vendor: true },
     args: { targetId: t.arg.id(), applicationId: t.arg.id() },
     resolve: (_root, args, ctx) =>
-      resolveOffsetConnection({ args }, ({ limit, offset }) =>
-        new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub, checkSettings(ctx.hub.env)).listDeployments(
-          { targetId: args.targetId ? String(args.targetId) : null, applicationId: args.applicationId ? String(args.applicationId) : null },
-          limit,
-          offset,
+      resolveOffsetConnection({ args }, async ({ limit, offset }) =>
+        primeLoaders(
+          ctx,
+          await new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub, checkSettings(ctx.hub.env)).listDeployments(
+            { targetId: args.targetId ? String(args.targetId) : null, applicationId: args.applicationId ? String(args.applicationId) : null },
+            limit,
+            offset,
+          ),
         ),
       ),
   }),

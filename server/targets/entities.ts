@@ -45,6 +45,13 @@ export const DeploymentTarget = defineEntity({
 });
 export type DeploymentTarget = InferEntity<typeof DeploymentTarget>;
 
+/** What the GraphQL type reads of a target: the entity, or a plain row of a list read (server/deployments/list.ts). */
+export type DeploymentTargetRow = Pick<
+  DeploymentTarget,
+  | 'id' | 'name' | 'type' | 'namespace' | 'scope' | 'logsEnabled' | 'credentialHash' | 'agentVersion' | 'agentHost' | 'lastSeenAt'
+  | 'labels' | 'timeZone' | 'maintenanceWindows' | 'lastLoginFailureAt' | 'lastLoginFailureReason' | 'createdAt'
+>;
+
 /**
  * An open agent socket on one hub process. Rows are heartbeated by their process, so a crashed
  * replica's rows go stale instead of showing an agent as connected forever.

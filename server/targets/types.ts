@@ -3,7 +3,7 @@ import { builder, vendorOf } from '../schema/builder.js';
 import { DeletedRef, MUTATION_ERRORS } from '../schema/errors.js';
 import { byId, loadByIds } from '../schema/loaders.js';
 import { DeploymentTypeEnum } from '../applications/types.js';
-import { DeploymentTarget, TARGET_SCOPES } from './entities.js';
+import { DeploymentTarget, TARGET_SCOPES, type DeploymentTargetRow } from './entities.js';
 import { WEEKDAYS, type MaintenanceWindow } from '../rollouts/windows.js';
 import { connectedTargetIds, TargetService, type TargetAccess } from './service.js';
 
@@ -36,7 +36,7 @@ const MaintenanceWindowInput = builder.inputType('MaintenanceWindowInput', {
 
 export const TargetScopeEnum = builder.enumType('TargetScope', { values: TARGET_SCOPES });
 
-export const DeploymentTargetRef = builder.loadableObjectRef<DeploymentTarget, string>('DeploymentTarget', {
+export const DeploymentTargetRef = builder.loadableObjectRef<DeploymentTargetRow, string>('DeploymentTarget', {
   load: loadByIds(DeploymentTarget),
   sort: byId,
 });
@@ -45,7 +45,7 @@ const FailedLoginRef = builder.objectRef<{ at: Date; reason: string }>('AgentFai
   fields: (t) => ({ at: t.field({ type: 'DateTime', resolve: (f) => f.at }), reason: t.exposeString('reason') }),
 });
 
-const AgentLivenessRef = builder.objectRef<DeploymentTarget>('AgentLiveness');
+const AgentLivenessRef = builder.objectRef<DeploymentTargetRow>('AgentLiveness');
 AgentLivenessRef.implement({
   description: "The target's agent: connected while its socket is open on any hub replica.",
   fields: (t) => ({
