@@ -1,8 +1,8 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 import { randomUUID } from 'node:crypto';
-import { Application, ApplicationVersion } from '../applications/entities.js';
+import { Application, ApplicationVersion, type ApplicationRow, type ApplicationVersionRow } from '../applications/entities.js';
 import { Organization } from '../orgs/entities.js';
-import { DeploymentTarget } from '../targets/entities.js';
+import { DeploymentTarget, type DeploymentTargetRow } from '../targets/entities.js';
 
 export const COMPOSE_TYPES = ['compose', 'swarm'] as const;
 export type ComposeType = (typeof COMPOSE_TYPES)[number];
@@ -70,14 +70,19 @@ export type DeploymentStatus = InferEntity<typeof DeploymentStatus>;
 
 /**
  * What the GraphQL types read of a deployment, a revision and a status: an entity, or a plain row
- * of the list read (./list.ts), which never goes through the identity map.
+ * of the list read (./list.ts), which never goes through the identity map. A listed row carries
+ * the rows it was joined with (`joined`), so its nested objects resolve without a statement.
  */
 export type DeploymentRow = Pick<Deployment, 'id' | 'composeType' | 'releaseName' | 'helmOptions' | 'createdAt'> & {
   target: { id: string };
   application: { id: string };
   currentRevision?: { id: string } | null;
+  joined?: { target: DeploymentTargetRow; application: ApplicationRow; revision: DeploymentRevisionRow | null; status: DeploymentStatusRow | null };
 };
-export type DeploymentRevisionRow = Pick<DeploymentRevision, 'id' | 'envFile' | 'valuesYaml' | 'forceRestart' | 'createdBy' | 'createdAt'> & { version: { id: string } };
+export type DeploymentRevisionRow = Pick<DeploymentRevision, 'id' | 'envFile' | 'valuesYaml' | 'forceRestart' | 'createdBy' | 'createdAt'> & {
+  version: { id: string };
+  joined?: { version: ApplicationVersionRow };
+};
 export type DeploymentStatusRow = Pick<DeploymentStatus, 'revisionId' | 'phase' | 'message' | 'resources' | 'reportedAt' | 'changedAt'> & { deployment: { id: string } };
 
 /** Status history: a row only when phase, message or revision changes. */

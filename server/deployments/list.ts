@@ -4,24 +4,15 @@
  * version's long texts only on the first row using it). Plain SQL because the console reads this
  * list on every visit and refresh: six statements building and hydrating ~120 entities through
  * the identity map cost several times the database work (BENCHMARKS.md, "Hub: per-request
- * cost"). The rows carry every column the GraphQL types read, so a nested selection (target,
- * application, revision, version, status) needs no further statement.
+ * cost"). Each deployment carries the rows it was joined with (`joined`: every column the
+ * GraphQL types read), so a nested selection (target, application, revision, version, status)
+ * resolves from them, without a statement or a loader.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { columnsOf } from '../db/rows.js';
 import { CHART_TYPES, DEPLOYMENT_TYPES, type ApplicationRow, type ApplicationVersionRow } from '../applications/entities.js';
 import { TARGET_SCOPES, type DeploymentTargetRow } from '../targets/entities.js';
 import { COMPOSE_TYPES, PHASES, type Deployment, type DeploymentRevisionRow, type DeploymentRow, type DeploymentStatusRow } from './entities.js';
-
-export interface DeploymentList {
-  deployments: DeploymentRow[];
-  targets: DeploymentTargetRow[];
-  applications: ApplicationRow[];
-  revisions: DeploymentRevisionRow[];
-  versions: ApplicationVersionRow[];
-  /** Per deployment id: its status, or null before the first report. */
-  statuses: Map<string, DeploymentStatusRow | null>;
-}
 
 export interface DeploymentFilter {
   targetId?: string | null;
@@ -31,7 +22,7 @@ export interface DeploymentFilter {
 const LIST = 'listDeployments';
 
 /** One page of an organization's deployments, oldest first (created_at, then id). */
-export async function loadDeploymentList(em: EntityManager, organizationId: string, filter: DeploymentFilter, limit: number, offset: number): Promise<DeploymentList> {
+export async function loadDeploymentList(em: EntityManager, organizationId: string, filter: DeploymentFilter, limit: number, offset: number): Promise<DeploymentRow[]> {
   const where = ['d.organization_id = ?'];
   const params: unknown[] = [organizationId];
   if (filter.targetId) where.push('d.target_id = ?'), params.push(filter.targetId);
@@ -70,71 +61,33 @@ export async function loadDeploymentList(em: EntityManager, organizationId: stri
      order by d.created_at asc, d.id asc`,
     [...params, limit, offset],
   );
-  const list: DeploymentList = { deployments: [], targets: [], applications: [], revisions: [], versions: [], statuses: new Map() };
+  // Targets, applications and versions are shared by many rows: one object each per page.
   const targets = new Map<string, DeploymentTargetRow>();
   const applications = new Map<string, ApplicationRow>();
-  const versionIds = new Set<string>();
-  for (const row of rows) {
+  const versions = new Map<string, ApplicationVersionRow>();
+  return rows.map((row) => {
     const c = columnsOf(LIST, row);
     const id = c.text('id');
+    const targetId = c.text('target_id');
+    const applicationId = c.text('application_id');
     const revisionId = c.textOrNull('current_revision_id');
-    const deployment: DeploymentRow = {
-      id,
-      target: { id: c.text('target_id') },
-      application: { id: c.text('application_id') },
-      composeType: c.oneOfOrNull('compose_type', COMPOSE_TYPES),
-      releaseName: c.textOrNull('release_name'),
-      helmOptions: c.jsonOrNull<NonNullable<Deployment['helmOptions']>>('helm_options'),
-      currentRevision: revisionId ? { id: revisionId } : null,
-      createdAt: c.date('created_at'),
-    };
-    list.deployments.push(deployment);
-    if (!applications.has(deployment.application.id)) {
-      applications.set(deployment.application.id, { id: deployment.application.id, name: c.text('a_name'), type: c.oneOf('a_type', DEPLOYMENT_TYPES), createdAt: c.date('a_created_at') });
+    let target = targets.get(targetId);
+    if (!target) targets.set(targetId, (target = targetOf(c, targetId)));
+    let application = applications.get(applicationId);
+    if (!application) {
+      application = { id: applicationId, name: c.text('a_name'), type: c.oneOf('a_type', DEPLOYMENT_TYPES), createdAt: c.date('a_created_at') };
+      applications.set(applicationId, application);
     }
-    if (!targets.has(deployment.target.id)) {
-      targets.set(deployment.target.id, {
-        id: deployment.target.id,
-        name: c.text('t_name'),
-        type: c.oneOf('t_type', DEPLOYMENT_TYPES),
-        namespace: c.textOrNull('t_namespace'),
-        scope: c.oneOfOrNull('t_scope', TARGET_SCOPES),
-        logsEnabled: c.bool('t_logs_enabled'),
-        credentialHash: c.textOrNull('t_credential_hash'),
-        agentVersion: c.textOrNull('t_agent_version'),
-        agentHost: c.textOrNull('t_agent_host'),
-        lastSeenAt: c.dateOrNull('t_last_seen_at'),
-        labels: c.jsonOrNull<Record<string, string>>('t_labels') ?? {},
-        timeZone: c.text('t_time_zone'),
-        maintenanceWindows: c.jsonOrNull<{ days: string[]; start: string; end: string }[]>('t_maintenance_windows'),
-        lastLoginFailureAt: c.dateOrNull('t_last_login_failure_at'),
-        lastLoginFailureReason: c.textOrNull('t_last_login_failure_reason'),
-        createdAt: c.date('t_created_at'),
-      });
-    }
+    let revision: DeploymentRevisionRow | null = null;
     if (revisionId) {
       const versionId = c.text('r_version_id');
-      versionIds.add(versionId);
-      if (c.bool('v_first')) {
-        list.versions.push({
-          id: versionId,
-          application: deployment.application,
-          name: c.text('v_name'),
-          composeFile: c.textOrNull('v_compose_file'),
-          envTemplate: c.textOrNull('v_env_template'),
-          chartType: c.oneOfOrNull('v_chart_type', CHART_TYPES),
-          chartUrl: c.textOrNull('v_chart_url'),
-          chartName: c.textOrNull('v_chart_name'),
-          chartVersion: c.textOrNull('v_chart_version'),
-          baseValues: c.textOrNull('v_base_values'),
-          valuesTemplate: c.textOrNull('v_values_template'),
-          chartDigest: c.textOrNull('v_chart_digest'),
-          findings: c.jsonOrNull<unknown[]>('v_findings'),
-          archivedAt: c.dateOrNull('v_archived_at'),
-          createdAt: c.date('v_created_at'),
-        });
+      let version = versions.get(versionId);
+      if (!version) {
+        // The statement orders its rows as its window does: the first row of a version has its texts.
+        if (!c.bool('v_first')) throw new Error(`${LIST}: version ${versionId} first seen on a row without its texts`);
+        versions.set(versionId, (version = versionOf(c, versionId, application)));
       }
-      list.revisions.push({
+      revision = {
         id: revisionId,
         version: { id: versionId },
         envFile: c.textOrNull('r_env_file'),
@@ -142,10 +95,10 @@ export async function loadDeploymentList(em: EntityManager, organizationId: stri
         forceRestart: c.bool('r_force_restart'),
         createdBy: c.text('r_created_by'),
         createdAt: c.date('r_created_at'),
-      });
+        joined: { version },
+      };
     }
-    list.statuses.set(
-      id,
+    const status: DeploymentStatusRow | null =
       row.s_deployment_id === null
         ? null
         : {
@@ -156,11 +109,60 @@ export async function loadDeploymentList(em: EntityManager, organizationId: stri
             resources: c.jsonOrNull<unknown[]>('s_resources'),
             reportedAt: c.date('s_reported_at'),
             changedAt: c.date('s_changed_at'),
-          },
-    );
-  }
-  list.targets = [...targets.values()];
-  list.applications = [...applications.values()];
-  if (list.versions.length !== versionIds.size) throw new Error(`${LIST}: ${versionIds.size} versions used, ${list.versions.length} read`);
-  return list;
+          };
+    return {
+      id,
+      target: { id: targetId },
+      application: { id: applicationId },
+      composeType: c.oneOfOrNull('compose_type', COMPOSE_TYPES),
+      releaseName: c.textOrNull('release_name'),
+      helmOptions: c.jsonOrNull<NonNullable<Deployment['helmOptions']>>('helm_options'),
+      currentRevision: revisionId ? { id: revisionId } : null,
+      createdAt: c.date('created_at'),
+      joined: { target, application, revision, status },
+    };
+  });
+}
+
+type Columns = ReturnType<typeof columnsOf>;
+
+function targetOf(c: Columns, id: string): DeploymentTargetRow {
+  return {
+    id,
+    name: c.text('t_name'),
+    type: c.oneOf('t_type', DEPLOYMENT_TYPES),
+    namespace: c.textOrNull('t_namespace'),
+    scope: c.oneOfOrNull('t_scope', TARGET_SCOPES),
+    logsEnabled: c.bool('t_logs_enabled'),
+    credentialHash: c.textOrNull('t_credential_hash'),
+    agentVersion: c.textOrNull('t_agent_version'),
+    agentHost: c.textOrNull('t_agent_host'),
+    lastSeenAt: c.dateOrNull('t_last_seen_at'),
+    labels: c.jsonOrNull<Record<string, string>>('t_labels') ?? {},
+    timeZone: c.text('t_time_zone'),
+    maintenanceWindows: c.jsonOrNull<{ days: string[]; start: string; end: string }[]>('t_maintenance_windows'),
+    lastLoginFailureAt: c.dateOrNull('t_last_login_failure_at'),
+    lastLoginFailureReason: c.textOrNull('t_last_login_failure_reason'),
+    createdAt: c.date('t_created_at'),
+  };
+}
+
+function versionOf(c: Columns, id: string, application: { id: string }): ApplicationVersionRow {
+  return {
+    id,
+    application: { id: application.id },
+    name: c.text('v_name'),
+    composeFile: c.textOrNull('v_compose_file'),
+    envTemplate: c.textOrNull('v_env_template'),
+    chartType: c.oneOfOrNull('v_chart_type', CHART_TYPES),
+    chartUrl: c.textOrNull('v_chart_url'),
+    chartName: c.textOrNull('v_chart_name'),
+    chartVersion: c.textOrNull('v_chart_version'),
+    baseValues: c.textOrNull('v_base_values'),
+    valuesTemplate: c.textOrNull('v_values_template'),
+    chartDigest: c.textOrNull('v_chart_digest'),
+    findings: c.jsonOrNull<unknown[]>('v_findings'),
+    archivedAt: c.dateOrNull('v_archived_at'),
+    createdAt: c.date('v_created_at'),
+  };
 }

@@ -10,11 +10,11 @@ import type { Finding } from '../validation/findings.js';
 import { referencesInValue } from '../secrets/templates.js';
 import { Application, ApplicationVersion } from '../applications/entities.js';
 import { DeploymentTarget } from '../targets/entities.js';
-import { DeletedDeployment, Deployment, DeploymentRevision, type ComposeType } from './entities.js';
+import { DeletedDeployment, Deployment, DeploymentRevision, type ComposeType, type DeploymentRow } from './entities.js';
 import { NotFoundError } from '../errors.js';
 import { requireSecretsDefined, revisionReferences } from '../secrets/service.js';
 import { requireConfigurationsFit } from './version-fit.js';
-import { loadDeploymentList, type DeploymentFilter, type DeploymentList } from './list.js';
+import { loadDeploymentList, type DeploymentFilter } from './list.js';
 
 export interface HelmOptionsInput {
   timeoutSeconds?: number | null;
@@ -149,7 +149,7 @@ export class DeploymentService {
   }
 
   /** A page of the caller's organization's deployments, as plain rows (see ./list.ts). */
-  listDeployments(filter: DeploymentFilter, limit: number, offset: number): Promise<DeploymentList> {
+  listDeployments(filter: DeploymentFilter, limit: number, offset: number): Promise<DeploymentRow[]> {
     for (const [field, id] of [['targetId', filter.targetId], ['applicationId', filter.applicationId]] as const) {
       if (id && !isUuid(id)) throw new NotFoundError(field === 'targetId' ? 'deployment target' : 'application', id);
     }

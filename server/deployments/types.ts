@@ -17,7 +17,6 @@ import {
   type DeploymentStatusRow,
 } from './entities.js';
 import { DeploymentService } from './service.js';
-import type { DeploymentList } from './list.js';
 import type { Context } from '../context.js';
 import { checkSettings } from '../validation/settings.js';
 
@@ -59,17 +58,18 @@ DeploymentRef.implement({
   description: 'An application running on a target; its configuration lives in append-only revisions.',
   fields: (t) => ({
     id: t.exposeID('id'),
-    target: t.field({ type: DeploymentTargetRef, resolve: (d) => d.target.id }),
-    application: t.field({ type: ApplicationRef, resolve: (d) => d.application.id }),
+    // A listed deployment (./list.ts) has its nested rows joined; an entity loads them by id.
+    target: t.field({ type: DeploymentTargetRef, resolve: (d) => d.joined?.target ?? d.target.id }),
+    application: t.field({ type: ApplicationRef, resolve: (d) => d.joined?.application ?? d.application.id }),
     composeType: t.field({ type: ComposeTypeEnum, nullable: true, resolve: (d) => d.composeType ?? null }),
     releaseName: t.string({ nullable: true, resolve: (d) => d.releaseName ?? null }),
     helmOptions: t.field({ type: HelmOptionsRef, nullable: true, resolve: (d) => d.helmOptions ?? null }),
-    currentRevision: t.field({ type: RevisionRef, resolve: (d) => d.currentRevision!.id }),
+    currentRevision: t.field({ type: RevisionRef, resolve: (d) => d.joined?.revision ?? d.currentRevision!.id }),
     status: t.field({
       type: StatusRef,
       nullable: true,
       description: 'The latest status the agent reported; null before the first report.',
-      resolve: (d) => d.id,
+      resolve: (d) => (d.joined ? d.joined.status : d.id),
     }),
     revisions: t.connection({
       type: RevisionRef,
@@ -109,7 +109,7 @@ RevisionRef.implement({
   description: 'One immutable configuration of a deployment: version plus env file (docker) or values (kubernetes).',
   fields: (t) => ({
     id: t.exposeID('id'),
-    version: t.field({ type: ApplicationVersionRef, resolve: (r) => r.version.id }),
+    version: t.field({ type: ApplicationVersionRef, resolve: (r) => r.joined?.version ?? r.version.id }),
     envFile: t.string({ nullable: true, resolve: (r) => r.envFile ?? null }),
     valuesYaml: t.string({ nullable: true, resolve: (r) => r.valuesYaml ?? null }),
     forceRestart: t.exposeBoolean('forceRestart'),
@@ -148,25 +148,6 @@ LogEntryRef.implement({
   }),
 });
 
-/**
- * The request's loaders learn the rows a list read brought (./list.ts), so the nested fields of
- * its deployments (target, application, revision, version, status) resolve without a statement.
- */
-function primeLoaders(ctx: Context, list: DeploymentList): DeploymentRow[] {
-  const targets = DeploymentTargetRef.getDataloader(ctx);
-  for (const row of list.targets) targets.prime(row.id, row);
-  const applications = ApplicationRef.getDataloader(ctx);
-  for (const row of list.applications) applications.prime(row.id, row);
-  const versions = ApplicationVersionRef.getDataloader(ctx);
-  for (const row of list.versions) versions.prime(row.id, row);
-  const revisions = RevisionRef.getDataloader(ctx);
-  for (const row of list.revisions) revisions.prime(row.id, row);
-  // A deployment without a status is primed too: null, so no statement asks for it again.
-  const statuses = StatusRef.getDataloader(ctx);
-  for (const [deploymentId, row] of list.statuses) statuses.prime(deploymentId, row as DeploymentStatusRow);
-  return list.deployments;
-}
-
 const RolloutResultRef = builder.objectRef<{ deployments: Deployment[] }>('RolloutResult').implement({
   fields: (t) => ({
     deployments: t.field({ type: [DeploymentRef], resolve: (r) => r.deployments }),
@@ -180,14 +161,11 @@ builder.queryFields((t) => ({
     authScopes: { vendor: true },
     args: { targetId: t.arg.id(), applicationId: t.arg.id() },
     resolve: (_root, args, ctx) =>
-      resolveOffsetConnection({ args }, async ({ limit, offset }) =>
-        primeLoaders(
-          ctx,
-          await new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub, checkSettings(ctx.hub.env)).listDeployments(
-            { targetId: args.targetId ? String(args.targetId) : null, applicationId: args.applicationId ? String(args.applicationId) : null },
-            limit,
-            offset,
-          ),
+      resolveOffsetConnection({ args }, ({ limit, offset }) =>
+        new DeploymentService(ctx.em, vendorOf(ctx), ctx.hub, checkSettings(ctx.hub.env)).listDeployments(
+          { targetId: args.targetId ? String(args.targetId) : null, applicationId: args.applicationId ? String(args.applicationId) : null },
+          limit,
+          offset,
         ),
       ),
   }),
