@@ -58,11 +58,12 @@ export type ApplicationVersion = InferEntity<typeof ApplicationVersion>;
 
 /**
  * What the GraphQL types read of an application / a version: an entity, or a plain row of a
- * list read (server/deployments/list.ts) that never goes through the identity map.
+ * list read (server/deployments/list.ts) that never goes through the identity map; a listed
+ * version carries its application's row (`joined`).
  */
 export type ApplicationRow = Pick<Application, 'id' | 'name' | 'type' | 'createdAt'>;
 export type ApplicationVersionRow = Pick<
   ApplicationVersion,
   | 'id' | 'name' | 'composeFile' | 'envTemplate' | 'chartType' | 'chartUrl' | 'chartName' | 'chartVersion'
   | 'baseValues' | 'valuesTemplate' | 'chartDigest' | 'findings' | 'archivedAt' | 'createdAt'
-> & { application: { id: string } };
+> & { application: { id: string }; joined?: { application: ApplicationRow } };

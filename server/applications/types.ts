@@ -42,7 +42,7 @@ ApplicationVersionRef.implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),
-    application: t.field({ type: ApplicationRef, resolve: (v) => v.application.id }),
+    application: t.field({ type: ApplicationRef, resolve: (v) => v.joined?.application ?? v.application.id }),
     composeFile: t.string({ nullable: true, resolve: (v) => v.composeFile ?? null }),
     envTemplate: t.string({ nullable: true, resolve: (v) => v.envTemplate ?? null }),
     chartType: t.field({ type: ChartTypeEnum, nullable: true, resolve: (v) => v.chartType ?? null }),

@@ -147,10 +147,11 @@ function targetOf(c: Columns, id: string): DeploymentTargetRow {
   };
 }
 
-function versionOf(c: Columns, id: string, application: { id: string }): ApplicationVersionRow {
+function versionOf(c: Columns, id: string, application: ApplicationRow): ApplicationVersionRow {
   return {
     id,
     application: { id: application.id },
+    joined: { application },
     name: c.text('v_name'),
     composeFile: c.textOrNull('v_compose_file'),
     envTemplate: c.textOrNull('v_env_template'),
