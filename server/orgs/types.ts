@@ -1,4 +1,6 @@
+import { createContextCache } from '@pothos/core';
 import { builder, vendorOf } from '../schema/builder.js';
+import type { Context } from '../context.js';
 import { MUTATION_ERRORS } from '../schema/errors.js';
 import { ApiKey } from '../auth/entities.js';
 import { ApiKeyService } from '../auth/api-keys.js';
@@ -8,7 +10,7 @@ import { OrganizationService } from './service.js';
 
 export const RoleEnum = builder.enumType('Role', { values: ROLES });
 
-const UserRef = builder.objectRef<User>('User').implement({
+const UserRef = builder.objectRef<Pick<User, 'id' | 'email' | 'name'>>('User').implement({
   fields: (t) => ({ id: t.exposeID('id'), email: t.exposeString('email'), name: t.exposeString('name') }),
 });
 
@@ -20,7 +22,7 @@ const MemberRef = builder.objectRef<Membership>('Member').implement({
   }),
 });
 
-const OrganizationRef = builder.objectRef<Organization>('Organization').implement({
+const OrganizationRef = builder.objectRef<Pick<Organization, 'id' | 'name'>>('Organization').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),
@@ -52,12 +54,15 @@ const CreatedApiKeyRef = builder.objectRef<{ key: ApiKey; secret: string }>('Cre
   }),
 });
 
+const viewerRows = createContextCache((ctx: Context) => new OrganizationService(ctx.em, vendorOf(ctx)).viewer());
+
 const ViewerRef = builder.objectRef<{ organizationId: string; userId: string; role: (typeof ROLES)[number] }>('Viewer').implement({
   description: 'Who the API key belongs to.',
   fields: (t) => ({
     role: t.field({ type: RoleEnum, resolve: (v) => v.role }),
-    organization: t.field({ type: OrganizationRef, resolve: (_v, _a, ctx) => new OrganizationService(ctx.em, vendorOf(ctx)).organization() }),
-    user: t.field({ type: UserRef, resolve: (v, _a, ctx) => ctx.em.findOneOrFail(User, { id: v.userId }) }),
+    // Both from one statement per request, read only when either is selected.
+    organization: t.field({ type: OrganizationRef, resolve: async (_v, _a, ctx) => (await viewerRows(ctx)).organization }),
+    user: t.field({ type: UserRef, resolve: async (_v, _a, ctx) => (await viewerRows(ctx)).user }),
   }),
 });
 
