@@ -113,6 +113,10 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     cors: corsFor(env.DISTR_CORS_ORIGINS),
     logging: false,
+    // The body limit is the hub's own (`handle` below: a POST needs a Content-Length, at most
+    // DISTR_MAX_BODY_BYTES, and node's parser never hands on more body than it declares). Yoga's
+    // would re-wrap every body in a byte-counting stream and a new Request, for nothing.
+    maxRequestBodySize: false,
     plugins: [
       maxDepthPlugin({ n: env.DISTR_MAX_QUERY_DEPTH, exposeLimits: true }),
       costLimitPlugin({ maxCost: env.DISTR_MAX_QUERY_COST, exposeLimits: true }),
@@ -203,7 +207,8 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
         return sendJson(res, 503, { status: 'database unreachable' });
       }
     }
-    if (req.method === 'POST') {
+    // Any body must declare its length (no chunked upload), and stay within the limit.
+    if (req.method === 'POST' || req.headers['transfer-encoding'] !== undefined || req.headers['content-length'] !== undefined) {
       const length = Number(req.headers['content-length'] ?? NaN);
       if (Number.isNaN(length)) {
         return sendJson(res, 411, { errors: [{ message: 'a Content-Length header is required', extensions: { code: 'LENGTH_REQUIRED' } }] });
