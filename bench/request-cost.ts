@@ -141,6 +141,8 @@ async function main(): Promise<Record<string, unknown>> {
     if (opts.compiled) {
       const { buildHub } = await import('../scripts/build-hub.js');
       process.env.DISTR_BENCH_HUB_ENTRY = await buildHub(fileURLToPath(new URL(`../dist/hub-bench-${process.pid}`, import.meta.url)));
+      // As `npm start` and the hub image run it (graphql-js skips its development checks).
+      process.env.NODE_ENV = 'production';
     }
     db = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), persistent: false });
     await db.createDatabase('bench');
