@@ -43,8 +43,12 @@ export interface Hub {
   output(): string;
 }
 
-export async function spawnHub(databaseUrl: string): Promise<Hub> {
-  const port = await freePort();
+/**
+ * Start a hub on `databaseUrl`. A restart passes the port it had (agents come back to the same
+ * address) and the admin key printed by its first run (a later start prints none).
+ */
+export async function spawnHub(databaseUrl: string, restart?: { port: number; apiKey: string }): Promise<Hub> {
+  const port = restart?.port ?? (await freePort());
   let out = '';
   // DISTR_BENCH_HUB_NODE_ARGS: extra node flags for the hub, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
   const extra = process.env.DISTR_BENCH_HUB_NODE_ARGS ?? '';
@@ -63,7 +67,7 @@ export async function spawnHub(databaseUrl: string): Promise<Hub> {
   for (;;) {
     if (child.exitCode !== null) throw new Error(`hub exited during start:\n${out}`);
     if (Date.now() > deadline) throw new Error(`hub did not start in time:\n${out}`);
-    const key = /Admin API key \(shown once\): (\S+)/.exec(out)?.[1];
+    const key = restart?.apiKey ?? /Admin API key \(shown once\): (\S+)/.exec(out)?.[1];
     if (key && (await healthy(port))) return { pid: child.pid!, port, apiKey: key, child, output: () => out };
     await sleep(100);
   }
