@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
+import { reviveQueryText } from './query-text.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -251,6 +252,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const wsLogger = logger.child({ source: 'ws' });
   const wsServer = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
+      jsonMessageReviver: reviveQueryText,
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {

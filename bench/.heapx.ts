@@ -1,0 +1,30 @@
+import { mkdtemp, readdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startEmbeddedPostgres } from '../server/db/embedded.js';
+import { loginAgents, SimAgent } from './propagation/agents.js';
+import { spawnHub, stopHub } from './propagation/hub.js';
+import { createApplication, seedTargets } from './propagation/seed.js';
+import { pool, sleep } from './propagation/util.js';
+const dir = await mkdtemp(path.join(os.tmpdir(), 'heapx-'));
+const db = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), persistent: false });
+await db.createDatabase('b');
+const h = await spawnHub(db.urlFor('b'));
+const { appId, v1Id } = await createApplication(h);
+const N = 2050;
+const { seeded, secret } = await seedTargets(db.urlFor('b'), appId, v1Id, N);
+const { tokens } = await loginAgents(h, seeded, secret);
+const agents = seeded.map((s, i) => new SimAgent(s, tokens[i]!));
+const snap = async (label: string) => {
+  const before = new Set(await readdir('/tmp/heapx'));
+  process.kill(h.pid, 'SIGUSR1');
+  for (;;) { await sleep(500); const now = (await readdir('/tmp/heapx')).filter((f) => !before.has(f)); if (now.length) { await sleep(3000); console.error(label, now); return; } }
+};
+await pool(agents.slice(0, 50), 50, (a) => a.connect(h.port));
+await sleep(2000);
+await snap('50');
+await pool(agents.slice(50), 200, (a) => a.connect(h.port));
+await sleep(2000);
+await snap('2050');
+for (const a of agents) a.close();
+await stopHub(h); await db.stop();
