@@ -257,6 +257,8 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
         const credential = credentialFromParams(ctx.connectionParams);
+        // Read once: the credential is not kept for the socket's life (tens of thousands of idle agents).
+        (ctx as { connectionParams?: unknown }).connectionParams = undefined;
         const headers = ctx.extra.request.headers;
         // A browser page of this hub (Origin equal to the hub's host) may open a socket without a
         // credential: the console signs in by its session cookie, GraphiQL authenticates each

@@ -38,9 +38,13 @@ export async function measureRestart(old: Hub, databaseUrl: string, agents: SimA
 
   const updateQuery = `mutation($id: ID!, $input: UpdateDeploymentInput!) { updateDeployment(id: $id, input: $input) { ... on Deployment { currentRevision { id } } ... on Error { message } } }`;
   const updated: Promise<number>[] = [];
+  // Each mutation's round trip while the agents come back: does the storm stall the hub?
+  const roundTrips: number[] = [];
   for (let i = 0; i < RESTART_UPDATES; i++) {
     const agent = agents[Math.floor(random() * agents.length)]!;
+    const sentAt = performance.now();
     const data = await gqlOk(hub.port, hub.apiKey, updateQuery, { id: agent.seed.deploymentId, input: { envFile: `GREETING=after-restart-${i}\n` } });
+    roundTrips.push(performance.now() - sentAt);
     const revisionId: string | undefined = data.updateDeployment?.currentRevision?.id;
     if (!revisionId) throw new Error(`update after restart failed: ${JSON.stringify(data)}`);
     latest.set(agent, revisionId);
@@ -50,6 +54,7 @@ export async function measureRestart(old: Hub, databaseUrl: string, agents: SimA
   await withTimeout(reconnected, 600_000, 'every agent to reconnect');
   const updateArrivals = await withTimeout(Promise.all(updated), 60_000, 'the updates made during the reconnect to reach their agents');
   const cpu = (await cpuSeconds(hub.pid)) - cpuAtUp;
+  roundTrips.sort((a, b) => a - b);
   const stale = agents.filter((a) => a.revisionId !== latest.get(a)).length;
   if (stale > 0) throw new Error(`${stale} agents do not hold their latest revision after the restart`);
   const allHeldAt = Math.max(...backAt.values(), ...updateArrivals);
@@ -68,6 +73,8 @@ export async function measureRestart(old: Hub, databaseUrl: string, agents: SimA
       restart_back_p99_ms: Math.round(percentile(back, 99)),
       restart_attempts_per_agent: Math.round((attempts / agents.length) * 100) / 100,
       restart_updates: RESTART_UPDATES,
+      restart_update_round_trip_p50_ms: Math.round(percentile(roundTrips, 50)),
+      restart_update_round_trip_max_ms: Math.round(roundTrips.at(-1)!),
       restart_hub_cpu_s: Math.round(cpu * 10) / 10,
       restart_hub_cpu_ms_per_agent: Math.round(((cpu * 1000) / agents.length) * 100) / 100,
     },
