@@ -225,7 +225,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(env.PORT, env.HOST, () => {
+      // A deep accept queue (the kernel caps it at net.core.somaxconn): after a restart every agent
+      // connects within seconds, and a full queue drops SYNs, which clients resend only after 1 s, 3 s, …
+      server.listen({ port: env.PORT, host: env.HOST, backlog: 4096 }, () => {
         server.off('error', reject);
         resolve();
       });
