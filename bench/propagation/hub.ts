@@ -97,6 +97,18 @@ export async function rssKib(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]);
 }
 
+/**
+ * The kernel's count of connections dropped because a listen queue was full (TcpExt
+ * ListenOverflows in /proc/net/netstat; machine-wide): a dropped SYN is resent only after 1 s, 3 s, …
+ */
+export async function listenOverflows(): Promise<number> {
+  const lines = (await readFile('/proc/net/netstat', 'utf8')).split('\n');
+  const header = lines.findIndex((l) => l.startsWith('TcpExt:'));
+  const names = lines[header]!.split(' ');
+  const values = lines[header + 1]!.split(' ');
+  return Number(values[names.indexOf('ListenOverflows')]);
+}
+
 export async function cpuSeconds(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { RESTART_UPDATES } from './args.js';
 import { arrivals, revisionWaiters, type SimAgent } from './agents.js';
-import { cpuSeconds, spawnHub, type Hub } from './hub.js';
+import { cpuSeconds, listenOverflows, spawnHub, type Hub } from './hub.js';
 import { gqlOk } from './http.js';
 import { percentile } from './stats.js';
 import { log, withTimeout } from './util.js';
@@ -16,6 +16,7 @@ import { log, withTimeout } from './util.js';
 export async function measureRestart(old: Hub, databaseUrl: string, agents: SimAgent[], random: () => number) {
   const latest = new Map(agents.map((a) => [a, a.revisionId]));
   const closed = Promise.all(agents.map((a) => a.whenClosed()));
+  const overflowsBefore = await listenOverflows();
   const killedAt = performance.now();
   old.child.kill('SIGKILL');
   await closed;
@@ -55,6 +56,7 @@ export async function measureRestart(old: Hub, databaseUrl: string, agents: SimA
   const updateArrivals = await withTimeout(Promise.all(updated), 60_000, 'the updates made during the reconnect to reach their agents');
   const cpu = (await cpuSeconds(hub.pid)) - cpuAtUp;
   roundTrips.sort((a, b) => a - b);
+  const overflows = (await listenOverflows()) - overflowsBefore;
   const stale = agents.filter((a) => a.revisionId !== latest.get(a)).length;
   if (stale > 0) throw new Error(`${stale} agents do not hold their latest revision after the restart`);
   const allHeldAt = Math.max(...backAt.values(), ...updateArrivals);
@@ -76,6 +78,7 @@ export async function measureRestart(old: Hub, databaseUrl: string, agents: SimA
       restart_update_round_trip_p50_ms: Math.round(percentile(roundTrips, 50)),
       restart_update_round_trip_max_ms: Math.round(roundTrips.at(-1)!),
       restart_hub_cpu_s: Math.round(cpu * 10) / 10,
+      restart_listen_overflows: overflows,
       restart_hub_cpu_ms_per_agent: Math.round(((cpu * 1000) / agents.length) * 100) / 100,
     },
   };
