@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
+import { reviveQueryText } from './query-text.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -229,7 +230,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(env.PORT, env.HOST, () => {
+      // A deep accept queue (the kernel caps it at net.core.somaxconn): after a restart every agent
+      // connects within seconds, and a full queue drops SYNs, which clients resend only after 1 s, 3 s, …
+      server.listen({ port: env.PORT, host: env.HOST, backlog: 4096 }, () => {
         server.off('error', reject);
         resolve();
       });
@@ -256,10 +259,13 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const wsLogger = logger.child({ source: 'ws' });
   const wsServer = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
+      jsonMessageReviver: reviveQueryText,
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
         const credential = credentialFromParams(ctx.connectionParams);
+        // Read once: the credential is not kept for the socket's life (tens of thousands of idle agents).
+        (ctx as { connectionParams?: unknown }).connectionParams = undefined;
         const headers = ctx.extra.request.headers;
         // A browser page of this hub (Origin equal to the hub's host) may open a socket without a
         // credential: the console signs in by its session cookie, GraphiQL authenticates each
