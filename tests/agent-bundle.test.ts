@@ -49,6 +49,16 @@ describe('agent bundles', () => {
     expect(packages).not.toContain('execa');
     expect(Object.keys(metafile.inputs).filter((i) => i.startsWith('agent/kubernetes/'))).toEqual([]);
     expect(Object.keys(metafile.inputs)).toContain('agent/docker/driver.ts');
+    // Small at rest (BENCHMARKS.md, "Docker agent footprint"): the documents are text
+    // (protocol/generated, documentMode string) and HTTP goes through node:http, so neither
+    // graphql nor graphql-request is carried; the env parser uses zod/mini, not all of zod.
+    expect(packages.filter((p) => p === 'graphql' || p === 'graphql-request')).toEqual([]);
+    const zodInOutput = Object.values(metafile.outputs)
+      .flatMap((o) => Object.entries(o.inputs))
+      .filter(([input, { bytesInOutput }]) => bytesInOutput > 0 && input.includes('node_modules/zod/'))
+      .map(([input]) => input.replace(/.*node_modules\/zod\//, ''));
+    expect(zodInOutput).toContain('v4/mini/schemas.js');
+    expect(zodInOutput.filter((f) => f.startsWith('v4/classic/') || (f.startsWith('v4/locales/') && !['v4/locales/en.js', 'v4/locales/index.js'].includes(f)))).toEqual([]);
     // Left to run time only: the other driver's client (never imported in docker mode) and ws's
     // optional native helpers (tried, done without).
     expect(externalPackages('docker')).toEqual(['@kubernetes/client-node', 'bufferutil', 'utf-8-validate']);
