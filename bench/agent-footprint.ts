@@ -2,7 +2,8 @@
  * bench:agent-footprint — the COMPILED docker agent (scripts/build-agent.ts, built fresh into a
  * temp folder) against a real hub and engine, in one run:
  * - idle RSS: VmRSS of the agent process (/proc/<pid>/status) after it connected and applied its
- *   first deployment, once settled (--settle seconds, sampled each second; the last sample);
+ *   first deployment, once settled (--settle seconds, sampled each second; the last sample); and
+ *   again --settle seconds after the update runs (agent_idle_rss_after_updates_mib);
  * - CPU per update: utime+stime of the agent pid itself (/proc/<pid>/stat fields 14+15; NOT
  *   cutime/cstime, so the compose processes it runs are excluded), summed over the update runs'
  *   windows (mutation sent → healthy visible through the API) / runs;
@@ -113,6 +114,7 @@ const rawHealthyMs: number[] = [];
 let memory: Record<string, unknown> = {};
 let agentCpuMs = 0;
 const rssSamples: number[] = [];
+const rssAfterSamples: number[] = [];
 let deploymentId: string | null = null;
 try {
   const versions = [];
@@ -141,6 +143,12 @@ try {
     rawHealthyMs.push(rawHealthy);
     log(`run ${i}: agent ${ms.toFixed(0)} ms, raw compose up -d ${raw.toFixed(0)} ms (healthy at ${rawHealthy.toFixed(0)} ms)`);
   }
+  // Idle again after the updates (the code that ran hot is compiled by then, if V8 compiles it).
+  for (let s = 0; s < Number(values.settle); s++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    rssAfterSamples.push(await rssKib(pid));
+  }
+  log(`idle RSS after the updates (KiB): ${rssAfterSamples.join(' ')}`);
 } finally {
   if (deploymentId) await deleteDeployment(hub.url, key, deploymentId, true).catch(() => {});
   await execa('docker', ['compose', '-p', rawProject, '-f', rawFile, 'down', '--timeout', '1'], { reject: false });
@@ -168,6 +176,7 @@ console.log(
     agent: 'compiled bundle (scripts/build-agent.ts docker), node ' + process.version,
     agent_idle_rss_mib: round(rssMib, 1),
     agent_idle_rss_max_mib: round(Math.max(...rssSamples) / 1024, 1),
+    agent_idle_rss_after_updates_mib: round(rssAfterSamples[rssAfterSamples.length - 1]! / 1024, 1),
     agent_cpu_ms_per_update: round(cpuPerUpdate, 1),
     update_healthy_p50_ms: round(pct(agentMs, 50)),
     update_healthy_p95_ms: round(pct(agentMs, 95)),

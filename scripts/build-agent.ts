@@ -32,6 +32,32 @@ const LEFT_OUT: Record<AgentDriverName, { modules: string[]; packages: string[] 
 export const UNUSED_BY_DOCKER_AGENT = ['ssh2', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs'];
 const UNSUPPORTED_MODULE = path.join(repoRoot, 'scripts', 'agent-bundle-unsupported.cjs');
 
+/**
+ * V8 settings a driver's bundle applies to itself as its first statement (v8.setFlagsFromString,
+ * before any function has run hot), so every way of starting it — `npm run agent`, the images,
+ * `node dist/agent/docker.mjs` — gets them; a flag given on node's command line instead
+ * (`node --opt dist/agent/docker.mjs`) wins. NODE_OPTIONS cannot carry these (it allows only a
+ * few V8 flags).
+ * - docker, `--no-opt`: no TurboFan. Its compiler's code is part of the node binary; compiling
+ *   even a few hot functions maps megabytes of it into the agent's resident memory (−3 MiB idle
+ *   RSS), while the agent's own work is waiting on docker and small JSON messages: the CPU per
+ *   update stayed the same (BENCHMARKS.md, "Docker agent footprint"). The interpreter and the
+ *   Sparkplug baseline compiler still run.
+ * - kubernetes: none (not measured: its footprint bench needs the Kubernetes control plane).
+ */
+export const AGENT_V8_FLAGS: Record<AgentDriverName, readonly string[]> = { docker: ['--no-opt'], kubernetes: [] };
+
+/** The banner statement applying a driver's V8 flags, unless node's command line names the flag (as --X or --no-X). */
+function v8FlagsBanner(driver: AgentDriverName): string {
+  const flags = AGENT_V8_FLAGS[driver];
+  if (!flags.length) return '';
+  const statements = flags.map((flag) => {
+    const name = flag.replace(/^--(no-)?/, '');
+    return `if (!process.execArgv.some((a) => a === '--${name}' || a === '--no-${name}')) __distrV8Flags('${flag}');`;
+  });
+  return ["import { setFlagsFromString as __distrV8Flags } from 'node:v8';", ...statements].join(' ');
+}
+
 /** Where a driver's bundle goes by default (`npm run agent:build`). */
 export function defaultAgentOutfile(driver: AgentDriverName): string {
   return path.join(repoRoot, 'dist', 'agent', `${driver}.mjs`);
@@ -61,10 +87,15 @@ export function agentBundleOptions(driver: AgentDriverName, outfile: string): Bu
     external: ['cpu-features', '*.node', ...LEFT_OUT[driver].modules, ...LEFT_OUT[driver].packages],
     // dockerode requires these at start for features the docker agent never uses (see the file).
     alias: driver === 'docker' ? Object.fromEntries(UNUSED_BY_DOCKER_AGENT.map((name) => [name, UNSUPPORTED_MODULE])) : {},
-    // require(), __filename and __dirname for bundled CommonJS packages (paths they build from
+    // The driver's V8 flags (AGENT_V8_FLAGS); require(), __filename and __dirname for bundled CommonJS packages (paths they build from
     // __dirname, e.g. dockerode's grpc protos, are only used by features the agent does not call).
     banner: {
-      js: "import { createRequire as __distrCreateRequire } from 'node:module'; import { fileURLToPath as __distrFileUrl } from 'node:url'; import { dirname as __distrDirname } from 'node:path'; const require = __distrCreateRequire(import.meta.url); const __filename = __distrFileUrl(import.meta.url); const __dirname = __distrDirname(__filename);",
+      js: [
+        v8FlagsBanner(driver),
+        "import { createRequire as __distrCreateRequire } from 'node:module'; import { fileURLToPath as __distrFileUrl } from 'node:url'; import { dirname as __distrDirname } from 'node:path'; const require = __distrCreateRequire(import.meta.url); const __filename = __distrFileUrl(import.meta.url); const __dirname = __distrDirname(__filename);",
+      ]
+        .filter(Boolean)
+        .join(' '),
     },
   };
 }

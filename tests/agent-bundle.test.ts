@@ -3,13 +3,13 @@
  * dockerode and never @kubernetes/client-node, the kubernetes bundle the reverse; each runs from a
  * folder without node_modules (what the images ship) and refuses the other driver by name.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAgentBundle, UNUSED_BY_DOCKER_AGENT, type AgentDriverName } from '../scripts/build-agent.js';
+import { AGENT_V8_FLAGS, buildAgentBundle, UNUSED_BY_DOCKER_AGENT, type AgentDriverName } from '../scripts/build-agent.js';
 
 let dir: string;
 const built = new Map<AgentDriverName, Awaited<ReturnType<typeof buildAgentBundle>>>();
@@ -84,6 +84,22 @@ describe('agent bundles', () => {
     });
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toContain('DISTR_TARGET_ID="not-a-uuid"');
+  });
+
+  it('the docker bundle turns V8\'s optimizing compiler off for itself; a flag on node\'s command line wins', async () => {
+    // A preload that runs a hot function at exit, after the bundle started (it exits 2 on the bad
+    // setting): --trace-opt prints TurboFan's work when the compiler is on.
+    const preload = path.join(dir, 'hot-at-exit.mjs');
+    await writeFile(preload, "process.on('exit', () => { let s = 0; const hot = (n) => { let t = 0; for (let i = 0; i < n; i++) t += i & 7; return t; }; for (let k = 0; k < 3000; k++) s += hot(2000); if (s < 0) console.log(s); });\n");
+    const run = (nodeArgs: string[]) =>
+      execa(process.execPath, [...nodeArgs, '--trace-opt', '--import', preload, built.get('docker')!.outfile], { cwd: dir, env: { ...agentEnv, DISTR_AGENT_DRIVER: 'docker' }, extendEnv: false, reject: false });
+    expect(AGENT_V8_FLAGS.docker).toContain('--no-opt');
+    const own = await run([]);
+    expect(own.exitCode).toBe(2);
+    expect(own.stdout).not.toMatch(/optimizing .* \(target TURBOFAN\)/);
+    const overridden = await run(['--opt']);
+    expect(overridden.exitCode).toBe(2);
+    expect(overridden.stdout).toMatch(/completed optimizing .*JSFunction hot .* \(target TURBOFAN\)/);
   });
 
   it('a bundle refuses the driver it does not carry', async () => {
