@@ -11,8 +11,9 @@
  *   of raw `docker compose -p X -f F up -d` for the same kind of change (same compose file
  *   shape, its own project), with the difference of the medians.
  * Needs the engine, compose v2 and local/busybox:test (DISTR_TEST_ENV_SKIP_K8S=1 bash scripts/setup-test-env.sh).
- * Also: where the idle memory is (bench/agent-heap-stats.mjs, preloaded: process.memoryUsage() and
- * V8's heap spaces on SIGUSR2), and raw compose's up → healthy (engine API polled every 10 ms).
+ * Also: where the idle memory is, after the updates (bench/agent-heap-stats.mjs, preloaded:
+ * process.memoryUsage() and V8's heap spaces on SIGUSR2; read last, since it loads node:v8), and
+ * raw compose's up → healthy (engine API polled every 10 ms).
  * Usage: npm run bench:agent-footprint -- [--runs 15] [--settle 5] [--observe-interval 5] [--cpu-prof DIR] [--node-args='--max-semi-space-size=1']
  * Starts (and removes) an embedded PostgreSQL, a hub, the agent and the raw project; progress on
  * stderr, one JSON object as the last stdout line.
@@ -129,7 +130,6 @@ try {
     rssSamples.push(await rssKib(pid));
   }
   log(`idle RSS samples (KiB): ${rssSamples.join(' ')}`);
-  memory = await heapStats();
   for (let i = 1; i <= runs; i++) {
     const cpuBefore = (await cpuSeconds(pid)) * 1000;
     const started = performance.now();
@@ -149,6 +149,8 @@ try {
     rssAfterSamples.push(await rssKib(pid));
   }
   log(`idle RSS after the updates (KiB): ${rssAfterSamples.join(' ')}`);
+  // Last: the stats preload loads node:v8 on this signal, which the RSS samples above must not include.
+  memory = await heapStats();
 } finally {
   if (deploymentId) await deleteDeployment(hub.url, key, deploymentId, true).catch(() => {});
   await execa('docker', ['compose', '-p', rawProject, '-f', rawFile, 'down', '--timeout', '1'], { reject: false });

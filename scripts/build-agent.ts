@@ -47,15 +47,18 @@ const UNSUPPORTED_MODULE = path.join(repoRoot, 'scripts', 'agent-bundle-unsuppor
  */
 export const AGENT_V8_FLAGS: Record<AgentDriverName, readonly string[]> = { docker: ['--no-opt'], kubernetes: [] };
 
-/** The banner statement applying a driver's V8 flags, unless node's command line names the flag (as --X or --no-X). */
+/**
+ * The banner statements applying a driver's V8 flags, each unless node's command line names it
+ * (as --X or --no-X; node:v8 is required only then, though loading it showed no RSS difference
+ * in the running agent).
+ */
 function v8FlagsBanner(driver: AgentDriverName): string {
-  const flags = AGENT_V8_FLAGS[driver];
-  if (!flags.length) return '';
-  const statements = flags.map((flag) => {
-    const name = flag.replace(/^--(no-)?/, '');
-    return `if (!process.execArgv.some((a) => a === '--${name}' || a === '--no-${name}')) __distrV8Flags('${flag}');`;
-  });
-  return ["import { setFlagsFromString as __distrV8Flags } from 'node:v8';", ...statements].join(' ');
+  return AGENT_V8_FLAGS[driver]
+    .map((flag) => {
+      const name = flag.replace(/^--(no-)?/, '');
+      return `if (!process.execArgv.some((a) => a === '--${name}' || a === '--no-${name}')) require('node:v8').setFlagsFromString('${flag}');`;
+    })
+    .join(' ');
 }
 
 /** Where a driver's bundle goes by default (`npm run agent:build`). */
@@ -87,12 +90,13 @@ export function agentBundleOptions(driver: AgentDriverName, outfile: string): Bu
     external: ['cpu-features', '*.node', ...LEFT_OUT[driver].modules, ...LEFT_OUT[driver].packages],
     // dockerode requires these at start for features the docker agent never uses (see the file).
     alias: driver === 'docker' ? Object.fromEntries(UNUSED_BY_DOCKER_AGENT.map((name) => [name, UNSUPPORTED_MODULE])) : {},
-    // The driver's V8 flags (AGENT_V8_FLAGS); require(), __filename and __dirname for bundled CommonJS packages (paths they build from
-    // __dirname, e.g. dockerode's grpc protos, are only used by features the agent does not call).
+    // require(), __filename and __dirname for bundled CommonJS packages (paths they build from
+    // __dirname, e.g. dockerode's grpc protos, are only used by features the agent does not call);
+    // then the driver's V8 flags (AGENT_V8_FLAGS).
     banner: {
       js: [
-        v8FlagsBanner(driver),
         "import { createRequire as __distrCreateRequire } from 'node:module'; import { fileURLToPath as __distrFileUrl } from 'node:url'; import { dirname as __distrDirname } from 'node:path'; const require = __distrCreateRequire(import.meta.url); const __filename = __distrFileUrl(import.meta.url); const __dirname = __distrDirname(__filename);",
+        v8FlagsBanner(driver),
       ]
         .filter(Boolean)
         .join(' '),
