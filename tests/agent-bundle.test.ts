@@ -1,7 +1,8 @@
 /**
  * The compiled agents (scripts/build-agent.ts, real esbuild builds): the docker bundle carries
  * dockerode and never @kubernetes/client-node, the kubernetes bundle the reverse; each runs from a
- * folder without node_modules (what the images ship) and refuses the other driver by name.
+ * folder without node_modules (what the images ship) and refuses the other driver by name. The
+ * docker bundle carries no graphql, graphql-request or full zod, and turns TurboFan off for itself.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
