@@ -18,14 +18,37 @@ export type Authentication =
 
 /**
  * Current credential generation per target, kept fresh by rotation events, so agent calls need no
- * lookup. Misses (after a hub start, every agent coming back at once) are loaded together: all
- * those of one event-loop turn in one query.
+ * lookup. Misses (after a hub start, every agent coming back at once) are loaded together: one
+ * query at a time, each with all the misses that arrived while the previous one ran.
  */
 export class GenerationCache {
   private readonly generations = new Map<string, number>();
   /** Bumped by clear(): a load that began before it must not fill the cache with what it read. */
   private epoch = 0;
-  private readonly loader = new DataLoader<string, number | null>((ids) => this.load(ids), { cache: false, maxBatchSize: 1000, batchScheduleFn: (run) => setImmediate(run) });
+  /** The lookup in flight: the next batch is sent when it is done, so misses arriving meanwhile share one query. */
+  private inFlight: Promise<void> | null = null;
+  private readonly loader = new DataLoader<string, number | null>(
+    (ids) => {
+      const loading = this.load(ids);
+      const settled = loading.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.inFlight = settled;
+      void settled.then(() => {
+        if (this.inFlight === settled) this.inFlight = null;
+      });
+      return loading;
+    },
+    {
+      cache: false,
+      maxBatchSize: 1000,
+      batchScheduleFn: (run) => {
+        if (this.inFlight) void this.inFlight.then(() => setImmediate(run));
+        else setImmediate(run);
+      },
+    },
+  );
 
   constructor(private readonly rootEm: EntityManager) {}
 
