@@ -11,7 +11,9 @@
  *  - fan-out: one `rolloutApplicationVersion` over up to 1 000 targets → the last agent has it;
  *  - hub memory per idle connection: VmRSS from /proc and heapUsed (after a GC, logged by the
  *    hub on SIGUSR2) before and after connecting the agents;
- *  - status ingestion: `agentReportStatus` over HTTP from many agents at once for a few seconds.
+ *  - status ingestion: `agentReportStatus` over HTTP from many agents at once for a few seconds;
+ *  - restart (unless `--skip-restart`): the hub SIGKILLed and started again on the same port, all
+ *    agents back on their jittered backoff, until every one holds its latest state.
  * Progress goes to stderr; the last line of stdout is one JSON object with the figures.
  *
  * The parts live in bench/propagation/: args (options), hub (hub process, /proc figures, fd
@@ -22,10 +24,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embedded.js';
-import { FANOUT, N, SEED, STATUS_CONCURRENCY, STATUS_SECONDS, UPDATES } from './propagation/args.js';
+import { FANOUT, N, SEED, SKIP_RESTART, STATUS_CONCURRENCY, STATUS_SECONDS, UPDATES } from './propagation/args.js';
 import { loginAgents, SimAgent } from './propagation/agents.js';
 import { ensureFdLimit, spawnHub, stopHub, type Hub } from './propagation/hub.js';
 import { measureConnect, measureFanout, measureStatus, measureUpdates } from './propagation/measure.js';
+import { measureRestart } from './propagation/restart.js';
 import { createApplication, seedTargets } from './propagation/seed.js';
 import { percentile, round, seededRandom } from './propagation/stats.js';
 import { log, machineFigures, runBench } from './propagation/util.js';
@@ -82,11 +85,18 @@ async function main(): Promise<Record<string, unknown>> {
     // Reports over the agents' open sockets (what agent/core does), then as one HTTP call each.
     const status = await measureStatus(h, agents, random, 'ws');
     const statusHttp = await measureStatus(h, agents, random, 'http');
+    const dropped = agents.filter((a) => a.closed).length;
+    if (dropped > 0) log(`warning: ${dropped} agent sockets were closed by the hub during the run`);
+    // Last: the hub is killed and replaced; `hub` is the new one from here on (for the clean-up).
+    let restart: Record<string, unknown> = {};
+    if (!SKIP_RESTART) {
+      const restarted = await measureRestart(h, databaseUrl, agents, random);
+      hub = restarted.hub;
+      restart = restarted.figures;
+    }
 
     const { afterCommit, afterSend } = updates;
     const { memAfter, idleConns, connectMs, connectCpu, heapPerConn } = connect;
-    const dropped = agents.filter((a) => a.closed).length;
-    if (dropped > 0) log(`warning: ${dropped} agent sockets were closed by the hub during the run`);
     return {
       agents: N,
       updates: UPDATES,
@@ -122,6 +132,7 @@ async function main(): Promise<Record<string, unknown>> {
       status_hub_cpu_ms_per_report: status.accepted > 0 ? round((status.statusCpu * 1000) / status.accepted) : null,
       connect_hub_cpu_ms_per_conn: round((connectCpu * 1000) / idleConns),
       dropped_sockets: dropped,
+      ...restart,
       ...(await machineFigures(loadAtStart)),
     };
   } finally {

@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
+import { reviveQueryText } from './query-text.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -80,7 +81,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const bus = new EventBus(databaseUrl, logger.child({ source: 'bus' }), () => metrics.busReconnects.inc());
   await bus.start();
   const instanceId = randomUUID();
-  const generations = new GenerationCache();
+  const generations = new GenerationCache(rootEm);
   bus.on('credentialRotated', ({ targetId, generation }) => generations.set(targetId, generation));
   // After the bus reconnects ('*'), rotations may have been missed: read generations afresh.
   bus.on('targetsChanged', ({ targetIds }) => targetIds.includes('*') && generations.clear());
@@ -160,7 +161,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           }
           return { em, principal: signedIn.principal, hub: runtime };
         }
-        auth = await authenticate(em, runtime, bearer);
+        auth = await authenticate(() => em, runtime, bearer);
       } catch (err) {
         if (isDatabaseUnavailable(err)) throw databaseUnavailableError();
         throw err;
@@ -224,7 +225,9 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(env.PORT, env.HOST, () => {
+      // A deep accept queue (the kernel caps it at net.core.somaxconn): after a restart every agent
+      // connects within seconds, and a full queue drops SYNs, which clients resend only after 1 s, 3 s, …
+      server.listen({ port: env.PORT, host: env.HOST, backlog: 4096 }, () => {
         server.off('error', reject);
         resolve();
       });
@@ -251,10 +254,13 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const wsLogger = logger.child({ source: 'ws' });
   const wsServer = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
+      jsonMessageReviver: reviveQueryText,
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
         const credential = credentialFromParams(ctx.connectionParams);
+        // Read once: the credential is not kept for the socket's life (tens of thousands of idle agents).
+        (ctx as { connectionParams?: unknown }).connectionParams = undefined;
         const headers = ctx.extra.request.headers;
         // A browser page of this hub (Origin equal to the hub's host) may open a socket without a
         // credential: the console signs in by its session cookie, GraphiQL authenticates each
@@ -280,7 +286,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
               return true;
             }
           }
-          auth = await authenticate(rootEm.fork(), runtime, credential);
+          auth = await authenticate(() => rootEm.fork(), runtime, credential);
         } catch (err) {
           wsLogger.warn({ err }, 'authenticating a websocket failed');
           ctx.extra.socket.close(AgentCloseCode.InternalError, isDatabaseUnavailable(err) ? 'the database is unavailable; retry shortly' : 'internal error');
@@ -350,7 +356,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           // Vendors only: an agent's liveness is tied to an authenticated socket.
           const bearer = credentialFromParams(payload.extensions);
           if (bearer) {
-            const auth = await authenticate(rootEm.fork(), runtime, bearer);
+            const auth = await authenticate(() => rootEm.fork(), runtime, bearer);
             if (!auth.ok) return [new GraphQLError(auth.reason, { extensions: { code: auth.code === AgentCloseCode.Unauthorized ? 'UNAUTHENTICATED' : 'FORBIDDEN' } })];
             if (auth.principal?.kind === 'agent') return [new GraphQLError('agents authenticate in connection_init', { extensions: { code: 'FORBIDDEN' } })];
             principal = auth.principal;

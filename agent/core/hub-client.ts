@@ -31,6 +31,10 @@ export const DESIRED_STATE_SUBSCRIPTION = AgentDesiredStateDocument.toString();
 /** The status report mutation exactly as the agent sends it over its socket (bench/ingest.ts sends the same text). */
 export const REPORT_STATUS_MUTATION = AgentReportStatusDocument.toString();
 
+/** Reconnect backoff of the desired-state socket (jittered exponential, see backoffDelay); bench/propagation's restart phase uses the same. */
+export const HUB_RETRY_BASE_MS = 500;
+export const HUB_RETRY_MAX_MS = 30_000;
+
 export type StatusReportOutcome = Extract<AgentReportStatusMutation['agentReportStatus'], { __typename: 'AgentStatusReportResult' }>;
 export type PushLogsOutcome = Extract<AgentPushLogsMutation['agentPushLogs'], { __typename: 'AgentPushLogsResult' }>;
 
@@ -150,8 +154,8 @@ export class HubClient {
    * every (re)connect starts with the whole current state, so nothing is missed while away.
    */
   async subscribeDesiredState(onState: (state: DesiredState) => void, hooks: { onConnected?: () => void; onDisconnected?: () => void }, signal: AbortSignal): Promise<void> {
-    const base = this.options.retryBaseMs ?? 500;
-    const max = this.options.retryMaxMs ?? 30_000;
+    const base = this.options.retryBaseMs ?? HUB_RETRY_BASE_MS;
+    const max = this.options.retryMaxMs ?? HUB_RETRY_MAX_MS;
     const wsUrl = this.graphqlUrl.replace(/^http/, 'ws');
     const client = createClient({
       url: wsUrl,

@@ -4,12 +4,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { DESIRED_STATE_SUBSCRIPTION } from '../../agent/core/hub-client.js';
+import { backoffDelay } from '../../agent/core/backoff.js';
+import { DESIRED_STATE_SUBSCRIPTION, HUB_RETRY_BASE_MS, HUB_RETRY_MAX_MS } from '../../agent/core/hub-client.js';
 import { LOGIN_CONCURRENCY } from './args.js';
 import type { Hub } from './hub.js';
 import { gqlOk } from './http.js';
 import type { Seeded } from './seed.js';
-import { log, pool } from './util.js';
+import { log, pool, sleep } from './util.js';
 
 /** Arrival times of desired states, by revision id, and waiters for them. */
 export const arrivals = new Map<string, number>();
@@ -72,6 +73,33 @@ export class SimAgent {
         reject(new Error(`socket closed before the first state: ${code} ${reason}`));
       });
     });
+  }
+
+  /** Resolves when the current socket has closed (the hub went away). */
+  whenClosed(): Promise<void> {
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => ws.once('close', () => resolve()));
+  }
+
+  /**
+   * Back after the hub went away, as agent/core's HubClient is: the jittered exponential backoff
+   * before every attempt (graphql-ws waits before the first retry too), with the token it already
+   * holds (still valid: the hub's signing key is in the database), until the first state arrives.
+   * Returns the number of attempts.
+   */
+  async reconnect(port: number): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      await sleep(backoffDelay(attempt, HUB_RETRY_BASE_MS, HUB_RETRY_MAX_MS));
+      this.states = 0;
+      this.closed = null;
+      try {
+        await this.connect(port);
+        return attempt + 1;
+      } catch {
+        this.close();
+      }
+    }
   }
 
   /** Run a mutation over this agent's socket (graphql-transport-ws subscribe → next → complete). */

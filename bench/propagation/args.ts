@@ -12,6 +12,9 @@ const { values: args } = parseArgs({
     'connect-concurrency': { type: 'string', default: '200' },
     'login-concurrency': { type: 'string', default: '32' },
     seed: { type: 'string', default: '1' },
+    // The restart phase (bench/propagation/restart.ts): updates made while the agents reconnect.
+    'restart-updates': { type: 'string', default: '20' },
+    'skip-restart': { type: 'boolean', default: false },
     // bench/replicas.ts only: hub processes on the one database, and the idle window measured.
     hubs: { type: 'string', default: '4' },
     'idle-seconds': { type: 'string', default: '32' },
@@ -29,6 +32,8 @@ export const STATUS_SECONDS = Number(args['status-seconds']);
 export const STATUS_CONCURRENCY = positiveInt('status-concurrency');
 export const CONNECT_CONCURRENCY = positiveInt('connect-concurrency');
 export const LOGIN_CONCURRENCY = positiveInt('login-concurrency');
+export const RESTART_UPDATES = positiveInt('restart-updates');
+export const SKIP_RESTART = args['skip-restart'] === true;
 export const HUBS = positiveInt('hubs');
 export const IDLE_SECONDS = Number(args['idle-seconds']);
 /** Seed of the random choice of targets (updates, status reports). */

@@ -43,8 +43,12 @@ export interface Hub {
   output(): string;
 }
 
-export async function spawnHub(databaseUrl: string): Promise<Hub> {
-  const port = await freePort();
+/**
+ * Start a hub on `databaseUrl`. A restart passes the port it had (agents come back to the same
+ * address) and the admin key printed by its first run (a later start prints none).
+ */
+export async function spawnHub(databaseUrl: string, restart?: { port: number; apiKey: string }): Promise<Hub> {
+  const port = restart?.port ?? (await freePort());
   let out = '';
   // DISTR_BENCH_HUB_NODE_ARGS: extra node flags for the hub, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
   const extra = process.env.DISTR_BENCH_HUB_NODE_ARGS ?? '';
@@ -54,7 +58,7 @@ export async function spawnHub(databaseUrl: string): Promise<Hub> {
   // exec: the hub is the shell's pid, so signals and /proc/<pid> reach node itself.
   const child = spawn('bash', ['-c', `ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n $(ulimit -Hn); exec ${node}`], {
     cwd: repoRoot,
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DISTR_BENCH_REEXEC: '' },
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: process.env.DISTR_BENCH_HUB_LOG_LEVEL ?? 'warn', DISTR_BENCH_REEXEC: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -63,7 +67,7 @@ export async function spawnHub(databaseUrl: string): Promise<Hub> {
   for (;;) {
     if (child.exitCode !== null) throw new Error(`hub exited during start:\n${out}`);
     if (Date.now() > deadline) throw new Error(`hub did not start in time:\n${out}`);
-    const key = /Admin API key \(shown once\): (\S+)/.exec(out)?.[1];
+    const key = restart?.apiKey ?? /Admin API key \(shown once\): (\S+)/.exec(out)?.[1];
     if (key && (await healthy(port))) return { pid: child.pid!, port, apiKey: key, child, output: () => out };
     await sleep(100);
   }
@@ -91,6 +95,18 @@ export async function stopHub(hub: Hub): Promise<void> {
 export async function rssKib(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]);
+}
+
+/**
+ * The kernel's count of connections dropped because a listen queue was full (TcpExt
+ * ListenOverflows in /proc/net/netstat; machine-wide): a dropped SYN is resent only after 1 s, 3 s, …
+ */
+export async function listenOverflows(): Promise<number> {
+  const lines = (await readFile('/proc/net/netstat', 'utf8')).split('\n');
+  const header = lines.findIndex((l) => l.startsWith('TcpExt:'));
+  const names = lines[header]!.split(' ');
+  const values = lines[header + 1]!.split(' ');
+  return Number(values[names.indexOf('ListenOverflows')]);
 }
 
 export async function cpuSeconds(pid: number): Promise<number> {

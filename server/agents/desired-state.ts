@@ -52,6 +52,23 @@ export function imageHostsOf(composeFile: string): Set<string> | null {
   return hosts;
 }
 
+/**
+ * Many targets run the same version, and a version's compose file never changes: parse each once,
+ * not once per target and load (agents reconnecting one by one load in small batches). Bounded:
+ * emptied when full.
+ */
+const hostsByCompose = new Map<string, Set<string> | null>();
+const MAX_CACHED_COMPOSE_FILES = 256;
+
+function cachedImageHostsOf(composeFile: string): Set<string> | null {
+  let hosts = hostsByCompose.get(composeFile);
+  if (hosts === undefined) {
+    if (hostsByCompose.size >= MAX_CACHED_COMPOSE_FILES) hostsByCompose.clear();
+    hostsByCompose.set(composeFile, (hosts = imageHostsOf(composeFile)));
+  }
+  return hosts;
+}
+
 /** One row of the query below; its column types come from the contract where it has them. */
 interface DesiredRow {
   target_id: string;
@@ -135,12 +152,6 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
   });
   const secrets = await loadSecretValues(em, lookups, keyring);
   const credentials = await loadRegistryCredentials(em, rows.filter((r) => r.deployment_id).map((r) => r.organization_id), keyring);
-  // Many targets run the same version: parse each compose file once per batch, not once per target.
-  const hostsByCompose = new Map<string, Set<string> | null>();
-  const imageHosts = (composeFile: string) => {
-    if (!hostsByCompose.has(composeFile)) hostsByCompose.set(composeFile, imageHostsOf(composeFile));
-    return hostsByCompose.get(composeFile)!;
-  };
 
   rows.forEach((row, i) => {
     let state = states.get(row.target_id);
@@ -177,7 +188,7 @@ export async function loadDesiredStates(em: EntityManager, targetIds: readonly s
       row.organization_id,
       row.application_id!,
       row.target_id,
-      row.compose_type ? imageHosts(row.compose_file ?? '') : null,
+      row.compose_type ? cachedImageHostsOf(row.compose_file ?? '') : null,
     );
     const base = {
       deploymentId: row.deployment_id,

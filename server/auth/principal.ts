@@ -1,9 +1,10 @@
 import { AgentCloseCode } from '../../protocol/index.js';
+import DataLoader from 'dataloader';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { HubRuntime, Principal } from '../context.js';
 import { DeploymentTarget } from '../targets/entities.js';
 import { authenticateApiKey } from './api-keys.js';
-import { looksLikeAgentToken, type AgentTokens, type TokenCheck } from './agent-tokens.js';
+import { looksLikeAgentToken } from './agent-tokens.js';
 
 export type Authentication =
   /** credentialExpiresAt: when a vendor key expires (its sockets are closed then). */
@@ -15,9 +16,41 @@ export type Authentication =
    */
   | { ok: false; code: typeof AgentCloseCode.Unauthorized | typeof AgentCloseCode.Forbidden; reason: string };
 
-/** Current credential generation per target, kept fresh by rotation events, so agent calls need no lookup. */
+/**
+ * Current credential generation per target, kept fresh by rotation events, so agent calls need no
+ * lookup. Misses (after a hub start, every agent coming back at once) are loaded together: one
+ * query at a time, each with all the misses that arrived while the previous one ran.
+ */
 export class GenerationCache {
   private readonly generations = new Map<string, number>();
+  /** Bumped by clear(): a load that began before it must not fill the cache with what it read. */
+  private epoch = 0;
+  /** The lookup in flight: the next batch is sent when it is done, so misses arriving meanwhile share one query. */
+  private inFlight: Promise<void> | null = null;
+  private readonly loader = new DataLoader<string, number | null>(
+    (ids) => {
+      const loading = this.load(ids);
+      const settled = loading.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.inFlight = settled;
+      void settled.then(() => {
+        if (this.inFlight === settled) this.inFlight = null;
+      });
+      return loading;
+    },
+    {
+      cache: false,
+      maxBatchSize: 1000,
+      batchScheduleFn: (run) => {
+        if (this.inFlight) void this.inFlight.then(() => setImmediate(run));
+        else setImmediate(run);
+      },
+    },
+  );
+
+  constructor(private readonly rootEm: EntityManager) {}
 
   set(targetId: string, generation: number): void {
     this.generations.set(targetId, generation);
@@ -25,61 +58,47 @@ export class GenerationCache {
 
   clear(): void {
     this.generations.clear();
+    this.epoch++;
   }
 
-  async get(em: EntityManager, targetId: string): Promise<number | null> {
+  async get(targetId: string): Promise<number | null> {
     const known = this.generations.get(targetId);
     if (known !== undefined) return known;
-    // Plain SQL: a hub restart brings every agent back at once, each needing this lookup.
-    const rows: { credential_generation: number }[] = await em.execute(
-      `select credential_generation from ${em.getMetadata(DeploymentTarget).tableName} where id = ?`,
-      [targetId],
+    return this.loader.load(targetId);
+  }
+
+  private async load(ids: readonly string[]): Promise<(number | null)[]> {
+    const epoch = this.epoch;
+    const rows: { id: string; credential_generation: number }[] = await this.rootEm.fork().execute(
+      `select id, credential_generation from ${this.rootEm.getMetadata(DeploymentTarget).tableName} where id in (?)`,
+      [ids],
     );
-    if (rows.length === 0) return null;
-    this.generations.set(targetId, rows[0]!.credential_generation);
-    return rows[0]!.credential_generation;
+    const found = new Map(rows.map((r) => [r.id, r.credential_generation]));
+    for (const [id, generation] of found) {
+      // A rotation event that arrived meanwhile is newer than what was read.
+      if (epoch === this.epoch && !this.generations.has(id)) this.generations.set(id, generation);
+    }
+    return ids.map((id) => this.generations.get(id) ?? found.get(id) ?? null);
   }
 }
 
 /**
- * Agent tokens already verified by this hub, by their exact text: an agent presents the same token
- * on every call until it logs in again, and HMAC verification through WebCrypto costs a thread-pool
- * round trip each time. A hit still checks expiry; the generation is checked on every call below.
- * Per AgentTokens instance (its key), so hubs sharing a process never share verdicts.
+ * Resolve a bearer credential (vendor API key or agent token); no credential means anonymous.
+ * `em` is asked for only by an API key: an agent token needs no entity manager (forking one for
+ * every agent of a reconnect storm was a measurable share of its cost).
  */
-const verifiedTokens = new WeakMap<AgentTokens, Map<string, Extract<TokenCheck, { ok: true }>>>();
-const MAX_VERIFIED_TOKENS = 50_000;
-
-async function verifyAgentToken(tokens: AgentTokens, token: string): Promise<TokenCheck> {
-  let cache = verifiedTokens.get(tokens);
-  if (!cache) verifiedTokens.set(tokens, (cache = new Map()));
-  const known = cache.get(token);
-  if (known) {
-    if (known.expiresAt.getTime() > Date.now()) return known;
-    cache.delete(token);
-    return { ok: false, reason: 'expired' };
-  }
-  const check = await tokens.verify(token);
-  if (check.ok) {
-    if (cache.size >= MAX_VERIFIED_TOKENS) cache.delete(cache.keys().next().value!);
-    cache.set(token, check);
-  }
-  return check;
-}
-
-/** Resolve a bearer credential (vendor API key or agent token); no credential means anonymous. */
-export async function authenticate(em: EntityManager, hub: HubRuntime & { generations: GenerationCache }, bearer: string | null): Promise<Authentication> {
+export async function authenticate(em: () => EntityManager, hub: HubRuntime & { generations: GenerationCache }, bearer: string | null): Promise<Authentication> {
   if (!bearer) return { ok: true, principal: null };
   if (looksLikeAgentToken(bearer)) {
-    const check = await verifyAgentToken(hub.agentTokens, bearer);
+    const check = await hub.agentTokens.verify(bearer);
     if (!check.ok) return { ok: false, code: AgentCloseCode.Unauthorized, reason: check.reason === 'expired' ? 'agent token expired' : 'agent token invalid' };
-    const current = await hub.generations.get(em, check.claims.targetId);
+    const current = await hub.generations.get(check.claims.targetId);
     if (current === null || current !== check.claims.generation) {
       return { ok: false, code: AgentCloseCode.Forbidden, reason: 'agent credential was rotated or the target deleted' };
     }
     return { ok: true, principal: { kind: 'agent', ...check.claims } };
   }
-  const vendor = await authenticateApiKey(em, bearer);
+  const vendor = await authenticateApiKey(em(), bearer);
   if (!vendor) return { ok: false, code: AgentCloseCode.Unauthorized, reason: API_KEY_REFUSED };
   return { ok: true, principal: vendor.principal, credentialExpiresAt: vendor.expiresAt };
 }
