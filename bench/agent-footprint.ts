@@ -14,7 +14,7 @@
  * Also: where the idle memory is, after the updates (bench/agent-heap-stats.mjs, preloaded:
  * process.memoryUsage() and V8's heap spaces on SIGUSR2; read last, since it loads node:v8), and
  * raw compose's up → healthy (engine API polled every 10 ms).
- * Usage: npm run bench:agent-footprint -- [--runs 15] [--settle 5] [--observe-interval 5] [--cpu-prof DIR] [--node-args='--max-semi-space-size=1']
+ * Usage: npm run bench:agent-footprint -- [--runs 15] [--settle 5] [--observe-interval 5] [--cpu-prof DIR] [--node-args='--max-semi-space-size=1'] [--bundle FILE]
  * Starts (and removes) an embedded PostgreSQL, a hub, the agent and the raw project; progress on
  * stderr, one JSON object as the last stdout line.
  */
@@ -40,6 +40,8 @@ const { values } = parseArgs({
     'observe-interval': { type: 'string', default: '5' },
     'cpu-prof': { type: 'string' },
     'node-args': { type: 'string' },
+    /** An agent bundle built elsewhere (e.g. from another commit, for an A/B on the same machine and load). */
+    bundle: { type: 'string' },
   },
 });
 const runs = Math.max(5, Number(values.runs));
@@ -51,7 +53,7 @@ const dir = await mkdtemp(path.join(os.tmpdir(), 'distr-bench-footprint-'));
 const rawProject = `distr-bench-raw-${process.pid}`;
 const rawFile = path.join(dir, 'raw', 'compose.yaml');
 await mkdir(path.dirname(rawFile), { recursive: true });
-const { outfile: bundle } = await buildAgentBundle('docker', path.join(dir, 'docker-agent.mjs'));
+const bundle = values.bundle ? path.resolve(values.bundle) : (await buildAgentBundle('docker', path.join(dir, 'docker-agent.mjs'))).outfile;
 log(`agent bundle ${bundle}`);
 const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), persistent: false });
 await pg.createDatabase('bench');
@@ -175,7 +177,7 @@ console.log(
   JSON.stringify({
     runs: agentMs.length,
     ...(composeUpMs.length ? { agent_compose_up_p50_ms: round(pct(composeUpMs, 50)), agent_compose_up_runs: composeUpMs.length } : {}),
-    agent: 'compiled bundle (scripts/build-agent.ts docker), node ' + process.version,
+    agent: (values.bundle ? `bundle ${values.bundle}` : 'compiled bundle (scripts/build-agent.ts docker)') + ', node ' + process.version,
     agent_idle_rss_mib: round(rssMib, 1),
     agent_idle_rss_max_mib: round(Math.max(...rssSamples) / 1024, 1),
     agent_idle_rss_after_updates_mib: round(rssAfterSamples[rssAfterSamples.length - 1]! / 1024, 1),
