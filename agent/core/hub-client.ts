@@ -291,4 +291,3 @@ export function describe(err: unknown): string {
   if (err && typeof err === 'object' && 'reason' in err) return `socket closed: ${(err as { code?: number; reason?: string }).code} ${(err as { reason?: string }).reason}`;
   return String(err);
 }
-
