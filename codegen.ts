@@ -35,10 +35,12 @@ export function codegenConfigFor(outRoot = '.'): CodegenConfig {
     schema: 'schema.graphql',
     generates: {
       // The agent contract: typed documents, no __typename unless selected (the hub builds these shapes too).
+      // Documents as typed strings (TypedDocumentString, fragments included): the agent sends text
+      // and so never loads the `graphql` package; the types still fail tsc when the schema breaks them.
       [`${outRoot}/protocol/generated/agent.ts`]: {
         documents: ['protocol/operations/*.graphql'],
         plugins: [protocolHeader, 'typescript-operations', 'typed-document-node'],
-        config: { ...operationTypes, skipTypename: true, scalars: { ...operationTypes.scalars, JSON: 'Record<string, unknown>' } },
+        config: { ...operationTypes, skipTypename: true, documentMode: 'string', scalars: { ...operationTypes.scalars, JSON: 'Record<string, unknown>' } },
       },
       // The web console: typed documents for its fetch + graphql-ws client (console/src/api.ts).
       [`${outRoot}/console/src/generated/graphql.ts`]: {

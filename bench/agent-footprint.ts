@@ -2,7 +2,8 @@
  * bench:agent-footprint — the COMPILED docker agent (scripts/build-agent.ts, built fresh into a
  * temp folder) against a real hub and engine, in one run:
  * - idle RSS: VmRSS of the agent process (/proc/<pid>/status) after it connected and applied its
- *   first deployment, once settled (--settle seconds, sampled each second; the last sample);
+ *   first deployment, once settled (--settle seconds, sampled each second; the last sample); and
+ *   again --settle seconds after the update runs (agent_idle_rss_after_updates_mib);
  * - CPU per update: utime+stime of the agent pid itself (/proc/<pid>/stat fields 14+15; NOT
  *   cutime/cstime, so the compose processes it runs are excluded), summed over the update runs'
  *   windows (mutation sent → healthy visible through the API) / runs;
@@ -10,9 +11,10 @@
  *   of raw `docker compose -p X -f F up -d` for the same kind of change (same compose file
  *   shape, its own project), with the difference of the medians.
  * Needs the engine, compose v2 and local/busybox:test (DISTR_TEST_ENV_SKIP_K8S=1 bash scripts/setup-test-env.sh).
- * Also: where the idle memory is (bench/agent-heap-stats.mjs, preloaded: process.memoryUsage() and
- * V8's heap spaces on SIGUSR2), and raw compose's up → healthy (engine API polled every 10 ms).
- * Usage: npm run bench:agent-footprint -- [--runs 15] [--settle 5] [--observe-interval 5] [--cpu-prof DIR] [--node-args='--max-semi-space-size=1']
+ * Also: where the idle memory is, after the updates (bench/agent-heap-stats.mjs, preloaded:
+ * process.memoryUsage() and V8's heap spaces on SIGUSR2; read last, since it loads node:v8), and
+ * raw compose's up → healthy (engine API polled every 10 ms).
+ * Usage: npm run bench:agent-footprint -- [--runs 15] [--settle 5] [--observe-interval 5] [--cpu-prof DIR] [--node-args='--max-semi-space-size=1'] [--bundle FILE]
  * Starts (and removes) an embedded PostgreSQL, a hub, the agent and the raw project; progress on
  * stderr, one JSON object as the last stdout line.
  */
@@ -38,6 +40,8 @@ const { values } = parseArgs({
     'observe-interval': { type: 'string', default: '5' },
     'cpu-prof': { type: 'string' },
     'node-args': { type: 'string' },
+    /** An agent bundle built elsewhere (e.g. from another commit, for an A/B on the same machine and load). */
+    bundle: { type: 'string' },
   },
 });
 const runs = Math.max(5, Number(values.runs));
@@ -49,7 +53,7 @@ const dir = await mkdtemp(path.join(os.tmpdir(), 'distr-bench-footprint-'));
 const rawProject = `distr-bench-raw-${process.pid}`;
 const rawFile = path.join(dir, 'raw', 'compose.yaml');
 await mkdir(path.dirname(rawFile), { recursive: true });
-const { outfile: bundle } = await buildAgentBundle('docker', path.join(dir, 'docker-agent.mjs'));
+const bundle = values.bundle ? path.resolve(values.bundle) : (await buildAgentBundle('docker', path.join(dir, 'docker-agent.mjs'))).outfile;
 log(`agent bundle ${bundle}`);
 const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), persistent: false });
 await pg.createDatabase('bench');
@@ -113,6 +117,7 @@ const rawHealthyMs: number[] = [];
 let memory: Record<string, unknown> = {};
 let agentCpuMs = 0;
 const rssSamples: number[] = [];
+const rssAfterSamples: number[] = [];
 let deploymentId: string | null = null;
 try {
   const versions = [];
@@ -127,7 +132,6 @@ try {
     rssSamples.push(await rssKib(pid));
   }
   log(`idle RSS samples (KiB): ${rssSamples.join(' ')}`);
-  memory = await heapStats();
   for (let i = 1; i <= runs; i++) {
     const cpuBefore = (await cpuSeconds(pid)) * 1000;
     const started = performance.now();
@@ -141,6 +145,14 @@ try {
     rawHealthyMs.push(rawHealthy);
     log(`run ${i}: agent ${ms.toFixed(0)} ms, raw compose up -d ${raw.toFixed(0)} ms (healthy at ${rawHealthy.toFixed(0)} ms)`);
   }
+  // Idle again after the updates (the code that ran hot is compiled by then, if V8 compiles it).
+  for (let s = 0; s < Number(values.settle); s++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    rssAfterSamples.push(await rssKib(pid));
+  }
+  log(`idle RSS after the updates (KiB): ${rssAfterSamples.join(' ')}`);
+  // Last: the stats preload loads node:v8 on this signal, which the RSS samples above must not include.
+  memory = await heapStats();
 } finally {
   if (deploymentId) await deleteDeployment(hub.url, key, deploymentId, true).catch(() => {});
   await execa('docker', ['compose', '-p', rawProject, '-f', rawFile, 'down', '--timeout', '1'], { reject: false });
@@ -165,9 +177,10 @@ console.log(
   JSON.stringify({
     runs: agentMs.length,
     ...(composeUpMs.length ? { agent_compose_up_p50_ms: round(pct(composeUpMs, 50)), agent_compose_up_runs: composeUpMs.length } : {}),
-    agent: 'compiled bundle (scripts/build-agent.ts docker), node ' + process.version,
+    agent: (values.bundle ? `bundle ${values.bundle}` : 'compiled bundle (scripts/build-agent.ts docker)') + ', node ' + process.version,
     agent_idle_rss_mib: round(rssMib, 1),
     agent_idle_rss_max_mib: round(Math.max(...rssSamples) / 1024, 1),
+    agent_idle_rss_after_updates_mib: round(rssAfterSamples[rssAfterSamples.length - 1]! / 1024, 1),
     agent_cpu_ms_per_update: round(cpuPerUpdate, 1),
     update_healthy_p50_ms: round(pct(agentMs, 50)),
     update_healthy_p95_ms: round(pct(agentMs, 95)),

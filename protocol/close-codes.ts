@@ -1,4 +1,4 @@
-import { CloseCode } from 'graphql-ws';
+import { CloseCode } from 'graphql-ws/client';
 
 /**
  * The websocket close codes of the agent socket: graphql-ws's own `CloseCode` values (the GraphQL

@@ -32,6 +32,35 @@ const LEFT_OUT: Record<AgentDriverName, { modules: string[]; packages: string[] 
 export const UNUSED_BY_DOCKER_AGENT = ['ssh2', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs'];
 const UNSUPPORTED_MODULE = path.join(repoRoot, 'scripts', 'agent-bundle-unsupported.cjs');
 
+/**
+ * V8 settings a driver's bundle applies to itself as its first statement (v8.setFlagsFromString,
+ * before any function has run hot), so every way of starting it — `npm run agent`, the images,
+ * `node dist/agent/docker.mjs` — gets them; a flag given on node's command line instead
+ * (`node --opt dist/agent/docker.mjs`) wins. NODE_OPTIONS cannot carry these (it allows only a
+ * few V8 flags).
+ * - docker, `--no-opt`: no TurboFan. Its compiler's code is part of the node binary; compiling
+ *   even a few hot functions maps megabytes of it into the agent's resident memory (−3 MiB idle
+ *   RSS), while the agent's own work is waiting on docker and small JSON messages: the CPU per
+ *   update stayed the same (BENCHMARKS.md, "Docker agent footprint"). The interpreter and the
+ *   Sparkplug baseline compiler still run.
+ * - kubernetes: none (not measured: its footprint bench needs the Kubernetes control plane).
+ */
+export const AGENT_V8_FLAGS: Record<AgentDriverName, readonly string[]> = { docker: ['--no-opt'], kubernetes: [] };
+
+/**
+ * The banner statements applying a driver's V8 flags, each unless node's command line names it
+ * (as --X or --no-X; node:v8 is required only then, though loading it showed no RSS difference
+ * in the running agent).
+ */
+function v8FlagsBanner(driver: AgentDriverName): string {
+  return AGENT_V8_FLAGS[driver]
+    .map((flag) => {
+      const name = flag.replace(/^--(no-)?/, '');
+      return `if (!process.execArgv.some((a) => a === '--${name}' || a === '--no-${name}')) require('node:v8').setFlagsFromString('${flag}');`;
+    })
+    .join(' ');
+}
+
 /** Where a driver's bundle goes by default (`npm run agent:build`). */
 export function defaultAgentOutfile(driver: AgentDriverName): string {
   return path.join(repoRoot, 'dist', 'agent', `${driver}.mjs`);
@@ -48,6 +77,12 @@ export function agentBundleOptions(driver: AgentDriverName, outfile: string): Bu
     // ESM with top-level await (agent/main.ts awaits its driver and the agent loop).
     format: 'esm',
     logLevel: 'warning',
+    // V8 keeps a module's whole source text in the heap while any of its functions lives: less text,
+    // less memory (−2.3 MiB idle for the docker agent). Identifiers are kept, so stack traces still
+    // name the functions (renaming them saved no more than the noise; keepNames cost ~1 MiB). The
+    // kubernetes bundle is left as it was until its footprint is measured (it needs the control plane).
+    minifyWhitespace: driver === 'docker',
+    minifySyntax: driver === 'docker',
     metafile: true,
     // agent/main.ts refuses the other driver with a message instead of a missing-module error.
     define: { __DISTR_AGENT_BUNDLED_DRIVER__: JSON.stringify(driver) },
@@ -57,9 +92,15 @@ export function agentBundleOptions(driver: AgentDriverName, outfile: string): Bu
     // dockerode requires these at start for features the docker agent never uses (see the file).
     alias: driver === 'docker' ? Object.fromEntries(UNUSED_BY_DOCKER_AGENT.map((name) => [name, UNSUPPORTED_MODULE])) : {},
     // require(), __filename and __dirname for bundled CommonJS packages (paths they build from
-    // __dirname, e.g. dockerode's grpc protos, are only used by features the agent does not call).
+    // __dirname, e.g. dockerode's grpc protos, are only used by features the agent does not call);
+    // then the driver's V8 flags (AGENT_V8_FLAGS).
     banner: {
-      js: "import { createRequire as __distrCreateRequire } from 'node:module'; import { fileURLToPath as __distrFileUrl } from 'node:url'; import { dirname as __distrDirname } from 'node:path'; const require = __distrCreateRequire(import.meta.url); const __filename = __distrFileUrl(import.meta.url); const __dirname = __distrDirname(__filename);",
+      js: [
+        "import { createRequire as __distrCreateRequire } from 'node:module'; import { fileURLToPath as __distrFileUrl } from 'node:url'; import { dirname as __distrDirname } from 'node:path'; const require = __distrCreateRequire(import.meta.url); const __filename = __distrFileUrl(import.meta.url); const __dirname = __distrDirname(__filename);",
+        v8FlagsBanner(driver),
+      ]
+        .filter(Boolean)
+        .join(' '),
     },
   };
 }

@@ -81,7 +81,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
   const bus = new EventBus(databaseUrl, logger.child({ source: 'bus' }), () => metrics.busReconnects.inc());
   await bus.start();
   const instanceId = randomUUID();
-  const generations = new GenerationCache();
+  const generations = new GenerationCache(rootEm);
   bus.on('credentialRotated', ({ targetId, generation }) => generations.set(targetId, generation));
   // After the bus reconnects ('*'), rotations may have been missed: read generations afresh.
   bus.on('targetsChanged', ({ targetIds }) => targetIds.includes('*') && generations.clear());
@@ -114,7 +114,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     cors: corsFor(env.DISTR_CORS_ORIGINS),
     logging: false,
-    // The body limit is the hub's own (`handle` below: a POST needs a Content-Length, at most
+    // The body limit is the hub's own (`handle` below: any body needs a Content-Length, at most
     // DISTR_MAX_BODY_BYTES, and node's parser never hands on more body than it declares). Yoga's
     // would re-wrap every body in a byte-counting stream and a new Request, for nothing.
     maxRequestBodySize: false,
@@ -165,7 +165,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           }
           return { em, principal: signedIn.principal, hub: runtime };
         }
-        auth = await authenticate(em, runtime, bearer);
+        auth = await authenticate(() => em, runtime, bearer);
       } catch (err) {
         if (isDatabaseUnavailable(err)) throw databaseUnavailableError();
         throw err;
@@ -291,7 +291,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
               return true;
             }
           }
-          auth = await authenticate(rootEm.fork(), runtime, credential);
+          auth = await authenticate(() => rootEm.fork(), runtime, credential);
         } catch (err) {
           wsLogger.warn({ err }, 'authenticating a websocket failed');
           ctx.extra.socket.close(AgentCloseCode.InternalError, isDatabaseUnavailable(err) ? 'the database is unavailable; retry shortly' : 'internal error');
@@ -361,7 +361,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
           // Vendors only: an agent's liveness is tied to an authenticated socket.
           const bearer = credentialFromParams(payload.extensions);
           if (bearer) {
-            const auth = await authenticate(rootEm.fork(), runtime, bearer);
+            const auth = await authenticate(() => rootEm.fork(), runtime, bearer);
             if (!auth.ok) return [new GraphQLError(auth.reason, { extensions: { code: auth.code === AgentCloseCode.Unauthorized ? 'UNAUTHENTICATED' : 'FORBIDDEN' } })];
             if (auth.principal?.kind === 'agent') return [new GraphQLError('agents authenticate in connection_init', { extensions: { code: 'FORBIDDEN' } })];
             principal = auth.principal;

@@ -1,15 +1,16 @@
 /**
  * The compiled agents (scripts/build-agent.ts, real esbuild builds): the docker bundle carries
  * dockerode and never @kubernetes/client-node, the kubernetes bundle the reverse; each runs from a
- * folder without node_modules (what the images ship) and refuses the other driver by name.
+ * folder without node_modules (what the images ship) and refuses the other driver by name. The
+ * docker bundle carries no graphql, graphql-request or full zod, and turns TurboFan off for itself.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAgentBundle, UNUSED_BY_DOCKER_AGENT, type AgentDriverName } from '../scripts/build-agent.js';
+import { AGENT_V8_FLAGS, buildAgentBundle, UNUSED_BY_DOCKER_AGENT, type AgentDriverName } from '../scripts/build-agent.js';
 
 let dir: string;
 const built = new Map<AgentDriverName, Awaited<ReturnType<typeof buildAgentBundle>>>();
@@ -49,6 +50,16 @@ describe('agent bundles', () => {
     expect(packages).not.toContain('execa');
     expect(Object.keys(metafile.inputs).filter((i) => i.startsWith('agent/kubernetes/'))).toEqual([]);
     expect(Object.keys(metafile.inputs)).toContain('agent/docker/driver.ts');
+    // Small at rest (BENCHMARKS.md, "Docker agent footprint"): the documents are text
+    // (protocol/generated, documentMode string) and HTTP goes through node:http, so neither
+    // graphql nor graphql-request is carried; the env parser uses zod/mini, not all of zod.
+    expect(packages.filter((p) => p === 'graphql' || p === 'graphql-request')).toEqual([]);
+    const zodInOutput = Object.values(metafile.outputs)
+      .flatMap((o) => Object.entries(o.inputs))
+      .filter(([input, { bytesInOutput }]) => bytesInOutput > 0 && input.includes('node_modules/zod/'))
+      .map(([input]) => input.replace(/.*node_modules\/zod\//, ''));
+    expect(zodInOutput).toContain('v4/mini/schemas.js');
+    expect(zodInOutput.filter((f) => f.startsWith('v4/classic/') || (f.startsWith('v4/locales/') && !['v4/locales/en.js', 'v4/locales/index.js'].includes(f)))).toEqual([]);
     // Left to run time only: the other driver's client (never imported in docker mode) and ws's
     // optional native helpers (tried, done without).
     expect(externalPackages('docker')).toEqual(['@kubernetes/client-node', 'bufferutil', 'utf-8-validate']);
@@ -74,6 +85,22 @@ describe('agent bundles', () => {
     });
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toContain('DISTR_TARGET_ID="not-a-uuid"');
+  });
+
+  it('the docker bundle turns V8\'s optimizing compiler off for itself; a flag on node\'s command line wins', async () => {
+    // A preload that runs a hot function at exit, after the bundle started (it exits 2 on the bad
+    // setting): --trace-opt prints TurboFan's work when the compiler is on.
+    const preload = path.join(dir, 'hot-at-exit.mjs');
+    await writeFile(preload, "process.on('exit', () => { let s = 0; const hot = (n) => { let t = 0; for (let i = 0; i < n; i++) t += i & 7; return t; }; for (let k = 0; k < 3000; k++) s += hot(2000); if (s < 0) console.log(s); });\n");
+    const run = (nodeArgs: string[]) =>
+      execa(process.execPath, [...nodeArgs, '--trace-opt', '--import', preload, built.get('docker')!.outfile], { cwd: dir, env: { ...agentEnv, DISTR_AGENT_DRIVER: 'docker' }, extendEnv: false, reject: false });
+    expect(AGENT_V8_FLAGS.docker).toContain('--no-opt');
+    const own = await run([]);
+    expect(own.exitCode).toBe(2);
+    expect(own.stdout).not.toMatch(/optimizing .* \(target TURBOFAN\)/);
+    const overridden = await run(['--opt']);
+    expect(overridden.exitCode).toBe(2);
+    expect(overridden.stdout).toMatch(/completed optimizing .*JSFunction hot .* \(target TURBOFAN\)/);
   });
 
   it('a bundle refuses the driver it does not carry', async () => {

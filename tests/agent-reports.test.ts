@@ -6,6 +6,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import pg from 'pg';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { MAX_RESOURCES_PER_REPORT } from '../protocol/index.js';
 import { HubClient, HubLoginError, HubRefusal } from '../agent/core/hub-client.js';
 import { startTestPostgres, type TestPostgres } from './testkit/postgres.js';
@@ -194,6 +196,31 @@ describe('item 26: an agent that cannot log in says why, and the vendor sees the
     expect((err as HubLoginError).check).toMatch(/DISTR_TARGET_ID and the secret/);
     const data = await ok(hub.url, `query($id: ID!) { deploymentTarget(id: $id) { agent { lastFailedLogin { at reason } } } }`, { id: a.target.id }, hub.apiKey);
     expect(data.deploymentTarget.agent.lastFailedLogin).toMatchObject({ reason: expect.stringMatching(/secret does not match/), at: expect.any(String) });
+  });
+
+  test('a server that is not a hub: the message says so, with its HTTP status', async () => {
+    const { logger } = capturedLogger();
+    const server = createServer((_req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not Found</h1>'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const client = new HubClient({ hubUrl: url, targetId: '00000000-0000-4000-8000-000000000003', secret: () => 'x', agentVersion: 'test', logger });
+    const err = (await client.validToken().catch((e: unknown) => e)) as HubLoginError;
+    expect(err).toBeInstanceOf(HubLoginError);
+    expect(err.message).toBe(`the server at ${url}/graphql did not answer as a distr hub (HTTP 404)`);
+    expect(err.check).toMatch(/DISTR_HUB_URL/);
+  });
+
+  test('a token the hub no longer accepts (HTTP 401): the client logs in again once and the call succeeds', async () => {
+    const a = await seed('relogin');
+    let secret = a.secret;
+    const { logger, lines } = capturedLogger();
+    const client = new HubClient({ hubUrl: hub.url, targetId: a.target.id, secret: () => secret, agentVersion: 'test', logger });
+    await client.validToken();
+    // Rotating the access cuts off every token issued before it; the new secret is installed.
+    secret = (await createAccess(hub.url, hub.apiKey, a.target.id)).secret;
+    expect(await client.logWatermarks()).toBeInstanceOf(Map);
+    expect(lines.filter((l) => l.msg === 'logged in to hub')).toHaveLength(2);
   });
 
   test('an unreachable hub: the message names the URL, the error and what to check', async () => {

@@ -56,34 +56,34 @@ async function targetWithGeneration(name: string, generation: number): Promise<s
 
 test('misses of one turn are loaded in one query; unknown targets are null', async () => {
   const ids = [await targetWithGeneration('g-a', 3), await targetWithGeneration('g-b', 5), await targetWithGeneration('g-c', 0)];
-  const cache = new GenerationCache();
   const { em, statements } = countingEm();
+  const cache = new GenerationCache(em);
   const unknown = randomUUID();
-  expect(await Promise.all([...ids, unknown].map((id) => cache.get(em, id)))).toEqual([3, 5, 0, null]);
+  expect(await Promise.all([...ids, unknown].map((id) => cache.get(id)))).toEqual([3, 5, 0, null]);
   expect(statements).toHaveLength(1);
   // Known ones are answered from memory; the unknown one is looked up again (it may exist by now).
-  expect(await Promise.all(ids.map((id) => cache.get(em, id)))).toEqual([3, 5, 0]);
+  expect(await Promise.all(ids.map((id) => cache.get(id)))).toEqual([3, 5, 0]);
   expect(statements).toHaveLength(1);
-  expect(await cache.get(em, unknown)).toBeNull();
+  expect(await cache.get(unknown)).toBeNull();
   expect(statements).toHaveLength(2);
 });
 
 test('a rotation event during the load wins over what the load read; a clear() during it keeps it from filling the cache', async () => {
   const id = await targetWithGeneration('g-rotated', 1);
   const other = await targetWithGeneration('g-cleared', 4);
-  const cache = new GenerationCache();
   let during: (() => void) | undefined;
   const { em, statements } = countingEm(() => during?.());
+  const cache = new GenerationCache(em);
   during = () => cache.set(id, 2); // the rotation event arrives while the query is on its way
-  expect(await cache.get(em, id)).toBe(2);
-  expect(await cache.get(em, id)).toBe(2);
+  expect(await cache.get(id)).toBe(2);
+  expect(await cache.get(id)).toBe(2);
   expect(statements).toHaveLength(1);
 
   during = () => cache.clear(); // the bus reconnected: what is in flight may predate a missed rotation
-  expect(await cache.get(em, other)).toBe(4);
+  expect(await cache.get(other)).toBe(4);
   during = undefined;
-  expect(await cache.get(em, other)).toBe(4);
+  expect(await cache.get(other)).toBe(4);
   expect(statements).toHaveLength(3);
-  expect(await cache.get(em, other)).toBe(4); // now cached
+  expect(await cache.get(other)).toBe(4); // now cached
   expect(statements).toHaveLength(3);
 });

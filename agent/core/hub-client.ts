@@ -1,9 +1,6 @@
-import { createClient, type Client } from 'graphql-ws';
-import { GraphQLClient, ClientError, type RequestOptions } from 'graphql-request';
+import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws/client';
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
-import { print, type ExecutionResult } from 'graphql';
-import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import {
   AgentCloseCode,
   AgentDesiredStateDocument,
@@ -25,11 +22,14 @@ import {
 } from '../../protocol/index.js';
 import { backoffDelay, sleep } from './backoff.js';
 import { onSocketClosed, type Refusal } from './decisions.js';
+import { HubResponseError, postGraphQL, type HubDocument } from './hub-http.js';
 
-/** The agent's documents as strings for graphql-ws (graphql-request takes the typed documents). */
-export const DESIRED_STATE_SUBSCRIPTION = print(AgentDesiredStateDocument);
+export { HubResponseError } from './hub-http.js';
+
+/** The agent's documents are text (protocol/generated, documentMode string): graphql-ws and HTTP send them as they are. */
+export const DESIRED_STATE_SUBSCRIPTION = AgentDesiredStateDocument.toString();
 /** The status report mutation exactly as the agent sends it over its socket (bench/ingest.ts sends the same text). */
-export const REPORT_STATUS_MUTATION = print(AgentReportStatusDocument);
+export const REPORT_STATUS_MUTATION = AgentReportStatusDocument.toString();
 
 /** Reconnect backoff of the desired-state socket (jittered exponential, see backoffDelay); bench/propagation's restart phase uses the same. */
 export const HUB_RETRY_BASE_MS = 500;
@@ -64,7 +64,7 @@ export class HubLoginError extends Error {
 /** Turn whatever a login attempt threw into a sentence naming the URL, the error and what to check. */
 export function explainLoginFailure(err: unknown, url: string, targetId: string): HubLoginError {
   if (err instanceof HubLoginError) return err;
-  if (err instanceof ClientError) {
+  if (err instanceof HubResponseError) {
     const first = err.response.errors?.[0];
     const code = (first?.extensions as { code?: string } | undefined)?.code;
     if (code === 'UNAUTHENTICATED') {
@@ -80,8 +80,9 @@ export function explainLoginFailure(err: unknown, url: string, targetId: string)
     }
     return new HubLoginError(`the hub at ${url} refused the login: ${first!.message}`, first!.message, 'the hub\'s log');
   }
-  const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
-  const detail = cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
+  // node:http's errors carry the code themselves (ECONNREFUSED, ENOTFOUND, a TLS code); wrapped ones in `cause`.
+  const { code, cause } = (err ?? {}) as { code?: string; cause?: { code?: string; message?: string } };
+  const detail = code ?? cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
   return new HubLoginError(
     `cannot reach the hub at ${url}: ${detail}`,
     detail,
@@ -108,15 +109,15 @@ export interface HubClientOptions {
 export class HubClient {
   private token: { value: string; expiresAt: number } | null = null;
   private loggingIn: Promise<string> | null = null;
-  private readonly http: GraphQLClient;
   private ws: Client | null = null;
   /** Whether the socket is open and acknowledged: reports then go over it, not over HTTP. */
   private socketReady = false;
   private readonly graphqlUrl: string;
+  private readonly endpoint: URL;
 
   constructor(private readonly options: HubClientOptions) {
-    this.graphqlUrl = new URL('/graphql', options.hubUrl).toString();
-    this.http = new GraphQLClient(this.graphqlUrl);
+    this.endpoint = new URL('/graphql', options.hubUrl);
+    this.graphqlUrl = this.endpoint.toString();
   }
 
   /** A token with time left, logging in when needed (one login at a time). */
@@ -128,10 +129,9 @@ export class HubClient {
   }
 
   private async login(): Promise<string> {
-    const anonymous = new GraphQLClient(this.graphqlUrl);
     let data: AgentLoginMutation;
     try {
-      data = await anonymous.request(AgentLoginDocument, { targetId: this.options.targetId, secret: this.options.secret() });
+      data = await postGraphQL(this.endpoint, AgentLoginDocument, { targetId: this.options.targetId, secret: this.options.secret() });
     } catch (err) {
       throw explainLoginFailure(err, this.graphqlUrl, this.options.targetId);
     }
@@ -252,11 +252,11 @@ export class HubClient {
    * A report mutation: over the open socket when there is one (already authenticated, no HTTP
    * request per report: about 2.5× cheaper for the hub), else over HTTP.
    */
-  private async send<R, V extends Record<string, unknown>>(document: TypedDocumentNode<R, V>, variables: V): Promise<R> {
+  private async send<R, V extends Record<string, unknown>>(document: HubDocument<R, V>, variables: V): Promise<R> {
     if (this.socketReady && this.ws) {
       try {
         let data: R | undefined;
-        for await (const result of this.ws.iterate({ query: printed(document), variables }) as AsyncIterable<ExecutionResult<R>>) {
+        for await (const result of this.ws.iterate({ query: document.toString(), variables }) as AsyncIterable<FormattedExecutionResult<R>>) {
           if (result.errors?.length) throw new Error(result.errors.map((e) => e.message).join('; '));
           data = result.data ?? undefined;
         }
@@ -271,13 +271,12 @@ export class HubClient {
   }
 
   /** A request with the agent token; one retry after a fresh login when the hub refuses it (expired, rotated). */
-  private async authed<R, V extends Record<string, unknown>>(document: TypedDocumentNode<R, V>, variables: V): Promise<R> {
-    // graphql-request's conditional variables type cannot resolve for a generic V: the callers' V is checked above.
-    const call = async () => this.http.request<R, V>({ document, variables, requestHeaders: { authorization: `Bearer ${await this.validToken()}` } } as unknown as RequestOptions<V, R>);
+  private async authed<R, V extends Record<string, unknown>>(document: HubDocument<R, V>, variables: V): Promise<R> {
+    const call = async () => postGraphQL(this.endpoint, document, variables, { authorization: `Bearer ${await this.validToken()}` });
     try {
       return await call();
     } catch (err) {
-      if (err instanceof ClientError && err.response.status === 401) {
+      if (err instanceof HubResponseError && err.response.status === 401) {
         this.invalidateToken();
         return call();
       }
@@ -287,16 +286,8 @@ export class HubClient {
 }
 
 export function describe(err: unknown): string {
-  if (err instanceof ClientError) return err.response.errors?.map((e) => e.message).join('; ') ?? err.message;
+  if (err instanceof HubResponseError) return err.response.errors?.length ? err.response.errors.map((e) => e.message).join('; ') : err.message;
   if (err instanceof Error) return err.message;
   if (err && typeof err === 'object' && 'reason' in err) return `socket closed: ${(err as { code?: number; reason?: string }).code} ${(err as { reason?: string }).reason}`;
   return String(err);
-}
-
-const printedDocuments = new WeakMap<object, string>();
-/** A document's text, printed once (graphql-ws sends text). */
-function printed(document: TypedDocumentNode<unknown, never>): string {
-  let text = printedDocuments.get(document);
-  if (!text) printedDocuments.set(document, (text = print(document)));
-  return text;
 }

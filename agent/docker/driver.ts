@@ -10,7 +10,7 @@ import { dockerConfigJson } from '../core/docker-config.js';
 import { cliEnvironment, runCli, silentLogger, type DriverLogger } from './cli.js';
 import { followProjectLogs } from './logs.js';
 import { classifyContainer, summarizeContainers } from './status.js';
-import { previewCompose, projectContainers, type ComposeOnFiles } from './preview.js';
+import type { ComposeOnFiles } from './preview.js';
 import { summarizeSwarmServices, type SwarmServiceInfo, type SwarmTaskInfo } from './swarm-status.js';
 
 export type PullPolicy = 'always' | 'missing' | 'never';
@@ -252,6 +252,9 @@ export class DockerDriver implements DeploymentDriver {
         signal: ctx.signal,
         logger: this.logger,
       });
+    // Loaded on the first preview (it brings yaml and diff): an agent that is never asked for one
+    // does not hold them in memory.
+    const { previewCompose, projectContainers } = await import('./preview.js');
     return previewCompose({
       projectName,
       workDir: paths.dir,

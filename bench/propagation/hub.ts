@@ -58,7 +58,7 @@ export async function spawnHub(databaseUrl: string, restart?: { port: number; ap
   // exec: the hub is the shell's pid, so signals and /proc/<pid> reach node itself.
   const child = spawn('bash', ['-c', `ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n $(ulimit -Hn); exec ${node}`], {
     cwd: repoRoot,
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DISTR_BENCH_REEXEC: '' },
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: process.env.DISTR_BENCH_HUB_LOG_LEVEL ?? 'warn', DISTR_BENCH_REEXEC: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));

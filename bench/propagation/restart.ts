@@ -34,7 +34,6 @@ export async function measureRestart(old: Hub, databaseUrl: string, agents: SimA
   );
   const hub = await spawnHub(databaseUrl, { port: old.port, apiKey: old.apiKey });
   const upAt = performance.now();
-  const cpuAtUp = await cpuSeconds(hub.pid);
   log(`new hub pid ${hub.pid} answering ${Math.round(upAt - killedAt)} ms after the kill; ${backAt.size} agents back so far`);
 
   const updateQuery = `mutation($id: ID!, $input: UpdateDeploymentInput!) { updateDeployment(id: $id, input: $input) { ... on Deployment { currentRevision { id } } ... on Error { message } } }`;
@@ -54,7 +53,9 @@ export async function measureRestart(old: Hub, databaseUrl: string, agents: SimA
   }
   await withTimeout(reconnected, 600_000, 'every agent to reconnect');
   const updateArrivals = await withTimeout(Promise.all(updated), 60_000, 'the updates made during the reconnect to reach their agents');
-  const cpu = (await cpuSeconds(hub.pid)) - cpuAtUp;
+  // The new process's whole CPU time: its start, and every agent's reconnect, many of them before
+  // the hub's health check got through (it queues behind the agents' handshakes).
+  const cpu = await cpuSeconds(hub.pid);
   roundTrips.sort((a, b) => a - b);
   const overflows = (await listenOverflows()) - overflowsBefore;
   const stale = agents.filter((a) => a.revisionId !== latest.get(a)).length;
@@ -77,9 +78,9 @@ export async function measureRestart(old: Hub, databaseUrl: string, agents: SimA
       restart_updates: RESTART_UPDATES,
       restart_update_round_trip_p50_ms: Math.round(percentile(roundTrips, 50)),
       restart_update_round_trip_max_ms: Math.round(roundTrips.at(-1)!),
-      restart_hub_cpu_s: Math.round(cpu * 10) / 10,
+      restart_hub_cpu_s_with_start: Math.round(cpu * 10) / 10,
       restart_listen_overflows: overflows,
-      restart_hub_cpu_ms_per_agent: Math.round(((cpu * 1000) / agents.length) * 100) / 100,
+      restart_hub_cpu_ms_per_agent_with_start: Math.round(((cpu * 1000) / agents.length) * 100) / 100,
     },
   };
 }

@@ -4,7 +4,7 @@
 type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
-import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
+import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 export type AgentLogLineInput = {
   deploymentId: string;
   line: string;
@@ -178,14 +178,360 @@ export type AgentDesiredStateSubscriptionVariables = Exact<{ [key: string]: neve
 
 export type AgentDesiredStateSubscription = { agentDesiredState: { targetId: string, targetType: DeploymentType, namespace: string | null, scope: TargetScope | null, deleted: Array<{ deploymentId: string, removeVolumes: boolean }>, deployments: Array<{ deploymentId: string, revisionId: string, type: DeploymentType, applicationName: string, versionName: string, restartMarker: string | null, logsEnabled: boolean, error: string | null, registryAuths: Array<{ host: string, username: string, password: string }>, docker: { composeType: ComposeType, projectName: string, composeFile: string, envFile: string } | null, kubernetes: { releaseName: string, namespace: string, values: Record<string, unknown>, timeoutSeconds: number, atomic: boolean, wait: boolean, ignoreDrift: boolean, chart: { type: ChartType, url: string, name: string | null, version: string, digest: string | null } } | null }>, runtimePreviews: Array<{ previewId: string, deploymentId: string, expiresAt: string, error: string | null, composeFile: string | null, envFile: string | null, values: Record<string, unknown> | null, chart: { type: ChartType, url: string, name: string | null, version: string, digest: string | null } | null, redact: Array<{ name: string, value: string }> }> } };
 
-export const AgentRefusalFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"AgentRefusal"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Error"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"Field","name":{"kind":"Name","value":"message"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"InvalidInputError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"field"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"RuleViolationError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"rule"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"NotFoundError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"entity"}},{"kind":"Field","name":{"kind":"Name","value":"entityId"}}]}}]}}]} as unknown as DocumentNode<AgentRefusalFragment, unknown>;
-export const DesiredDeploymentFieldsFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"DesiredDeploymentFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"DesiredDeployment"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"deploymentId"}},{"kind":"Field","name":{"kind":"Name","value":"revisionId"}},{"kind":"Field","name":{"kind":"Name","value":"type"}},{"kind":"Field","name":{"kind":"Name","value":"applicationName"}},{"kind":"Field","name":{"kind":"Name","value":"versionName"}},{"kind":"Field","name":{"kind":"Name","value":"restartMarker"}},{"kind":"Field","name":{"kind":"Name","value":"logsEnabled"}},{"kind":"Field","name":{"kind":"Name","value":"error"}},{"kind":"Field","name":{"kind":"Name","value":"registryAuths"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"host"}},{"kind":"Field","name":{"kind":"Name","value":"username"}},{"kind":"Field","name":{"kind":"Name","value":"password"}}]}},{"kind":"Field","name":{"kind":"Name","value":"docker"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"composeType"}},{"kind":"Field","name":{"kind":"Name","value":"projectName"}},{"kind":"Field","name":{"kind":"Name","value":"composeFile"}},{"kind":"Field","name":{"kind":"Name","value":"envFile"}}]}},{"kind":"Field","name":{"kind":"Name","value":"kubernetes"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"releaseName"}},{"kind":"Field","name":{"kind":"Name","value":"namespace"}},{"kind":"Field","name":{"kind":"Name","value":"chart"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"type"}},{"kind":"Field","name":{"kind":"Name","value":"url"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"version"}},{"kind":"Field","name":{"kind":"Name","value":"digest"}}]}},{"kind":"Field","name":{"kind":"Name","value":"values"}},{"kind":"Field","name":{"kind":"Name","value":"timeoutSeconds"}},{"kind":"Field","name":{"kind":"Name","value":"atomic"}},{"kind":"Field","name":{"kind":"Name","value":"wait"}},{"kind":"Field","name":{"kind":"Name","value":"ignoreDrift"}}]}}]}}]} as unknown as DocumentNode<DesiredDeploymentFieldsFragment, unknown>;
-export const RuntimePreviewRequestFieldsFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"RuntimePreviewRequestFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"RuntimePreviewRequest"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"previewId"}},{"kind":"Field","name":{"kind":"Name","value":"deploymentId"}},{"kind":"Field","name":{"kind":"Name","value":"expiresAt"}},{"kind":"Field","name":{"kind":"Name","value":"error"}},{"kind":"Field","name":{"kind":"Name","value":"composeFile"}},{"kind":"Field","name":{"kind":"Name","value":"envFile"}},{"kind":"Field","name":{"kind":"Name","value":"chart"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"type"}},{"kind":"Field","name":{"kind":"Name","value":"url"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"version"}},{"kind":"Field","name":{"kind":"Name","value":"digest"}}]}},{"kind":"Field","name":{"kind":"Name","value":"values"}},{"kind":"Field","name":{"kind":"Name","value":"redact"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"value"}}]}}]}}]} as unknown as DocumentNode<RuntimePreviewRequestFieldsFragment, unknown>;
-export const DesiredStateFieldsFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"DesiredStateFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"DesiredState"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"targetId"}},{"kind":"Field","name":{"kind":"Name","value":"targetType"}},{"kind":"Field","name":{"kind":"Name","value":"namespace"}},{"kind":"Field","name":{"kind":"Name","value":"scope"}},{"kind":"Field","name":{"kind":"Name","value":"deleted"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"deploymentId"}},{"kind":"Field","name":{"kind":"Name","value":"removeVolumes"}}]}},{"kind":"Field","name":{"kind":"Name","value":"deployments"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"FragmentSpread","name":{"kind":"Name","value":"DesiredDeploymentFields"}}]}},{"kind":"Field","name":{"kind":"Name","value":"runtimePreviews"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"FragmentSpread","name":{"kind":"Name","value":"RuntimePreviewRequestFields"}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"DesiredDeploymentFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"DesiredDeployment"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"deploymentId"}},{"kind":"Field","name":{"kind":"Name","value":"revisionId"}},{"kind":"Field","name":{"kind":"Name","value":"type"}},{"kind":"Field","name":{"kind":"Name","value":"applicationName"}},{"kind":"Field","name":{"kind":"Name","value":"versionName"}},{"kind":"Field","name":{"kind":"Name","value":"restartMarker"}},{"kind":"Field","name":{"kind":"Name","value":"logsEnabled"}},{"kind":"Field","name":{"kind":"Name","value":"error"}},{"kind":"Field","name":{"kind":"Name","value":"registryAuths"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"host"}},{"kind":"Field","name":{"kind":"Name","value":"username"}},{"kind":"Field","name":{"kind":"Name","value":"password"}}]}},{"kind":"Field","name":{"kind":"Name","value":"docker"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"composeType"}},{"kind":"Field","name":{"kind":"Name","value":"projectName"}},{"kind":"Field","name":{"kind":"Name","value":"composeFile"}},{"kind":"Field","name":{"kind":"Name","value":"envFile"}}]}},{"kind":"Field","name":{"kind":"Name","value":"kubernetes"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"releaseName"}},{"kind":"Field","name":{"kind":"Name","value":"namespace"}},{"kind":"Field","name":{"kind":"Name","value":"chart"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"type"}},{"kind":"Field","name":{"kind":"Name","value":"url"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"version"}},{"kind":"Field","name":{"kind":"Name","value":"digest"}}]}},{"kind":"Field","name":{"kind":"Name","value":"values"}},{"kind":"Field","name":{"kind":"Name","value":"timeoutSeconds"}},{"kind":"Field","name":{"kind":"Name","value":"atomic"}},{"kind":"Field","name":{"kind":"Name","value":"wait"}},{"kind":"Field","name":{"kind":"Name","value":"ignoreDrift"}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"RuntimePreviewRequestFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"RuntimePreviewRequest"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"previewId"}},{"kind":"Field","name":{"kind":"Name","value":"deploymentId"}},{"kind":"Field","name":{"kind":"Name","value":"expiresAt"}},{"kind":"Field","name":{"kind":"Name","value":"error"}},{"kind":"Field","name":{"kind":"Name","value":"composeFile"}},{"kind":"Field","name":{"kind":"Name","value":"envFile"}},{"kind":"Field","name":{"kind":"Name","value":"chart"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"type"}},{"kind":"Field","name":{"kind":"Name","value":"url"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"version"}},{"kind":"Field","name":{"kind":"Name","value":"digest"}}]}},{"kind":"Field","name":{"kind":"Name","value":"values"}},{"kind":"Field","name":{"kind":"Name","value":"redact"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"value"}}]}}]}}]} as unknown as DocumentNode<DesiredStateFieldsFragment, unknown>;
-export const AgentLoginDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"AgentLogin"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"targetId"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"secret"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"agentLogin"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"targetId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"targetId"}}},{"kind":"Argument","name":{"kind":"Name","value":"secret"},"value":{"kind":"Variable","name":{"kind":"Name","value":"secret"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"token"}},{"kind":"Field","name":{"kind":"Name","value":"expiresAt"}}]}}]}}]} as unknown as DocumentNode<AgentLoginMutation, AgentLoginMutationVariables>;
-export const AgentLogWatermarksDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"AgentLogWatermarks"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"agentLogWatermarks"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"deploymentId"}},{"kind":"Field","name":{"kind":"Name","value":"timestamp"}}]}}]}}]} as unknown as DocumentNode<AgentLogWatermarksQuery, AgentLogWatermarksQueryVariables>;
-export const AgentReportInfoDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"AgentReportInfo"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"version"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"host"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"agentReportInfo"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"version"},"value":{"kind":"Variable","name":{"kind":"Name","value":"version"}}},{"kind":"Argument","name":{"kind":"Name","value":"host"},"value":{"kind":"Variable","name":{"kind":"Name","value":"host"}}}]}]}}]} as unknown as DocumentNode<AgentReportInfoMutation, AgentReportInfoMutationVariables>;
-export const AgentReportStatusDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"AgentReportStatus"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"reports"}},"type":{"kind":"NonNullType","type":{"kind":"ListType","type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"AgentStatusReportInput"}}}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"agentReportStatus"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"reports"},"value":{"kind":"Variable","name":{"kind":"Name","value":"reports"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"AgentStatusReportResult"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"accepted"}},{"kind":"Field","name":{"kind":"Name","value":"changed"}},{"kind":"Field","name":{"kind":"Name","value":"ignored"}},{"kind":"Field","name":{"kind":"Name","value":"historyOnly"}},{"kind":"Field","name":{"kind":"Name","value":"refused"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"deploymentId"}},{"kind":"Field","name":{"kind":"Name","value":"revisionId"}},{"kind":"Field","name":{"kind":"Name","value":"reason"}},{"kind":"Field","name":{"kind":"Name","value":"message"}}]}}]}},{"kind":"FragmentSpread","name":{"kind":"Name","value":"AgentRefusal"}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"AgentRefusal"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Error"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"Field","name":{"kind":"Name","value":"message"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"InvalidInputError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"field"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"RuleViolationError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"rule"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"NotFoundError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"entity"}},{"kind":"Field","name":{"kind":"Name","value":"entityId"}}]}}]}}]} as unknown as DocumentNode<AgentReportStatusMutation, AgentReportStatusMutationVariables>;
-export const AgentPushLogsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"AgentPushLogs"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"lines"}},"type":{"kind":"NonNullType","type":{"kind":"ListType","type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"AgentLogLineInput"}}}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"agentPushLogs"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"lines"},"value":{"kind":"Variable","name":{"kind":"Name","value":"lines"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"AgentPushLogsResult"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"stored"}},{"kind":"Field","name":{"kind":"Name","value":"sanitized"}},{"kind":"Field","name":{"kind":"Name","value":"rejected"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"index"}},{"kind":"Field","name":{"kind":"Name","value":"reason"}},{"kind":"Field","name":{"kind":"Name","value":"message"}}]}}]}},{"kind":"FragmentSpread","name":{"kind":"Name","value":"AgentRefusal"}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"AgentRefusal"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Error"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"Field","name":{"kind":"Name","value":"message"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"InvalidInputError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"field"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"RuleViolationError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"rule"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"NotFoundError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"entity"}},{"kind":"Field","name":{"kind":"Name","value":"entityId"}}]}}]}}]} as unknown as DocumentNode<AgentPushLogsMutation, AgentPushLogsMutationVariables>;
-export const AgentReportRuntimePreviewDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"AgentReportRuntimePreview"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"report"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"AgentRuntimePreviewReportInput"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"agentReportRuntimePreview"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"report"},"value":{"kind":"Variable","name":{"kind":"Name","value":"report"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"AgentRuntimePreviewReportResult"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"previewId"}},{"kind":"Field","name":{"kind":"Name","value":"state"}}]}},{"kind":"FragmentSpread","name":{"kind":"Name","value":"AgentRefusal"}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"AgentRefusal"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Error"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"Field","name":{"kind":"Name","value":"message"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"InvalidInputError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"field"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"RuleViolationError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"rule"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"NotFoundError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"entity"}},{"kind":"Field","name":{"kind":"Name","value":"entityId"}}]}}]}}]} as unknown as DocumentNode<AgentReportRuntimePreviewMutation, AgentReportRuntimePreviewMutationVariables>;
-export const AgentDesiredStateDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"subscription","name":{"kind":"Name","value":"AgentDesiredState"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"agentDesiredState"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"FragmentSpread","name":{"kind":"Name","value":"DesiredStateFields"}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"DesiredDeploymentFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"DesiredDeployment"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"deploymentId"}},{"kind":"Field","name":{"kind":"Name","value":"revisionId"}},{"kind":"Field","name":{"kind":"Name","value":"type"}},{"kind":"Field","name":{"kind":"Name","value":"applicationName"}},{"kind":"Field","name":{"kind":"Name","value":"versionName"}},{"kind":"Field","name":{"kind":"Name","value":"restartMarker"}},{"kind":"Field","name":{"kind":"Name","value":"logsEnabled"}},{"kind":"Field","name":{"kind":"Name","value":"error"}},{"kind":"Field","name":{"kind":"Name","value":"registryAuths"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"host"}},{"kind":"Field","name":{"kind":"Name","value":"username"}},{"kind":"Field","name":{"kind":"Name","value":"password"}}]}},{"kind":"Field","name":{"kind":"Name","value":"docker"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"composeType"}},{"kind":"Field","name":{"kind":"Name","value":"projectName"}},{"kind":"Field","name":{"kind":"Name","value":"composeFile"}},{"kind":"Field","name":{"kind":"Name","value":"envFile"}}]}},{"kind":"Field","name":{"kind":"Name","value":"kubernetes"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"releaseName"}},{"kind":"Field","name":{"kind":"Name","value":"namespace"}},{"kind":"Field","name":{"kind":"Name","value":"chart"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"type"}},{"kind":"Field","name":{"kind":"Name","value":"url"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"version"}},{"kind":"Field","name":{"kind":"Name","value":"digest"}}]}},{"kind":"Field","name":{"kind":"Name","value":"values"}},{"kind":"Field","name":{"kind":"Name","value":"timeoutSeconds"}},{"kind":"Field","name":{"kind":"Name","value":"atomic"}},{"kind":"Field","name":{"kind":"Name","value":"wait"}},{"kind":"Field","name":{"kind":"Name","value":"ignoreDrift"}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"RuntimePreviewRequestFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"RuntimePreviewRequest"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"previewId"}},{"kind":"Field","name":{"kind":"Name","value":"deploymentId"}},{"kind":"Field","name":{"kind":"Name","value":"expiresAt"}},{"kind":"Field","name":{"kind":"Name","value":"error"}},{"kind":"Field","name":{"kind":"Name","value":"composeFile"}},{"kind":"Field","name":{"kind":"Name","value":"envFile"}},{"kind":"Field","name":{"kind":"Name","value":"chart"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"type"}},{"kind":"Field","name":{"kind":"Name","value":"url"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"version"}},{"kind":"Field","name":{"kind":"Name","value":"digest"}}]}},{"kind":"Field","name":{"kind":"Name","value":"values"}},{"kind":"Field","name":{"kind":"Name","value":"redact"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"value"}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"DesiredStateFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"DesiredState"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"targetId"}},{"kind":"Field","name":{"kind":"Name","value":"targetType"}},{"kind":"Field","name":{"kind":"Name","value":"namespace"}},{"kind":"Field","name":{"kind":"Name","value":"scope"}},{"kind":"Field","name":{"kind":"Name","value":"deleted"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"deploymentId"}},{"kind":"Field","name":{"kind":"Name","value":"removeVolumes"}}]}},{"kind":"Field","name":{"kind":"Name","value":"deployments"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"FragmentSpread","name":{"kind":"Name","value":"DesiredDeploymentFields"}}]}},{"kind":"Field","name":{"kind":"Name","value":"runtimePreviews"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"FragmentSpread","name":{"kind":"Name","value":"RuntimePreviewRequestFields"}}]}}]}}]} as unknown as DocumentNode<AgentDesiredStateSubscription, AgentDesiredStateSubscriptionVariables>;
+export class TypedDocumentString<TResult, TVariables>
+  extends String
+  implements DocumentTypeDecoration<TResult, TVariables>
+{
+  __apiType?: NonNullable<DocumentTypeDecoration<TResult, TVariables>['__apiType']>;
+  private value: string;
+  public __meta__?: Record<string, any> | undefined;
+
+  constructor(value: string, __meta__?: Record<string, any> | undefined) {
+    super(value);
+    this.value = value;
+    this.__meta__ = __meta__;
+  }
+
+  override toString(): string & DocumentTypeDecoration<TResult, TVariables> {
+    return this.value;
+  }
+}
+export const AgentRefusalFragmentDoc = new TypedDocumentString(`
+    fragment AgentRefusal on Error {
+  __typename
+  message
+  ... on InvalidInputError {
+    field
+  }
+  ... on RuleViolationError {
+    rule
+  }
+  ... on NotFoundError {
+    entity
+    entityId
+  }
+}
+    `, {"fragmentName":"AgentRefusal"}) as unknown as TypedDocumentString<AgentRefusalFragment, unknown>;
+export const DesiredDeploymentFieldsFragmentDoc = new TypedDocumentString(`
+    fragment DesiredDeploymentFields on DesiredDeployment {
+  deploymentId
+  revisionId
+  type
+  applicationName
+  versionName
+  restartMarker
+  logsEnabled
+  error
+  registryAuths {
+    host
+    username
+    password
+  }
+  docker {
+    composeType
+    projectName
+    composeFile
+    envFile
+  }
+  kubernetes {
+    releaseName
+    namespace
+    chart {
+      type
+      url
+      name
+      version
+      digest
+    }
+    values
+    timeoutSeconds
+    atomic
+    wait
+    ignoreDrift
+  }
+}
+    `, {"fragmentName":"DesiredDeploymentFields"}) as unknown as TypedDocumentString<DesiredDeploymentFieldsFragment, unknown>;
+export const RuntimePreviewRequestFieldsFragmentDoc = new TypedDocumentString(`
+    fragment RuntimePreviewRequestFields on RuntimePreviewRequest {
+  previewId
+  deploymentId
+  expiresAt
+  error
+  composeFile
+  envFile
+  chart {
+    type
+    url
+    name
+    version
+    digest
+  }
+  values
+  redact {
+    name
+    value
+  }
+}
+    `, {"fragmentName":"RuntimePreviewRequestFields"}) as unknown as TypedDocumentString<RuntimePreviewRequestFieldsFragment, unknown>;
+export const DesiredStateFieldsFragmentDoc = new TypedDocumentString(`
+    fragment DesiredStateFields on DesiredState {
+  targetId
+  targetType
+  namespace
+  scope
+  deleted {
+    deploymentId
+    removeVolumes
+  }
+  deployments {
+    ...DesiredDeploymentFields
+  }
+  runtimePreviews {
+    ...RuntimePreviewRequestFields
+  }
+}
+    fragment DesiredDeploymentFields on DesiredDeployment {
+  deploymentId
+  revisionId
+  type
+  applicationName
+  versionName
+  restartMarker
+  logsEnabled
+  error
+  registryAuths {
+    host
+    username
+    password
+  }
+  docker {
+    composeType
+    projectName
+    composeFile
+    envFile
+  }
+  kubernetes {
+    releaseName
+    namespace
+    chart {
+      type
+      url
+      name
+      version
+      digest
+    }
+    values
+    timeoutSeconds
+    atomic
+    wait
+    ignoreDrift
+  }
+}
+fragment RuntimePreviewRequestFields on RuntimePreviewRequest {
+  previewId
+  deploymentId
+  expiresAt
+  error
+  composeFile
+  envFile
+  chart {
+    type
+    url
+    name
+    version
+    digest
+  }
+  values
+  redact {
+    name
+    value
+  }
+}`, {"fragmentName":"DesiredStateFields"}) as unknown as TypedDocumentString<DesiredStateFieldsFragment, unknown>;
+export const AgentLoginDocument = new TypedDocumentString(`
+    mutation AgentLogin($targetId: ID!, $secret: String!) {
+  agentLogin(targetId: $targetId, secret: $secret) {
+    token
+    expiresAt
+  }
+}
+    `) as unknown as TypedDocumentString<AgentLoginMutation, AgentLoginMutationVariables>;
+export const AgentLogWatermarksDocument = new TypedDocumentString(`
+    query AgentLogWatermarks {
+  agentLogWatermarks {
+    deploymentId
+    timestamp
+  }
+}
+    `) as unknown as TypedDocumentString<AgentLogWatermarksQuery, AgentLogWatermarksQueryVariables>;
+export const AgentReportInfoDocument = new TypedDocumentString(`
+    mutation AgentReportInfo($version: String!, $host: String!) {
+  agentReportInfo(version: $version, host: $host)
+}
+    `) as unknown as TypedDocumentString<AgentReportInfoMutation, AgentReportInfoMutationVariables>;
+export const AgentReportStatusDocument = new TypedDocumentString(`
+    mutation AgentReportStatus($reports: [AgentStatusReportInput!]!) {
+  agentReportStatus(reports: $reports) {
+    __typename
+    ... on AgentStatusReportResult {
+      accepted
+      changed
+      ignored
+      historyOnly
+      refused {
+        deploymentId
+        revisionId
+        reason
+        message
+      }
+    }
+    ...AgentRefusal
+  }
+}
+    fragment AgentRefusal on Error {
+  __typename
+  message
+  ... on InvalidInputError {
+    field
+  }
+  ... on RuleViolationError {
+    rule
+  }
+  ... on NotFoundError {
+    entity
+    entityId
+  }
+}`) as unknown as TypedDocumentString<AgentReportStatusMutation, AgentReportStatusMutationVariables>;
+export const AgentPushLogsDocument = new TypedDocumentString(`
+    mutation AgentPushLogs($lines: [AgentLogLineInput!]!) {
+  agentPushLogs(lines: $lines) {
+    __typename
+    ... on AgentPushLogsResult {
+      stored
+      sanitized
+      rejected {
+        index
+        reason
+        message
+      }
+    }
+    ...AgentRefusal
+  }
+}
+    fragment AgentRefusal on Error {
+  __typename
+  message
+  ... on InvalidInputError {
+    field
+  }
+  ... on RuleViolationError {
+    rule
+  }
+  ... on NotFoundError {
+    entity
+    entityId
+  }
+}`) as unknown as TypedDocumentString<AgentPushLogsMutation, AgentPushLogsMutationVariables>;
+export const AgentReportRuntimePreviewDocument = new TypedDocumentString(`
+    mutation AgentReportRuntimePreview($report: AgentRuntimePreviewReportInput!) {
+  agentReportRuntimePreview(report: $report) {
+    __typename
+    ... on AgentRuntimePreviewReportResult {
+      previewId
+      state
+    }
+    ...AgentRefusal
+  }
+}
+    fragment AgentRefusal on Error {
+  __typename
+  message
+  ... on InvalidInputError {
+    field
+  }
+  ... on RuleViolationError {
+    rule
+  }
+  ... on NotFoundError {
+    entity
+    entityId
+  }
+}`) as unknown as TypedDocumentString<AgentReportRuntimePreviewMutation, AgentReportRuntimePreviewMutationVariables>;
+export const AgentDesiredStateDocument = new TypedDocumentString(`
+    subscription AgentDesiredState {
+  agentDesiredState {
+    ...DesiredStateFields
+  }
+}
+    fragment DesiredDeploymentFields on DesiredDeployment {
+  deploymentId
+  revisionId
+  type
+  applicationName
+  versionName
+  restartMarker
+  logsEnabled
+  error
+  registryAuths {
+    host
+    username
+    password
+  }
+  docker {
+    composeType
+    projectName
+    composeFile
+    envFile
+  }
+  kubernetes {
+    releaseName
+    namespace
+    chart {
+      type
+      url
+      name
+      version
+      digest
+    }
+    values
+    timeoutSeconds
+    atomic
+    wait
+    ignoreDrift
+  }
+}
+fragment RuntimePreviewRequestFields on RuntimePreviewRequest {
+  previewId
+  deploymentId
+  expiresAt
+  error
+  composeFile
+  envFile
+  chart {
+    type
+    url
+    name
+    version
+    digest
+  }
+  values
+  redact {
+    name
+    value
+  }
+}
+fragment DesiredStateFields on DesiredState {
+  targetId
+  targetType
+  namespace
+  scope
+  deleted {
+    deploymentId
+    removeVolumes
+  }
+  deployments {
+    ...DesiredDeploymentFields
+  }
+  runtimePreviews {
+    ...RuntimePreviewRequestFields
+  }
+}`) as unknown as TypedDocumentString<AgentDesiredStateSubscription, AgentDesiredStateSubscriptionVariables>;

@@ -18,14 +18,39 @@ export type Authentication =
 
 /**
  * Current credential generation per target, kept fresh by rotation events, so agent calls need no
- * lookup. Misses (after a hub start, every agent coming back at once) are loaded together: all
- * those of one event-loop turn in one query.
+ * lookup. Misses (after a hub start, every agent coming back at once) are loaded together: one
+ * query at a time, each with all the misses that arrived while the previous one ran.
  */
 export class GenerationCache {
   private readonly generations = new Map<string, number>();
   /** Bumped by clear(): a load that began before it must not fill the cache with what it read. */
   private epoch = 0;
-  private loader: DataLoader<string, number | null> | null = null;
+  /** The lookup in flight: the next batch is sent when it is done, so misses arriving meanwhile share one query. */
+  private inFlight: Promise<void> | null = null;
+  private readonly loader = new DataLoader<string, number | null>(
+    (ids) => {
+      const loading = this.load(ids);
+      const settled = loading.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.inFlight = settled;
+      void settled.then(() => {
+        if (this.inFlight === settled) this.inFlight = null;
+      });
+      return loading;
+    },
+    {
+      cache: false,
+      maxBatchSize: 1000,
+      batchScheduleFn: (run) => {
+        if (this.inFlight) void this.inFlight.then(() => setImmediate(run));
+        else setImmediate(run);
+      },
+    },
+  );
+
+  constructor(private readonly rootEm: EntityManager) {}
 
   set(targetId: string, generation: number): void {
     this.generations.set(targetId, generation);
@@ -36,17 +61,16 @@ export class GenerationCache {
     this.epoch++;
   }
 
-  async get(em: EntityManager, targetId: string): Promise<number | null> {
+  async get(targetId: string): Promise<number | null> {
     const known = this.generations.get(targetId);
     if (known !== undefined) return known;
-    this.loader ??= new DataLoader((ids) => this.load(em, ids), { cache: false, maxBatchSize: 1000, batchScheduleFn: (run) => setImmediate(run) });
     return this.loader.load(targetId);
   }
 
-  private async load(em: EntityManager, ids: readonly string[]): Promise<(number | null)[]> {
+  private async load(ids: readonly string[]): Promise<(number | null)[]> {
     const epoch = this.epoch;
-    const rows: { id: string; credential_generation: number }[] = await em.fork().execute(
-      `select id, credential_generation from ${em.getMetadata(DeploymentTarget).tableName} where id in (?)`,
+    const rows: { id: string; credential_generation: number }[] = await this.rootEm.fork().execute(
+      `select id, credential_generation from ${this.rootEm.getMetadata(DeploymentTarget).tableName} where id in (?)`,
       [ids],
     );
     const found = new Map(rows.map((r) => [r.id, r.credential_generation]));
@@ -58,19 +82,23 @@ export class GenerationCache {
   }
 }
 
-/** Resolve a bearer credential (vendor API key or agent token); no credential means anonymous. */
-export async function authenticate(em: EntityManager, hub: HubRuntime & { generations: GenerationCache }, bearer: string | null): Promise<Authentication> {
+/**
+ * Resolve a bearer credential (vendor API key or agent token); no credential means anonymous.
+ * `em` is asked for only by an API key: an agent token needs no entity manager (forking one for
+ * every agent of a reconnect storm was a measurable share of its cost).
+ */
+export async function authenticate(em: () => EntityManager, hub: HubRuntime & { generations: GenerationCache }, bearer: string | null): Promise<Authentication> {
   if (!bearer) return { ok: true, principal: null };
   if (looksLikeAgentToken(bearer)) {
     const check = await hub.agentTokens.verify(bearer);
     if (!check.ok) return { ok: false, code: AgentCloseCode.Unauthorized, reason: check.reason === 'expired' ? 'agent token expired' : 'agent token invalid' };
-    const current = await hub.generations.get(em, check.claims.targetId);
+    const current = await hub.generations.get(check.claims.targetId);
     if (current === null || current !== check.claims.generation) {
       return { ok: false, code: AgentCloseCode.Forbidden, reason: 'agent credential was rotated or the target deleted' };
     }
     return { ok: true, principal: { kind: 'agent', ...check.claims } };
   }
-  const vendor = await authenticateApiKey(em, bearer);
+  const vendor = await authenticateApiKey(em(), bearer);
   if (!vendor) return { ok: false, code: AgentCloseCode.Unauthorized, reason: API_KEY_REFUSED };
   return { ok: true, principal: vendor.principal, credentialExpiresAt: vendor.expiresAt };
 }

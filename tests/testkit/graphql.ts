@@ -1,13 +1,17 @@
 import { expect } from 'vitest';
 import { print } from 'graphql';
-import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import type { DocumentTypeDecoration, TypedDocumentNode } from '@graphql-typed-document-node/core';
 
-/** An operation as text, or as a typed document generated from a .graphql file (preferred: checked by tsc). */
-export type Operation<T = any, V = Record<string, unknown>> = string | TypedDocumentNode<T, V>;
+/**
+ * An operation as text, or as a typed document generated from a .graphql file (preferred: checked
+ * by tsc): a document node, or a typed string (protocol/generated's TypedDocumentString).
+ */
+export type Operation<T = any, V = Record<string, unknown>> = string | TypedDocumentNode<T, V> | (String & DocumentTypeDecoration<T, V>);
 
 const printed = new WeakMap<object, string>();
 export function operationText(op: Operation<any, any>): string {
   if (typeof op === 'string') return op;
+  if (op instanceof String) return op.toString();
   let text = printed.get(op);
   if (!text) printed.set(op, (text = print(op)));
   return text;
