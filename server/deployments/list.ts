@@ -23,10 +23,18 @@ const LIST = 'listDeployments';
 
 /** One page of an organization's deployments, oldest first (created_at, then id). */
 export async function loadDeploymentList(em: EntityManager, organizationId: string, filter: DeploymentFilter, limit: number, offset: number): Promise<DeploymentRow[]> {
+  // Scoped here, on the page: its target, application, revisions and versions are of the same
+  // organization (the database's triggers keep them so), reached only through these deployments.
   const where = ['d.organization_id = ?'];
   const params: unknown[] = [organizationId];
-  if (filter.targetId) where.push('d.target_id = ?'), params.push(filter.targetId);
-  if (filter.applicationId) where.push('d.application_id = ?'), params.push(filter.applicationId);
+  if (filter.targetId) {
+    where.push('d.target_id = ?');
+    params.push(filter.targetId);
+  }
+  if (filter.applicationId) {
+    where.push('d.application_id = ?');
+    params.push(filter.applicationId);
+  }
   // The page first, then its joins; a version's long texts come on the first row that uses it
   // only (20 deployments of one version carry its compose file once).
   const rows: Record<string, unknown>[] = await em.execute(
