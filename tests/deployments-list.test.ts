@@ -69,6 +69,11 @@ describe('deployments list read as rows', () => {
       { deploymentId: d1.id, revisionId: d1.currentRevision.id, phase: 'healthy', message: '2 of 2 healthy', resources: [{ kind: 'container', name: 'web', phase: 'healthy', message: 'up' }] },
     ]);
     expect(reported.errors).toBeUndefined();
+    await ok(hub.url, `mutation { agentReportInfo(version: "1.2.3", host: "host-a") }`, {}, token);
+    // A refused login on the second target (lastFailedLogin).
+    await createAccess(hub.url, hub.apiKey, second.id);
+    const refused = await gql(hub.url, `mutation($t: ID!) { agentLogin(targetId: $t, secret: "wrong") { token } }`, { t: second.id }, null);
+    expect(refused.errors).toBeDefined();
 
     const listed = (await list()).nodes;
     expect(listed.map((d: { id: string }) => d.id)).toEqual(ids);
@@ -76,9 +81,11 @@ describe('deployments list read as rows', () => {
     // The rows carry what they should (not only "the same as the entity path").
     const [r1, r2, r3, r4] = listed;
     expect(r1.status).toMatchObject({ phase: 'healthy', revisionId: d1.currentRevision.id, resources: [{ kind: 'container', name: 'web' }] });
-    expect(r1.target).toMatchObject({ hasAccess: true, agent: { connected: false } });
+    expect(r1.target).toMatchObject({ hasAccess: true, agent: { connected: false, agentVersion: '1.2.3', agentHost: 'host-a' } });
+    expect(r1.target.agent.lastSeenAt).not.toBeNull();
     expect(r1.currentRevision.envFile).toBe('GREETING=one\n');
     expect(r2.status).toBeNull();
+    expect(r2.target.agent.lastFailedLogin).toMatchObject({ reason: expect.any(String) });
     expect(r2.target).toMatchObject({ logsEnabled: true, timeZone: 'Europe/Berlin', labels: [{ key: 'region', value: 'eu' }, { key: 'tier', value: 'gold' }], maintenanceWindows: [{ days: ['mon', 'sat'], start: '22:00', end: '04:00' }] });
     expect(r2.currentRevision.version).toEqual(r1.currentRevision.version);
     expect(r2.currentRevision.version.composeFile).toBe(COMPOSE_TWO_SERVICES);
