@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
-import { reviveQueryText } from './query-text.js';
+import { emitTextMessagesAsStrings, reviveQueryText } from './ws-messages.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -399,6 +399,7 @@ export async function startHub(env: HubEnv, databaseUrl: string, logger: Logger)
     alive.set(this, true);
   }
   wss.on('connection', (socket) => {
+    socket.emit = emitTextMessagesAsStrings;
     alive.set(socket, true);
     socket.on('pong', answered); // one shared listener, no closure per socket
   });
