@@ -29,7 +29,7 @@ import { CONNECT_CONCURRENCY, FANOUT, HUBS, IDLE_SECONDS, N, SEED, UPDATE_GAP_MS
 import { arrivals, loginAgents, revisionWaiters, SimAgent } from './propagation/agents.js';
 import { cpuSeconds, ensureFdLimit, type Hub } from './propagation/hub.js';
 import { gqlOk } from './propagation/http.js';
-import { measureFanout, measureStatus } from './propagation/measure.js';
+import { measureFanout, measureStatus, UPDATE_DEPLOYMENT } from './propagation/measure.js';
 import { createApplication, seedTargets } from './propagation/seed.js';
 import { percentile, round, seededRandom } from './propagation/stats.js';
 import { log, machineFigures, pool, runBench, sleep, withTimeout } from './propagation/util.js';
@@ -142,7 +142,6 @@ async function main(): Promise<Record<string, unknown>> {
 
     // Updates through hub 0, to agents on every hub in turn.
     const random = seededRandom(SEED);
-    const updateQuery = `mutation($id: ID!, $input: UpdateDeploymentInput!) { updateDeployment(id: $id, input: $input) { ... on Deployment { currentRevision { id } } ... on Error { message } } }`;
     const same: number[] = [];
     const cross: number[] = [];
     const sentSame: number[] = [];
@@ -153,7 +152,7 @@ async function main(): Promise<Record<string, unknown>> {
       const onHub = Math.ceil((N - hub) / HUBS); // agents hub, hub + HUBS, …
       const agent = agents[hub + HUBS * Math.floor(random() * onHub)]!;
       const sentAt = performance.now();
-      const data = await gqlOk(h0.port, apiKey, updateQuery, { id: agent.seed.deploymentId, input: { envFile: `GREETING=update-${seq++}\n` } });
+      const data = await gqlOk(h0.port, apiKey, UPDATE_DEPLOYMENT, { id: agent.seed.deploymentId, input: { envFile: `GREETING=update-${seq++}\n` } });
       const committedAt = performance.now();
       const revisionId: string | undefined = data.updateDeployment?.currentRevision?.id;
       if (!revisionId) throw new Error(`update failed: ${JSON.stringify(data)}`);

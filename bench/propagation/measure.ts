@@ -33,9 +33,11 @@ export async function measureConnect(h: Hub, agents: SimAgent[]) {
   return { connectMs, connectCpu, memAfter, idleConns, rssPerConn, heapPerConn };
 }
 
+/** The benches' update: a new env file, i.e. a new revision; answers the revision id. */
+export const UPDATE_DEPLOYMENT = `mutation($id: ID!, $input: UpdateDeploymentInput!) { updateDeployment(id: $id, input: $input) { ... on Deployment { currentRevision { id } } ... on Error { message } } }`;
+
 /** Update latency: sequential updateDeployment mutations on random targets (sorted latencies in ms). */
 export async function measureUpdates(h: Hub, agents: SimAgent[], random: () => number) {
-  const updateQuery = `mutation($id: ID!, $input: UpdateDeploymentInput!) { updateDeployment(id: $id, input: $input) { ... on Deployment { currentRevision { id } } ... on Error { message } } }`;
   const afterCommit: number[] = [];
   const afterSend: number[] = [];
   let beforeResponse = 0;
@@ -44,7 +46,7 @@ export async function measureUpdates(h: Hub, agents: SimAgent[], random: () => n
   for (let i = 0; i < UPDATES; i++) {
     const agent = agents[Math.floor(random() * agents.length)]!;
     const sentAt = performance.now();
-    const data = await gqlOk(h.port, h.apiKey, updateQuery, { id: agent.seed.deploymentId, input: { envFile: `GREETING=update-${i}\n` } });
+    const data = await gqlOk(h.port, h.apiKey, UPDATE_DEPLOYMENT, { id: agent.seed.deploymentId, input: { envFile: `GREETING=update-${i}\n` } });
     const committedAt = performance.now();
     const revisionId: string | undefined = data.updateDeployment?.currentRevision?.id;
     if (!revisionId) throw new Error(`update failed: ${JSON.stringify(data)}`);

@@ -10,6 +10,7 @@ import { RESTART_UPDATES } from './args.js';
 import { arrivals, revisionWaiters, type SimAgent } from './agents.js';
 import { cpuSeconds, listenOverflows, spawnHub, type Hub } from './hub.js';
 import { gqlOk } from './http.js';
+import { UPDATE_DEPLOYMENT } from './measure.js';
 import { percentile } from './stats.js';
 import { log, withTimeout } from './util.js';
 
@@ -36,14 +37,13 @@ export async function measureRestart(old: Hub, databaseUrl: string, agents: SimA
   const upAt = performance.now();
   log(`new hub pid ${hub.pid} answering ${Math.round(upAt - killedAt)} ms after the kill; ${backAt.size} agents back so far`);
 
-  const updateQuery = `mutation($id: ID!, $input: UpdateDeploymentInput!) { updateDeployment(id: $id, input: $input) { ... on Deployment { currentRevision { id } } ... on Error { message } } }`;
   const updated: Promise<number>[] = [];
   // Each mutation's round trip while the agents come back: does the storm stall the hub?
   const roundTrips: number[] = [];
   for (let i = 0; i < RESTART_UPDATES; i++) {
     const agent = agents[Math.floor(random() * agents.length)]!;
     const sentAt = performance.now();
-    const data = await gqlOk(hub.port, hub.apiKey, updateQuery, { id: agent.seed.deploymentId, input: { envFile: `GREETING=after-restart-${i}\n` } });
+    const data = await gqlOk(hub.port, hub.apiKey, UPDATE_DEPLOYMENT, { id: agent.seed.deploymentId, input: { envFile: `GREETING=after-restart-${i}\n` } });
     roundTrips.push(performance.now() - sentAt);
     const revisionId: string | undefined = data.updateDeployment?.currentRevision?.id;
     if (!revisionId) throw new Error(`update after restart failed: ${JSON.stringify(data)}`);

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { AgentCloseCode } from '../../protocol/index.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../logger.js';
+import { readGenerations } from '../auth/principal.js';
 import { AgentConnection, DeploymentTarget } from '../targets/entities.js';
 
 /** Stale connection rows (of crashed replicas) are deleted after this. */
@@ -80,10 +81,7 @@ export class AgentConnections {
     const targetIds = [...new Set([...this.local.values()].map((c) => c.targetId))];
     if (targetIds.length === 0) return;
     try {
-      const rows: { id: string; credential_generation: number }[] = await this.rootEm
-        .fork()
-        .execute(`select id, credential_generation from ${this.rootEm.getMetadata(DeploymentTarget).tableName} where id in (?)`, [targetIds]);
-      const current = new Map(rows.map((r) => [r.id, r.credential_generation]));
+      const current = await readGenerations(this.rootEm, targetIds);
       for (const id of targetIds) this.closeOlderThan(id, current.get(id) ?? Number.MAX_SAFE_INTEGER);
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 're-checking agent credentials after a bus reconnect failed');

@@ -69,17 +69,21 @@ export class GenerationCache {
 
   private async load(ids: readonly string[]): Promise<(number | null)[]> {
     const epoch = this.epoch;
-    const rows: { id: string; credential_generation: number }[] = await this.rootEm.fork().execute(
-      `select id, credential_generation from ${this.rootEm.getMetadata(DeploymentTarget).tableName} where id in (?)`,
-      [ids],
-    );
-    const found = new Map(rows.map((r) => [r.id, r.credential_generation]));
+    const found = await readGenerations(this.rootEm, ids);
     for (const [id, generation] of found) {
       // A rotation event that arrived meanwhile is newer than what was read.
       if (epoch === this.epoch && !this.generations.has(id)) this.generations.set(id, generation);
     }
     return ids.map((id) => this.generations.get(id) ?? found.get(id) ?? null);
   }
+}
+
+/** The current credential generation of each given target that exists (plain SQL, one statement). */
+export async function readGenerations(rootEm: EntityManager, targetIds: readonly string[]): Promise<Map<string, number>> {
+  const rows: { id: string; credential_generation: number }[] = await rootEm
+    .fork()
+    .execute(`select id, credential_generation from ${rootEm.getMetadata(DeploymentTarget).tableName} where id in (?)`, [targetIds]);
+  return new Map(rows.map((r) => [r.id, r.credential_generation]));
 }
 
 /**
